@@ -1,0 +1,214 @@
+import { sha256Hex } from '../kernel/secrets.js';
+import { newId } from '../kernel/ids.js';
+import type { Clock } from '../kernel/clock.js';
+import type { OperationContext } from '../kernel/context.js';
+import type { Executor, StorageKind } from '../storage/database.js';
+import type { AuditEventRow } from '../storage/schema.js';
+import { canonicalJson } from './canonical.js';
+
+/** prev_hash of the first entry in a chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** One event to append. `action` is `noun.verb`, e.g. `user.create`, `signin.failure`. */
+export interface AuditEventInput {
+  action: string;
+  outcome?: 'success' | 'failure';
+  target?: { type: string; id: string | null };
+  before?: unknown;
+  after?: unknown;
+  details?: Record<string, unknown>;
+}
+
+/** An audit entry as returned by {@link AuditLog.list}. */
+export interface AuditEvent {
+  seq: number;
+  id: string;
+  occurredAt: string;
+  actor: { type: string; id: string | null };
+  action: string;
+  outcome: string;
+  target: { type: string; id: string | null } | null;
+  requestId: string | null;
+  sourceIp: string | null;
+  before: unknown;
+  after: unknown;
+  details: unknown;
+  hash: string;
+}
+
+/** Result of walking the chain. */
+export interface AuditVerification {
+  ok: boolean;
+  /** Entries checked. */
+  checked: number;
+  /** The first entry found altered or missing, when `ok` is false. */
+  firstBad?: { seq: number; id: string | null; reason: 'altered' | 'missing' | 'reordered' | 'truncated' };
+}
+
+/** Filters and paging for {@link AuditLog.list}. */
+export interface AuditQuery {
+  action?: string;
+  actorId?: string;
+  targetId?: string;
+  outcome?: 'success' | 'failure';
+  /** ISO 8601 instants, inclusive lower / exclusive upper bound on `occurredAt`. */
+  since?: string;
+  until?: string;
+  /** Return entries with `seq` greater than this (cursor paging). */
+  afterSeq?: number;
+  /** Page size, 1..1000. */
+  limit: number;
+}
+
+/** Fields covered by the hash, in the stored (row) form. */
+function hashedFields(row: Omit<AuditEventRow, 'hash'>): Record<string, unknown> {
+  return {
+    tenant_id: row.tenant_id,
+    seq: Number(row.seq),
+    id: row.id,
+    occurred_at: row.occurred_at,
+    actor_type: row.actor_type,
+    actor_id: row.actor_id,
+    action: row.action,
+    outcome: row.outcome,
+    target_type: row.target_type,
+    target_id: row.target_id,
+    request_id: row.request_id,
+    source_ip: row.source_ip,
+    before: row.before,
+    after: row.after,
+    details: row.details,
+  };
+}
+
+/** SHA-256 over the previous hash and the canonical JSON of the entry's fields. */
+export function entryHash(row: Omit<AuditEventRow, 'hash'>): string {
+  return sha256Hex(`${row.prev_hash}\n${canonicalJson(hashedFields(row))}`);
+}
+
+function toJsonText(v: unknown): string | null {
+  return v === undefined || v === null ? null : canonicalJson(v);
+}
+
+/**
+ * The append-only, SHA-256 hash-chained audit log (one chain per tenant).
+ *
+ * Appends run inside the caller's transaction, so an event is stored exactly when its change is.
+ * On PostgreSQL the chain head row is locked (`FOR UPDATE`) so concurrent appends serialise;
+ * SQLite transactions are already serial.
+ */
+export class AuditLog {
+  constructor(
+    private readonly kind: StorageKind,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Appends one event inside `trx` (which must be a transaction for the chain to stay consistent).
+   * @returns the stored entry's sequence number.
+   */
+  async append(trx: Executor, ctx: OperationContext, event: AuditEventInput): Promise<number> {
+    const tenantId = ctx.tenantId;
+    await trx
+      .insertInto('audit_head')
+      .values({ tenant_id: tenantId, seq: 0, hash: GENESIS_HASH })
+      .onConflict((oc) => oc.column('tenant_id').doNothing())
+      .execute();
+    let q = trx.selectFrom('audit_head').select(['seq', 'hash']).where('tenant_id', '=', tenantId);
+    if (this.kind === 'postgres') q = q.forUpdate();
+    const head = await q.executeTakeFirstOrThrow();
+    const row: Omit<AuditEventRow, 'hash'> = {
+      tenant_id: tenantId,
+      seq: Number(head.seq) + 1,
+      id: newId(),
+      occurred_at: this.clock.now().toISOString(),
+      actor_type: ctx.actor.type,
+      actor_id: ctx.actor.id,
+      action: event.action,
+      outcome: event.outcome ?? 'success',
+      target_type: event.target?.type ?? null,
+      target_id: event.target?.id ?? null,
+      request_id: ctx.requestId ?? null,
+      source_ip: ctx.sourceIp ?? null,
+      before: toJsonText(event.before),
+      after: toJsonText(event.after),
+      details: toJsonText(event.details),
+      prev_hash: head.hash,
+    };
+    const hash = entryHash(row);
+    await trx.insertInto('audit_events').values({ ...row, hash }).execute();
+    await trx.updateTable('audit_head').set({ seq: row.seq, hash }).where('tenant_id', '=', tenantId).execute();
+    return row.seq;
+  }
+
+  /** Lists entries, oldest first, with filters and cursor paging. */
+  async list(db: Executor, tenantId: string, query: AuditQuery): Promise<AuditEvent[]> {
+    let q = db.selectFrom('audit_events').selectAll().where('tenant_id', '=', tenantId);
+    if (query.action) q = q.where('action', '=', query.action);
+    if (query.actorId) q = q.where('actor_id', '=', query.actorId);
+    if (query.targetId) q = q.where('target_id', '=', query.targetId);
+    if (query.outcome) q = q.where('outcome', '=', query.outcome);
+    if (query.since) q = q.where('occurred_at', '>=', query.since);
+    if (query.until) q = q.where('occurred_at', '<', query.until);
+    if (query.afterSeq !== undefined) q = q.where('seq', '>', query.afterSeq);
+    const rows = await q.orderBy('seq', 'asc').limit(query.limit).execute();
+    return rows.map(toAuditEvent);
+  }
+
+  /**
+   * Walks a tenant's chain from the first entry and reports the first entry that was altered,
+   * removed or reordered, or a chain cut short at its end.
+   */
+  async verify(db: Executor, tenantId: string, pageSize = 1000): Promise<AuditVerification> {
+    let prevHash = GENESIS_HASH;
+    let expectedSeq = 1;
+    let checked = 0;
+    for (;;) {
+      const rows = await db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('seq', '>=', expectedSeq)
+        .orderBy('seq', 'asc')
+        .limit(pageSize)
+        .execute();
+      for (const row of rows) {
+        const seq = Number(row.seq);
+        if (seq !== expectedSeq) return { ok: false, checked, firstBad: { seq: expectedSeq, id: null, reason: 'missing' } };
+        if (row.prev_hash !== prevHash) return { ok: false, checked, firstBad: { seq, id: row.id, reason: seq === 1 ? 'altered' : 'reordered' } };
+        if (entryHash(row) !== row.hash) return { ok: false, checked, firstBad: { seq, id: row.id, reason: 'altered' } };
+        prevHash = row.hash;
+        expectedSeq = seq + 1;
+        checked++;
+      }
+      if (rows.length < pageSize) break;
+    }
+    const head = await db.selectFrom('audit_head').select(['seq', 'hash']).where('tenant_id', '=', tenantId).executeTakeFirst();
+    if (head && (Number(head.seq) !== expectedSeq - 1 || head.hash !== prevHash)) {
+      return { ok: false, checked, firstBad: { seq: expectedSeq, id: null, reason: 'truncated' } };
+    }
+    return { ok: true, checked };
+  }
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+function toAuditEvent(row: AuditEventRow): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    id: row.id,
+    occurredAt: row.occurred_at,
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    outcome: row.outcome,
+    target: row.target_type ? { type: row.target_type, id: row.target_id } : null,
+    requestId: row.request_id,
+    sourceIp: row.source_ip,
+    before: parseJson(row.before),
+    after: parseJson(row.after),
+    details: parseJson(row.details),
+    hash: row.hash,
+  };
+}

@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { GatehouseError } from './errors.js';
+import { LOG_LEVELS } from './logger.js';
+
+/**
+ * The one configuration schema: it gives the types, the defaults, the validation at start
+ * and the generated reference in docs/configuration.md.
+ *
+ * Sources, later ones winning: defaults, the JSON file named by `GATEHOUSE_CONFIG`,
+ * environment variables.
+ */
+export const configSchema = z
+  .object({
+    databaseUrl: z
+      .string()
+      .min(1)
+      .refine((u) => u.startsWith('sqlite:') || u.startsWith('postgres://') || u.startsWith('postgresql://'), {
+        message: 'must start with sqlite:, postgres:// or postgresql://',
+      })
+      .default('sqlite:./data/gatehouse.db')
+      .describe('GATEHOUSE_DATABASE_URL: `sqlite:PATH` (embedded, default) or a `postgres://` URL.'),
+    issuer: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('GATEHOUSE_ISSUER: public base URL, the OpenID Connect issuer. Default: http://HOST:PORT.'),
+    host: z.string().min(1).default('127.0.0.1').describe('HOST: address to listen on.'),
+    port: z.coerce.number().int().min(0).max(65535).default(8080).describe('PORT: TCP port to listen on.'),
+    logLevel: z.enum(LOG_LEVELS).default('info').describe('GATEHOUSE_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent.'),
+    bodyLimitBytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024)
+      .describe('GATEHOUSE_BODY_LIMIT_BYTES: largest accepted request body, in bytes (default 1 MiB).'),
+    accessTokenTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(3600)
+      .describe('GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS: lifetime of OAuth access tokens, in seconds.'),
+    refreshTokenTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(14 * 24 * 3600)
+      .describe('GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS: lifetime of refresh tokens, in seconds.'),
+    sessionTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .default(8 * 3600)
+      .describe('GATEHOUSE_SESSION_TTL_SECONDS: absolute lifetime of a sign-in session, in seconds.'),
+  })
+  .strict();
+
+/** Validated configuration. `issuer` is always set after {@link loadConfig}. */
+export type Config = z.infer<typeof configSchema> & { issuer: string };
+
+/** Environment variable for each config key. */
+export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
+  databaseUrl: 'GATEHOUSE_DATABASE_URL',
+  issuer: 'GATEHOUSE_ISSUER',
+  host: 'HOST',
+  port: 'PORT',
+  logLevel: 'GATEHOUSE_LOG_LEVEL',
+  bodyLimitBytes: 'GATEHOUSE_BODY_LIMIT_BYTES',
+  accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
+  refreshTokenTtlSeconds: 'GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS',
+  sessionTtlSeconds: 'GATEHOUSE_SESSION_TTL_SECONDS',
+};
+
+/**
+ * Loads and validates configuration.
+ *
+ * @param env - environment (default `process.env`); `GATEHOUSE_CONFIG` may name a JSON file.
+ * @param overrides - values that win over every source (used by tests and CLI flags).
+ * @throws GatehouseError `invalid_config` naming each bad setting and its variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  let fromFile: Record<string, unknown> = {};
+  const file = env.GATEHOUSE_CONFIG;
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new GatehouseError('invalid_config', `GATEHOUSE_CONFIG: cannot read ${file} as JSON: ${(err as Error).message}`);
+    }
+    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
+      throw new GatehouseError('invalid_config', `GATEHOUSE_CONFIG: ${file} must hold a JSON object`);
+    }
+  }
+  const fromEnv: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') fromEnv[key] = v;
+  }
+  const parsed = configSchema.safeParse({ ...fromFile, ...fromEnv, ...overrides });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      const name = ENV_NAMES[key as keyof typeof ENV_NAMES];
+      return `${name ? `${name} (${key})` : key || 'config'}: ${i.message}`;
+    });
+    throw new GatehouseError('invalid_config', `Invalid configuration:\n  ${problems.join('\n  ')}`, { problems });
+  }
+  const c = parsed.data;
+  const issuer = (c.issuer ?? `http://${c.host === '0.0.0.0' ? '127.0.0.1' : c.host}:${c.port}`).replace(/\/+$/, '');
+  return { ...c, issuer };
+}

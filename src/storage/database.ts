@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { GatehouseError } from '../kernel/errors.js';
+import type { Database } from './schema.js';
+
+/** The backends Gatehouse runs on. */
+export type StorageKind = 'sqlite' | 'postgres';
+
+/** A query builder: the database itself or an open transaction. */
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+/** An open database. */
+export interface Storage {
+  readonly kind: StorageKind;
+  readonly db: Kysely<Database>;
+  /** The URL with any password removed, for logs. */
+  readonly displayUrl: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL int8 (bigint) and numeric arrive as strings by default; Gatehouse's bigints
+// (revisions, audit sequence numbers) stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+/**
+ * Opens the database named by `url`.
+ *
+ * - `sqlite:PATH` (relative paths resolve from the working directory; the folder is created)
+ *   or `sqlite::memory:`.
+ * - `postgres://user@host:port/db` or `postgresql://…`.
+ *
+ * @throws GatehouseError `invalid_config` for an unknown scheme, `storage_unavailable` if the file cannot be opened.
+ */
+export function openStorage(url: string, options: { poolSize?: number } = {}): Storage {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (!path) throw new GatehouseError('invalid_config', 'GATEHOUSE_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:./data/gatehouse.db');
+    let sqlite: SQLite.Database;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+      sqlite = new SQLite(path);
+    } catch (err) {
+      throw new GatehouseError('storage_unavailable', `cannot open SQLite database at ${path}: ${(err as Error).message}`, undefined, { cause: err });
+    }
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    return { kind: 'sqlite', db, displayUrl: url, close: () => db.destroy() };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    // An idle client's error (server restart) must not crash the process.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { kind: 'postgres', db, displayUrl: redactUrl(url), close: () => db.destroy() };
+  }
+  throw new GatehouseError('invalid_config', 'GATEHOUSE_DATABASE_URL must start with sqlite:, postgres:// or postgresql://');
+}
+
+/** `url` with its password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+/**
+ * True if `err` is a unique-constraint violation from either backend
+ * (SQLite `SQLITE_CONSTRAINT_UNIQUE`/`_PRIMARYKEY`, PostgreSQL SQLSTATE 23505).
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+}

@@ -1,0 +1,30 @@
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
+import { GatehouseError } from '../kernel/errors.js';
+import type { Storage } from './database.js';
+import * as m0001 from './migrations/0001_initial.js';
+
+/** Every migration, in order. Add new ones here; never edit one that has shipped. */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/**
+ * Applies every pending migration. Safe to run concurrently from several processes: Kysely's
+ * migrator takes a lock table on both backends.
+ *
+ * @returns the names of the migrations applied by this call (empty when up to date).
+ * @throws GatehouseError `storage_unavailable` when a migration fails (the failed migration is rolled back).
+ */
+export async function migrateToLatest(storage: Storage): Promise<string[]> {
+  const migrator = new Migrator({ db: storage.db, provider });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new GatehouseError('storage_unavailable', `migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, {
+      migration: failed,
+    }, { cause: result.error });
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
