@@ -26,9 +26,9 @@ export function loggerOptions(level: LogLevel): LoggerOptions {
   return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
 }
 
-/** A JSON logger on stdout with secrets redacted. */
-export function createLogger(level: LogLevel): Logger {
-  return pino(loggerOptions(level));
+/** A JSON logger with secrets redacted, on stdout (fd 1, the server) or stderr (fd 2, CLI commands whose stdout is data). */
+export function createLogger(level: LogLevel, fd: 1 | 2 = 1): Logger {
+  return pino(loggerOptions(level), pino.destination({ fd, sync: fd === 2 }));
 }
 
 export type { Logger };

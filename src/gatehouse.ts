@@ -1,0 +1,108 @@
+/**
+ * The composition root: opens storage, applies migrations, builds every domain service and the
+ * HTTP app. The CLI's `serve` and the tests start Gatehouse through {@link createGatehouse}.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AuditLog } from './audit/audit-log.js';
+import { ApiTokenService } from './identity/api-tokens.js';
+import { TupleStore } from './authz/tuple-store.js';
+import { BUILTIN_STORE_ID } from './authz/tuples.js';
+import { systemClock, type Clock } from './kernel/clock.js';
+import { DEFAULT_TENANT } from './kernel/context.js';
+import type { Config } from './kernel/config.js';
+import { createLogger, type Logger } from './kernel/logger.js';
+import { openStorage, type Storage } from './storage/database.js';
+import { migrateToLatest } from './storage/migrate.js';
+import { buildHttpApp } from './http/app.js';
+
+export interface GatehouseOptions {
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Every service of a running Gatehouse. Adapters (HTTP, CLI) reach the domain only through these. */
+export interface Services {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  storage: Storage;
+  audit: AuditLog;
+  tuples: TupleStore;
+  apiTokens: ApiTokenService;
+  /** Registers work to run at close (stop background loops), after HTTP stops and before the database closes. */
+  onClose(fn: () => Promise<void> | void): void;
+  // --- services wired by domain modules (keep one line each, alphabetical) ---
+}
+
+export interface Gatehouse extends Services {
+  http: FastifyInstance;
+  /** Starts listening on config.host:config.port; returns the base URL. */
+  listen(): Promise<string>;
+  /** Stops accepting requests, finishes in-flight ones, stops background work, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Creates the tenant's built-in rows (the built-in authorization store) if missing. */
+async function bootstrapTenant(storage: Storage, clock: Clock, tenantId: string): Promise<void> {
+  const now = clock.now().toISOString();
+  await storage.db
+    .insertInto('authz_stores')
+    .values({ tenant_id: tenantId, id: BUILTIN_STORE_ID, name: 'Gatehouse identities', is_default: 1, created_at: now, updated_at: now, deleted_at: null })
+    .onConflict((oc) => oc.columns(['tenant_id', 'id']).doNothing())
+    .execute();
+}
+
+/**
+ * Opens the database, migrates it, and builds the services and HTTP app (not yet listening).
+ * @throws GatehouseError `invalid_config` / `storage_unavailable`.
+ */
+export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const storage = openStorage(config.databaseUrl);
+  const closers: Array<() => Promise<void> | void> = [];
+  try {
+    await migrateToLatest(storage);
+    await bootstrapTenant(storage, clock, DEFAULT_TENANT);
+    const audit = new AuditLog(storage.kind, clock);
+    const tuples = new TupleStore(clock);
+    const services: Services = {
+      config,
+      clock,
+      logger,
+      storage,
+      audit,
+      tuples,
+      apiTokens: new ApiTokenService(storage, audit, clock),
+      onClose: (fn) => void closers.push(fn),
+    };
+    // --- domain wiring (each module adds its services here) ---
+
+    const http = await buildHttpApp(services);
+    let closed = false;
+    const gatehouse: Gatehouse = {
+      ...services,
+      http,
+      async listen() {
+        await http.listen({ host: config.host, port: config.port });
+        const addr = http.server.address();
+        const port = typeof addr === 'object' && addr ? addr.port : config.port;
+        return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await http.close();
+        for (const c of closers.reverse()) await c();
+        await storage.close();
+      },
+    };
+    return gatehouse;
+  } catch (err) {
+    for (const c of closers.reverse()) await c();
+    await storage.close();
+    throw err;
+  }
+}

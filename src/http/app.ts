@@ -1,0 +1,57 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import formbody from '@fastify/formbody';
+import cookie from '@fastify/cookie';
+import { newId } from '../kernel/ids.js';
+import type { Services } from '../gatehouse.js';
+import { sendProblem } from './problem.js';
+import { healthRoutes } from './routes/health.js';
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Builds the Fastify app: request ids (a safe incoming `X-Request-ID` is kept, else a UUIDv7),
+ * JSON logs, the body limit, security headers, and every API under its prefix.
+ * Each API registers its own error handler in its protocol's format; anything outside them
+ * answers RFC 9457 problem details.
+ */
+export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as unknown as FastifyBaseLogger,
+    bodyLimit: services.config.bodyLimitBytes,
+    trustProxy: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newId();
+    },
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', String(request.id));
+  });
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        // Sign-in forms post to this origin and are then redirected to the client's redirect_uri.
+        'form-action': null,
+        'upgrade-insecure-requests': null,
+      },
+    },
+    // HSTS only makes sense behind TLS; the operator's proxy sets it.
+    strictTransportSecurity: false,
+  });
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
+  app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404 })),
+  );
+
+  await app.register(async (scope) => healthRoutes(scope, services));
+  // --- API registration (each module adds one line) ---
+
+  return app;
+}

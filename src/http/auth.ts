@@ -1,0 +1,48 @@
+import type { FastifyRequest } from 'fastify';
+import { GatehouseError } from '../kernel/errors.js';
+import { DEFAULT_TENANT, type OperationContext } from '../kernel/context.js';
+import type { ApiScope } from '../identity/types.js';
+import type { Services } from '../gatehouse.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by {@link requireApiToken}: who is calling, for services and audit. */
+    operationContext?: OperationContext;
+  }
+}
+
+/** The bearer token in `Authorization: Bearer …` (RFC 6750 §2.1), or null. */
+export function bearerToken(request: FastifyRequest): string | null {
+  const h = request.headers.authorization;
+  if (!h) return null;
+  const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(h);
+  return m?.[1] ?? null;
+}
+
+/**
+ * A preHandler that admits only API tokens holding `scope`, and sets `request.operationContext`.
+ * @throws GatehouseError `unauthenticated` (no, unknown, expired or revoked token) or `forbidden` (scope missing);
+ *   the protocol's error handler formats it.
+ */
+export function requireApiToken(services: Pick<Services, 'apiTokens'>, scope: ApiScope, source: OperationContext['source'] = 'admin') {
+  return async (request: FastifyRequest): Promise<void> => {
+    const token = bearerToken(request);
+    if (!token) throw new GatehouseError('unauthenticated', 'a bearer token is required');
+    const found = await services.apiTokens.authenticate(DEFAULT_TENANT, token);
+    if (!found) throw new GatehouseError('unauthenticated', 'the bearer token is invalid, expired or revoked');
+    if (!found.scopes.includes(scope)) throw new GatehouseError('forbidden', `the token lacks the '${scope}' scope`, { requiredScope: scope });
+    request.operationContext = {
+      tenantId: DEFAULT_TENANT,
+      actor: { type: 'api_token', id: found.id },
+      requestId: String(request.id),
+      sourceIp: request.ip,
+      source,
+    };
+  };
+}
+
+/** The operation context set by {@link requireApiToken}. @throws GatehouseError `unauthenticated` if absent. */
+export function contextOf(request: FastifyRequest): OperationContext {
+  if (!request.operationContext) throw new GatehouseError('unauthenticated', 'not authenticated');
+  return request.operationContext;
+}
