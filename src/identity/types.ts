@@ -255,6 +255,17 @@ export interface UserService {
   delete(ctx: OperationContext, id: string): Promise<void>;
   /** Sets (or replaces) the password; checks the policy and hashes with argon2id. */
   setPassword(ctx: OperationContext, id: string, password: string): Promise<void>;
+  /**
+   * Creates an active Gatehouse administrator (`isAdmin` true) with a password (console and admin sign-in).
+   * Errors: `conflict` (userName taken), `weak_password`, `invalid_input`.
+   */
+  createAdministrator(ctx: OperationContext, input: AdministratorInput): Promise<User>;
+}
+
+/** What `UserService.createAdministrator` takes. */
+export interface AdministratorInput {
+  userName: string;
+  password: string;
 }
 
 /**
@@ -278,4 +289,54 @@ export interface GroupService {
   removeMembers(ctx: OperationContext, groupId: string, members: GroupMemberRef[]): Promise<Group>;
   /** Groups the identity belongs to, directly or through nesting (transitive). */
   groupsOf(ctx: OperationContext, member: GroupMemberRef): Promise<Array<{ id: string; displayName: string }>>;
+}
+
+/**
+ * Roles: named sets of permissions, assigned to users, service accounts or groups. Permissions and
+ * assignments are relation tuples in the built-in store (`permission:<perm>#granted@role:<rid>#assignee`,
+ * `role:<rid>#assignee@user:<uid>` | `@service_account:<id>` | `@group:<gid>#member`).
+ * Errors: `not_found` (role or principal), `conflict` (name taken), `invalid_input` (bad permission string).
+ */
+export interface RoleService {
+  create(ctx: OperationContext, input: RoleInput): Promise<Role>;
+  get(ctx: OperationContext, id: string): Promise<Role>;
+  list(ctx: OperationContext, page: ListQuery): Promise<Page<Role>>;
+  /** Deletes the role, its permission tuples and every assignment. */
+  delete(ctx: OperationContext, id: string): Promise<void>;
+  /** Replaces the role's permissions with exactly `permissions`. */
+  setPermissions(ctx: OperationContext, id: string, permissions: Permission[]): Promise<Role>;
+  /** Assigns the role (idempotent: re-assigning updates `expiresAt`). `expiresAt` is an ISO 8601 instant. */
+  assign(ctx: OperationContext, roleId: string, principal: RolePrincipal, opts?: { expiresAt?: string | null }): Promise<RoleAssignment>;
+  /** Removes an assignment; removing one that does not exist is a no-op. */
+  unassign(ctx: OperationContext, roleId: string, principal: RolePrincipal): Promise<void>;
+  /** Direct assignments of the role. */
+  listAssignments(ctx: OperationContext, roleId: string): Promise<RoleAssignment[]>;
+}
+
+/**
+ * Service accounts (machine identities). Deactivation and deletion deprovision (grants disabled or
+ * removed, tokens revoked). Errors: `not_found` (account or owner), `conflict` (name taken), `invalid_input`.
+ */
+export interface ServiceAccountService {
+  create(ctx: OperationContext, input: ServiceAccountInput): Promise<ServiceAccount>;
+  /** not_found for deleted (deprovisioned) accounts. */
+  get(ctx: OperationContext, id: string): Promise<ServiceAccount>;
+  list(ctx: OperationContext, page: ListQuery): Promise<Page<ServiceAccount>>;
+  setActive(ctx: OperationContext, id: string, active: boolean): Promise<ServiceAccount>;
+  delete(ctx: OperationContext, id: string): Promise<void>;
+}
+
+/**
+ * OIDC client applications. The client secret is returned once by `create` and stored only as
+ * SHA-256 hex (`applications.client_secret_hash`). `applications.metadata` holds the oidc-provider
+ * client metadata without the secret: `{client_id, client_name, redirect_uris,
+ * grant_types: ['authorization_code','refresh_token'], response_types: ['code'], token_endpoint_auth_method}`
+ * (`client_secret_basic` for confidential clients, `none` for public ones; PKCE is required for both).
+ * Errors: `not_found`, `invalid_input` (redirect URI not an absolute http(s) URL or has a fragment).
+ */
+export interface ApplicationService {
+  create(ctx: OperationContext, input: ApplicationInput): Promise<CreatedApplication>;
+  get(ctx: OperationContext, id: string): Promise<Application>;
+  list(ctx: OperationContext, page: ListQuery): Promise<Page<Application>>;
+  delete(ctx: OperationContext, id: string): Promise<void>;
 }
