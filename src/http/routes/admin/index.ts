@@ -1,0 +1,89 @@
+/**
+ * The admin REST API under /api/v1: bearer API token with the `admin` scope, JSON bodies validated
+ * by zod, RFC 9457 problem details for every error, and its OpenAPI 3.1 document at
+ * /api/v1/openapi.json, derived from the same route declarations.
+ *
+ * Register it with one line: `await app.register(async (s) => adminApi(s, services), { prefix: '/api/v1' })`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AuditLog } from '../../../audit/audit-log.js';
+import type { Config } from '../../../kernel/config.js';
+import type { OperationContext } from '../../../kernel/context.js';
+import type { Storage } from '../../../storage/database.js';
+import type { ApiTokenService } from '../../../identity/api-tokens.js';
+import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from '../../../identity/types.js';
+import { requireApiToken } from '../../auth.js';
+import { sendProblem } from '../../problem.js';
+import { applicationRoutes } from './applications.js';
+import { auditRoutes } from './audit.js';
+import { groupRoutes } from './groups.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { registerRoute, type AdminRoute } from './route.js';
+import { roleRoutes } from './roles.js';
+import { serviceAccountRoutes } from './service-accounts.js';
+import { userRoutes } from './users.js';
+
+/** TOTP enrollment as the admin API uses it (src/authn/totp.ts). */
+export interface TotpEnroller {
+  /** Creates (or replaces) the user's TOTP secret: SHA-1, 6 digits, 30 s (RFC 6238). */
+  enroll(ctx: OperationContext, userId: string): Promise<{ secret: string; otpauthUri: string }>;
+}
+
+/** The services the admin API calls. */
+export interface AdminApiServices {
+  config: Config;
+  storage: Storage;
+  audit: AuditLog;
+  apiTokens: ApiTokenService;
+  users: UserService;
+  groups: GroupService;
+  roles: RoleService;
+  serviceAccounts: ServiceAccountService;
+  applications: ApplicationService;
+  totp: TotpEnroller;
+}
+
+/** Every admin API operation, in document order. */
+export function adminRoutes(services: AdminApiServices): AdminRoute[] {
+  return [
+    ...userRoutes(services),
+    ...groupRoutes(services),
+    ...roleRoutes(services),
+    ...serviceAccountRoutes(services),
+    ...applicationRoutes(services),
+    ...auditRoutes(services),
+  ];
+}
+
+const OPENAPI_PATH = '/openapi.json';
+
+/** The Fastify plugin; mount it with prefix `/api/v1`. */
+export async function adminApi(scope: FastifyInstance, services: AdminApiServices): Promise<void> {
+  const routes = adminRoutes(services);
+  const document = buildOpenApiDocument(routes, process.env.npm_package_version ?? '0.1.0');
+
+  scope.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
+  scope.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404 })),
+  );
+
+  // Only JSON bodies: other media types (forms, text/plain) are answered 415 before any handler runs.
+  // An empty JSON body counts as no body, so `POST …/deactivate` with a JSON content type works.
+  scope.removeAllContentTypeParsers();
+  const parseJson = scope.getDefaultJsonParser('error', 'error');
+  scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    return parseJson(request, text, done);
+  });
+
+  // Authenticate before the body is read, so unauthenticated callers cannot make us parse anything.
+  const authenticate = requireApiToken(services, 'admin', 'admin');
+  scope.addHook('onRequest', async (request) => {
+    if (request.routeOptions.url === `${scope.prefix}${OPENAPI_PATH}`) return;
+    await authenticate(request);
+  });
+
+  scope.get(OPENAPI_PATH, async (_request, reply) => reply.type('application/json; charset=utf-8').send(document));
+  for (const route of routes) registerRoute(scope, route);
+}
