@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { AuditLog } from './audit/audit-log.js';
 import { ApiTokenService } from './identity/api-tokens.js';
+import { createIdentityServices } from './identity/index.js';
+import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from './identity/types.js';
 import { TupleStore } from './authz/tuple-store.js';
 import { BUILTIN_STORE_ID } from './authz/tuples.js';
 import { systemClock, type Clock } from './kernel/clock.js';
@@ -33,6 +35,11 @@ export interface Services {
   /** Registers work to run at close (stop background loops), after HTTP stops and before the database closes. */
   onClose(fn: () => Promise<void> | void): void;
   // --- services wired by domain modules (keep one line each, alphabetical) ---
+  applications: ApplicationService;
+  groups: GroupService;
+  roles: RoleService;
+  serviceAccounts: ServiceAccountService;
+  users: UserService;
 }
 
 export interface Gatehouse extends Services {
@@ -68,7 +75,8 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     await bootstrapTenant(storage, clock, DEFAULT_TENANT);
     const audit = new AuditLog(storage.kind, clock);
     const tuples = new TupleStore(clock);
-    const services: Services = {
+    // Domain services are added in the wiring section below, hence the cast.
+    const services = {
       config,
       clock,
       logger,
@@ -76,9 +84,10 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
       audit,
       tuples,
       apiTokens: new ApiTokenService(storage, audit, clock),
-      onClose: (fn) => void closers.push(fn),
-    };
+      onClose: (fn: () => Promise<void> | void) => void closers.push(fn),
+    } as Services;
     // --- domain wiring (each module adds its services here) ---
+    Object.assign(services, createIdentityServices(services));
 
     const http = await buildHttpApp(services);
     let closed = false;

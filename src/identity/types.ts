@@ -207,6 +207,19 @@ export interface ApplicationInput {
   public?: boolean;
 }
 
+/**
+ * oidc-provider client metadata as stored in `applications.metadata` (OpenID Connect Dynamic
+ * Client Registration 1.0 §2 names). Never holds the secret.
+ */
+export interface OidcClientMetadata {
+  client_id: string;
+  client_name: string;
+  redirect_uris: string[];
+  grant_types: ['authorization_code', 'refresh_token'];
+  response_types: ['code'];
+  token_endpoint_auth_method: 'client_secret_basic' | 'none';
+}
+
 /** Returned once at creation: the secret is never shown again. */
 export interface CreatedApplication {
   client_id: string;
@@ -339,4 +352,8 @@ export interface ApplicationService {
   get(ctx: OperationContext, id: string): Promise<Application>;
   list(ctx: OperationContext, page: ListQuery): Promise<Page<Application>>;
   delete(ctx: OperationContext, id: string): Promise<void>;
+  /** The stored oidc-provider client metadata (never the secret) of an existing application, or null. */
+  clientMetadata(tenantId: string, clientId: string): Promise<OidcClientMetadata | null>;
+  /** True when `secret` is the confidential client's secret (SHA-256, constant-time compare); false otherwise. */
+  verifyClientSecret(tenantId: string, clientId: string, secret: string): Promise<boolean>;
 }

@@ -1,0 +1,129 @@
+/**
+ * Deprovisioning (DOMAIN.md): removing an identity's ability to act. Every path that deactivates
+ * or deletes a user or service account (SCIM PUT/PATCH `active: false`, the admin API, the CLI,
+ * deletion, lifecycle rules) goes through {@link Deprovisioner.deprovisionIdentity}, inside the
+ * caller's transaction, so the identity's status change and the removal of its access commit
+ * together or not at all.
+ */
+import type { AuditLog } from '../audit/audit-log.js';
+import type { TupleStore } from '../authz/tuple-store.js';
+import type { OperationContext } from '../kernel/context.js';
+import type { Executor } from '../storage/database.js';
+
+/** The identity being deprovisioned. */
+export interface IdentityRef {
+  type: 'user' | 'service_account';
+  id: string;
+}
+
+/**
+ * `suspend`: the identity is kept with its grants (so reactivation restores access), but every
+ * decision denies via a `disable` changelog entry and every OIDC artifact is deleted.
+ * `delete`: as `suspend`, and its grants are removed from the live graph; for a user its email
+ * addresses (freeing them) and TOTP secret are deleted too.
+ */
+export type DeprovisionMode = 'suspend' | 'delete';
+
+/** What a deprovisioning removed. */
+export interface DeprovisionResult {
+  /** Changelog revision after the change (consistency token for authorization checks). */
+  revision: number;
+  /** Relation tuples removed from the live graph (`delete` only; 0 for `suspend`). */
+  tuplesDeleted: number;
+  /** oidc_payloads rows deleted: sessions, grants, authorization codes, access and refresh tokens. */
+  oidcArtifactsDeleted: number;
+  /** TOTP secrets deleted (user `delete` only). */
+  totpDeleted: number;
+  /** Email addresses released (user `delete` only). */
+  emailsDeleted: number;
+}
+
+/**
+ * Performs deprovisioning inside a caller's transaction. The caller owns the identity row
+ * (status, version, its own audit event); this class owns everything the identity could still
+ * act with: authorization grants, OIDC sessions and tokens, second factors.
+ */
+export class Deprovisioner {
+  constructor(
+    private readonly tuples: TupleStore,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /**
+   * Deprovisions `identity` inside `trx` and writes the audit event `identity.deprovision`
+   * with the counts of what was removed.
+   *
+   * 1. Appends a `disable` changelog entry for the subject, so authorization decisions deny at once.
+   * 2. `delete` only: deletes every tuple in which the identity is the object or the subject
+   *    (group memberships, role assignments, ownerships), each recorded in the changelog.
+   * 3. Deletes every OIDC artifact issued to the account: rows whose `account_id` is the identity,
+   *    and every row sharing a `grant_id` with one of them (access and refresh tokens, codes).
+   *    Ending sessions this way ends everything issued under them (OIDC Core; RFC 7009 §2.1).
+   * 4. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
+   *
+   * @param trx - an open transaction (not the bare database): the change must be atomic.
+   * @returns counts of what was removed and the changelog revision.
+   */
+  async deprovisionIdentity(trx: Executor, ctx: OperationContext, identity: IdentityRef, mode: DeprovisionMode): Promise<DeprovisionResult> {
+    let revision = await this.tuples.setSubjectEnabled(trx, ctx, identity, false);
+    let tuplesDeleted = 0;
+    if (mode === 'delete') {
+      const res = await this.tuples.deleteTouching(trx, ctx, identity.type, identity.id);
+      tuplesDeleted = res.deleted.length;
+      if (res.deleted.length > 0) revision = res.revision;
+    }
+    const oidcArtifactsDeleted = await deleteOidcArtifacts(trx, ctx.tenantId, identity.id);
+    let totpDeleted = 0;
+    let emailsDeleted = 0;
+    if (mode === 'delete' && identity.type === 'user') {
+      const t = await trx.deleteFrom('user_totp').where('tenant_id', '=', ctx.tenantId).where('user_id', '=', identity.id).executeTakeFirst();
+      totpDeleted = Number(t.numDeletedRows);
+      const e = await trx.deleteFrom('user_emails').where('tenant_id', '=', ctx.tenantId).where('user_id', '=', identity.id).executeTakeFirst();
+      emailsDeleted = Number(e.numDeletedRows);
+    }
+    const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted };
+    await this.audit.append(trx, ctx, {
+      action: 'identity.deprovision',
+      target: { type: identity.type, id: identity.id },
+      details: { mode, source: ctx.source ?? null, ...result },
+    });
+    return result;
+  }
+
+  /**
+   * Lets a suspended identity act again: appends an `enable` changelog entry so the grants it kept
+   * count again. Call inside the transaction that sets the identity active.
+   * @returns the changelog revision.
+   */
+  async reactivateIdentity(trx: Executor, ctx: OperationContext, identity: IdentityRef): Promise<number> {
+    return this.tuples.setSubjectEnabled(trx, ctx, identity, true);
+  }
+}
+
+/**
+ * Deletes every oidc_payloads row issued to `accountId`: rows with that `account_id` (Session,
+ * Grant, AuthorizationCode, AccessToken, RefreshToken, ...) and rows that share a `grant_id` with them.
+ * @returns the number of rows deleted.
+ */
+export async function deleteOidcArtifacts(trx: Executor, tenantId: string, accountId: string): Promise<number> {
+  const res = await trx
+    .deleteFrom('oidc_payloads')
+    .where('tenant_id', '=', tenantId)
+    .where((eb) =>
+      eb.or([
+        eb('account_id', '=', accountId),
+        eb(
+          'grant_id',
+          'in',
+          eb
+            .selectFrom('oidc_payloads as g')
+            .select('g.grant_id')
+            .where('g.tenant_id', '=', tenantId)
+            .where('g.account_id', '=', accountId)
+            .where('g.grant_id', 'is not', null),
+        ),
+      ]),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}
