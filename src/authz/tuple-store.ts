@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Clock } from '../kernel/clock.js';
@@ -11,6 +12,15 @@ export interface WriteOptions {
   onDuplicate?: 'error' | 'ignore';
   /** What to do when a deleted tuple does not exist: `error` or `ignore`. Default `ignore`. */
   onMissing?: 'error' | 'ignore';
+}
+
+/** PostgreSQL channel notified (at commit) by every transaction that allocates a changelog revision. */
+export const CHANGELOG_CHANNEL = 'gatehouse_changelog';
+
+/** Options of {@link TupleStore}. */
+export interface TupleStoreOptions {
+  /** Send `NOTIFY gatehouse_changelog` in each writing transaction (PostgreSQL only), so followers wake at commit. */
+  notify?: boolean;
 }
 
 /** The outcome of a write: the consistency token and what actually changed. */
@@ -44,7 +54,22 @@ export function rowToTuple(r: Pick<TupleRow, 'object_type' | 'object_id' | 'rela
  * by `revision > last` never misses a row.
  */
 export class TupleStore {
-  constructor(private readonly clock: Clock) {}
+  private readonly revisionListeners = new Set<(revision: number) => void>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly options: TupleStoreOptions = {},
+  ) {}
+
+  /**
+   * Registers `fn`, called with every revision this process allocates, inside the writing
+   * transaction (before commit). The authorization index uses it for read-your-writes within a
+   * process. @returns a function that unregisters it.
+   */
+  onRevision(fn: (revision: number) => void): () => void {
+    this.revisionListeners.add(fn);
+    return () => void this.revisionListeners.delete(fn);
+  }
 
   /** Allocates the next revision (locks the counter row until the transaction ends). */
   private async nextRevision(trx: Executor): Promise<number> {
@@ -54,7 +79,11 @@ export class TupleStore {
       .where('id', '=', 1)
       .returning('revision')
       .executeTakeFirstOrThrow();
-    return Number(row.revision);
+    const revision = Number(row.revision);
+    // Delivered by PostgreSQL only when (and if) the transaction commits.
+    if (this.options.notify) await sql`NOTIFY ${sql.raw(CHANGELOG_CHANNEL)}`.execute(trx);
+    for (const fn of this.revisionListeners) fn(revision);
+    return revision;
   }
 
   /** The latest committed revision visible to `db`. */

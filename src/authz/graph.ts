@@ -1,0 +1,199 @@
+/**
+ * The in-memory relation graph of one authorization store: every live tuple as an integer edge,
+ * indexed forward (object#relation → subjects) and in reverse (subject → objects#relation).
+ *
+ * Layout (all integers are interned ids; see {@link Symbols} and {@link StoreGraph.nodes}):
+ * - a node is one `type:id` (objects and subjects share the space; `user:*` is a node too);
+ * - forward:  out[objectNode][relation][subjectRelation] → IdSet of subject nodes
+ *   (subjectRelation 0 is a plain subject, others are usersets such as `group:eng#member`);
+ * - reverse:  in[subjectNode][subjectRelation][relation] → IdSet of object nodes;
+ * - the rare edges that carry an expiry or a condition keep it in a side table, and the objects
+ *   that have such edges are marked, so the check of an ordinary edge never looks there.
+ *
+ * A plain tuple costs two IdSet entries (a few bytes each when small) plus its share of the node
+ * arrays; strings are stored once per node, not per tuple.
+ */
+import { idsAdd, idsDelete, idsHas, type IdSet } from './idset.js';
+import { Interner } from './interner.js';
+import { MAX_RELATIONS, type Symbols } from './model.js';
+import { GatehouseError } from '../kernel/errors.js';
+import type { RelationTuple } from './tuples.js';
+
+/** What an edge carries besides its endpoints. */
+export interface EdgeMeta {
+  /** Epoch milliseconds after which the edge grants nothing; `Infinity` when it never expires. */
+  expiresAtMs: number;
+  condition: { name: string; context: Record<string, unknown> | null } | null;
+}
+
+type Row = Array<IdSet | undefined>;
+type Slots = Array<Row | undefined>;
+
+/** A three-level adjacency: a → r1 → r2 → IdSet of b. */
+class Adjacency {
+  private readonly rows: Array<Slots | undefined> = [];
+
+  get(a: number, r1: number, r2: number): IdSet | undefined {
+    return this.rows[a]?.[r1]?.[r2];
+  }
+
+  row(a: number, r1: number): Row | undefined {
+    return this.rows[a]?.[r1];
+  }
+
+  add(a: number, r1: number, r2: number, b: number): boolean {
+    let slots = this.rows[a];
+    if (!slots) {
+      slots = [];
+      this.rows[a] = slots;
+    }
+    let row = slots[r1];
+    if (!row) {
+      row = [];
+      slots[r1] = row;
+    }
+    const res = idsAdd(row[r2], b);
+    row[r2] = res.set;
+    return res.added;
+  }
+
+  delete(a: number, r1: number, r2: number, b: number): boolean {
+    const row = this.rows[a]?.[r1];
+    if (!row) return false;
+    const res = idsDelete(row[r2], b);
+    row[r2] = res.set;
+    return res.deleted;
+  }
+}
+
+function expiryMs(expiresAt: string | null | undefined): number {
+  if (!expiresAt) return Infinity;
+  const ms = Date.parse(expiresAt);
+  return Number.isNaN(ms) ? -Infinity : ms;
+}
+
+/** The relation graph of one store. Mutated only by the changelog follower; read by checks. */
+export class StoreGraph {
+  /** `type:id` → node id. */
+  readonly nodes = new Interner();
+  /** node id → type id. */
+  readonly nodeType: number[] = [];
+  /** type id → node id of `type:*`, when a wildcard tuple exists. */
+  private readonly wildcards: number[] = [];
+  private readonly out = new Adjacency();
+  private readonly in = new Adjacency();
+  private readonly meta = new Map<string, EdgeMeta>();
+  /** object node → number of its outgoing edges that have meta. */
+  private readonly metaObjects = new Map<number, number>();
+  /** Number of live tuples. */
+  tupleCount = 0;
+
+  constructor(readonly symbols: Symbols) {}
+
+  /** The node of `type:id`, created if new. */
+  node(type: string, id: string): number {
+    const n = this.nodes.intern(`${type}:${id}`);
+    if (n === this.nodeType.length) {
+      const typeId = this.symbols.types.intern(type);
+      this.nodeType.push(typeId);
+      if (id === '*') this.wildcards[typeId] = n;
+    }
+    return n;
+  }
+
+  /** The node of `type:id`, or -1 if no tuple ever named it. */
+  lookupNode(type: string, id: string): number {
+    return this.nodes.lookup(`${type}:${id}`);
+  }
+
+  /** The node of `type:*`, or -1. */
+  wildcardNode(typeId: number): number {
+    return this.wildcards[typeId] ?? -1;
+  }
+
+  private relationId(name: string): number {
+    const id = this.symbols.relations.intern(name);
+    if (id >= MAX_RELATIONS) throw new GatehouseError('invalid_input', `too many distinct relation names (at most ${MAX_RELATIONS - 1})`);
+    return id;
+  }
+
+  /** Adds (or replaces the expiry/condition of) a tuple. Returns true if the tuple is new. */
+  write(t: RelationTuple): boolean {
+    const o = this.node(t.objectType, t.objectId);
+    const r = this.relationId(t.relation);
+    const s = this.node(t.subjectType, t.subjectId);
+    const sr = this.relationId(t.subjectRelation);
+    const added = this.out.add(o, r, sr, s);
+    this.in.add(s, sr, r, o);
+    if (added) this.tupleCount++;
+    const key = `${o}|${r}|${sr}|${s}`;
+    const hadMeta = this.meta.has(key);
+    const condition = t.condition ? { name: t.condition.name, context: t.condition.context ?? null } : null;
+    if (t.expiresAt || condition) {
+      this.meta.set(key, { expiresAtMs: expiryMs(t.expiresAt), condition });
+      if (!hadMeta) this.metaObjects.set(o, (this.metaObjects.get(o) ?? 0) + 1);
+    } else if (hadMeta) {
+      this.dropMeta(key, o);
+    }
+    return added;
+  }
+
+  /** Removes a tuple. Returns true if it was present. */
+  delete(t: RelationTuple): boolean {
+    const o = this.lookupNode(t.objectType, t.objectId);
+    const s = this.lookupNode(t.subjectType, t.subjectId);
+    const r = this.symbols.relations.lookup(t.relation);
+    const sr = this.symbols.relations.lookup(t.subjectRelation);
+    if (o < 0 || s < 0 || r < 0 || sr < 0) return false;
+    const deleted = this.out.delete(o, r, sr, s);
+    this.in.delete(s, sr, r, o);
+    if (deleted) this.tupleCount--;
+    const key = `${o}|${r}|${sr}|${s}`;
+    if (this.meta.has(key)) this.dropMeta(key, o);
+    return deleted;
+  }
+
+  private dropMeta(key: string, o: number): void {
+    this.meta.delete(key);
+    const left = (this.metaObjects.get(o) ?? 1) - 1;
+    if (left <= 0) this.metaObjects.delete(o);
+    else this.metaObjects.set(o, left);
+  }
+
+  /** Subjects of `object#relation` with subject relation `subjectRelation` (0 = plain subjects). */
+  subjects(objectNode: number, relation: number, subjectRelation: number): IdSet | undefined {
+    return this.out.get(objectNode, relation, subjectRelation);
+  }
+
+  /** All subjects of `object#relation`, indexed by subject relation. */
+  subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined {
+    return this.out.row(objectNode, relation);
+  }
+
+  /** Objects `o` with a tuple `o#relation@subject[#subjectRelation]` (reverse edge). */
+  objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined {
+    return this.in.get(subjectNode, subjectRelation, relation);
+  }
+
+  /** True if `object#relation@subject#subjectRelation` is a live tuple (ignoring expiry). */
+  has(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean {
+    return idsHas(this.out.get(objectNode, relation, subjectRelation), subjectNode);
+  }
+
+  /** True if some outgoing edge of the object carries an expiry or condition. */
+  hasMeta(objectNode: number): boolean {
+    return this.metaObjects.size !== 0 && this.metaObjects.has(objectNode);
+  }
+
+  /** The expiry/condition of an edge, if any. */
+  edgeMeta(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): EdgeMeta | undefined {
+    return this.meta.get(`${objectNode}|${relation}|${subjectRelation}|${subjectNode}`);
+  }
+
+  /** `type` and `id` of a node. */
+  describe(node: number): { type: string; id: string } {
+    const s = this.nodes.name(node);
+    const i = s.indexOf(':');
+    return { type: s.slice(0, i), id: s.slice(i + 1) };
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The process's in-memory authorization index: one {@link StoreGraph} per (tenant, store), the
+ * set of disabled subjects per tenant, and the changelog revision the whole index reflects.
+ *
+ * It is filled by {@link ChangelogFollower} (build from `authz_tuples`, then `authz_changelog`
+ * rows in revision order) and read by the evaluator. Checks never touch the database.
+ */
+import { StoreGraph } from './graph.js';
+import { Symbols } from './model.js';
+import type { RelationTuple } from './tuples.js';
+import type { ChangelogOperation } from '../storage/schema.js';
+
+/** One change to apply, as read from `authz_changelog`. */
+export interface IndexChange {
+  tenantId: string;
+  storeId: string;
+  operation: ChangelogOperation;
+  tuple: RelationTuple;
+}
+
+interface TenantState {
+  stores: Map<string, StoreGraph>;
+  /** `type:id` of subjects whose decisions deny (not active). */
+  disabled: Set<string>;
+}
+
+/** Tuples of every store of every tenant, plus disabled subjects, at {@link TupleIndex.revision}. */
+export class TupleIndex {
+  /** Type and relation ids shared by every store graph and compiled model of this index. */
+  readonly symbols = new Symbols();
+  private readonly tenants = new Map<string, TenantState>();
+  /** The changelog revision every change up to which has been applied. */
+  revision = 0;
+
+  private tenant(tenantId: string): TenantState {
+    let t = this.tenants.get(tenantId);
+    if (!t) {
+      t = { stores: new Map(), disabled: new Set() };
+      this.tenants.set(tenantId, t);
+    }
+    return t;
+  }
+
+  /** The graph of a store, or undefined if no tuple was ever written to it. */
+  store(tenantId: string, storeId: string): StoreGraph | undefined {
+    return this.tenants.get(tenantId)?.stores.get(storeId);
+  }
+
+  /** The graph of a store, created empty if new. */
+  storeForWrite(tenantId: string, storeId: string): StoreGraph {
+    const t = this.tenant(tenantId);
+    let g = t.stores.get(storeId);
+    if (!g) {
+      g = new StoreGraph(this.symbols);
+      t.stores.set(storeId, g);
+    }
+    return g;
+  }
+
+  /** True if `type:id` is marked not active in the tenant (its decisions deny). */
+  isDisabled(tenantId: string, type: string, id: string): boolean {
+    const t = this.tenants.get(tenantId);
+    return t !== undefined && t.disabled.size !== 0 && t.disabled.has(`${type}:${id}`);
+  }
+
+  /** Marks a subject disabled or enabled. */
+  setDisabled(tenantId: string, type: string, id: string, disabled: boolean): void {
+    const key = `${type}:${id}`;
+    if (disabled) this.tenant(tenantId).disabled.add(key);
+    else this.tenants.get(tenantId)?.disabled.delete(key);
+  }
+
+  /**
+   * Applies the changes of one revision. Deletes are applied before writes, as
+   * {@link TupleStore.write} performs them, so a tuple deleted and re-written in one revision
+   * (for example with a new expiry) stays.
+   */
+  applyRevision(revision: number, changes: IndexChange[]): void {
+    for (const c of changes) {
+      if (c.operation === 'delete') this.store(c.tenantId, c.storeId)?.delete(c.tuple);
+    }
+    for (const c of changes) {
+      switch (c.operation) {
+        case 'write':
+          this.storeForWrite(c.tenantId, c.storeId).write(c.tuple);
+          break;
+        case 'disable':
+          this.setDisabled(c.tenantId, c.tuple.subjectType, c.tuple.subjectId, true);
+          break;
+        case 'enable':
+          this.setDisabled(c.tenantId, c.tuple.subjectType, c.tuple.subjectId, false);
+          break;
+        default:
+          break;
+      }
+    }
+    if (revision > this.revision) this.revision = revision;
+  }
+
+  /** Live tuples across every store (for statistics). */
+  get tupleCount(): number {
+    let n = 0;
+    for (const t of this.tenants.values()) for (const g of t.stores.values()) n += g.tupleCount;
+    return n;
+  }
+}
