@@ -1,0 +1,141 @@
+/**
+ * The SCIM /Groups endpoint as transport-free use cases over {@link GroupService} (and
+ * {@link UserService} to resolve members). Every change — including a PATCH with several
+ * member additions and removals and a rename — is one `GroupService.replace` call: one
+ * transaction, one audit event per membership added or removed, all or nothing.
+ */
+import type { OperationContext } from '../kernel/context.js';
+import { isGatehouseError } from '../kernel/errors.js';
+import type { Group, GroupMemberRef, GroupService, UserService } from '../identity/types.js';
+import { scimInvalid } from './errors.js';
+import { checkIfMatch, type EtagCondition } from './etag.js';
+import { groupInputFromScim, groupToScim, toGroupInput, type ScimGroupInput, type ScimMemberRef } from './group-mapping.js';
+import { groupFilterFromScim, listResponse, project, readListParams, type ListResponse, type Projection } from './list.js';
+import { readFilterParam, readProjection, withOptimisticRetry, type ScimQuery } from './operations.js';
+import { applyPatch, readPatchRequest } from './patch.js';
+import { GROUP_RESOURCE } from './schemas.js';
+import type { ScimResult } from './user-endpoint.js';
+
+export class ScimGroupEndpoint {
+  /** @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`. */
+  constructor(
+    private readonly groups: GroupService,
+    private readonly users: UserService,
+    private readonly baseUrl: string,
+  ) {}
+
+  private result(group: Group, projection: Projection = {}): ScimResult {
+    return { doc: project(groupToScim(group, this.baseUrl), projection, GROUP_RESOURCE), version: group.version, id: group.id };
+  }
+
+  /** Whether `id` names a live resource of `type`. */
+  private async exists(ctx: OperationContext, type: 'user' | 'group', id: string): Promise<boolean> {
+    try {
+      if (type === 'user') await this.users.get(ctx, id);
+      else await this.groups.get(ctx, id);
+      return true;
+    } catch (err) {
+      if (isGatehouseError(err, 'not_found')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves SCIM member refs to typed refs. Current members keep their type; a new member's
+   * `type` is checked, or found by id (users first, then groups). Service-account members of
+   * `current` (not visible to SCIM) are kept.
+   * @throws GatehouseError `invalid_input` scimType `invalidValue` for a member that does not exist.
+   */
+  private async resolveMembers(ctx: OperationContext, refs: ScimMemberRef[], current: Group | null): Promise<GroupMemberRef[]> {
+    const known = new Map((current?.members ?? []).map((m) => [m.id, m.type] as const));
+    const out: GroupMemberRef[] = [];
+    for (const ref of refs) {
+      const have = known.get(ref.value);
+      if (have && have !== 'service_account' && (!ref.type || ref.type === have)) {
+        out.push({ type: have, id: ref.value });
+        continue;
+      }
+      const candidates: Array<'user' | 'group'> = ref.type ? [ref.type] : ['user', 'group'];
+      let found: 'user' | 'group' | undefined;
+      for (const t of candidates) {
+        if (await this.exists(ctx, t, ref.value)) {
+          found = t;
+          break;
+        }
+      }
+      if (!found) throw scimInvalid('invalidValue', `member "${ref.value}" is not an existing ${ref.type === 'group' ? 'Group' : ref.type === 'user' ? 'User' : 'User or Group'}`, { member: ref.value });
+      out.push({ type: found, id: ref.value });
+    }
+    for (const m of current?.members ?? []) if (m.type === 'service_account') out.push({ type: m.type, id: m.id });
+    return out;
+  }
+
+  /** Stores a full replacement; a member that vanished meanwhile is the client's invalidValue, not a 404 of the group. */
+  private async store(ctx: OperationContext, current: Group, input: ScimGroupInput): Promise<Group> {
+    const members = await this.resolveMembers(ctx, input.members, current);
+    try {
+      return await this.groups.replace(ctx, current.id, toGroupInput(input, members, current.description), current.version);
+    } catch (err) {
+      if (isGatehouseError(err, 'not_found') && !(err.details?.resource === 'group' && err.details?.id === current.id)) {
+        throw scimInvalid('invalidValue', err.message, { member: err.details?.id ?? null });
+      }
+      throw err;
+    }
+  }
+
+  /** POST /Groups (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`. */
+  async create(ctx: OperationContext, body: unknown): Promise<ScimResult> {
+    const input = groupInputFromScim(body, { requireSchemas: true });
+    const members = await this.resolveMembers(ctx, input.members, null);
+    try {
+      return this.result(await this.groups.create(ctx, toGroupInput(input, members, null)));
+    } catch (err) {
+      if (isGatehouseError(err, 'not_found')) throw scimInvalid('invalidValue', err.message, { member: err.details?.id ?? null });
+      throw err;
+    }
+  }
+
+  /** GET /Groups/{id}. @throws GatehouseError `not_found`. */
+  async get(ctx: OperationContext, id: string, query: ScimQuery = {}): Promise<ScimResult> {
+    const projection = readProjection(query);
+    return this.result(await this.groups.get(ctx, id), projection);
+  }
+
+  /** PUT /Groups/{id} (RFC 7644 §3.5.1): members become exactly those given. */
+  async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
+    const input = groupInputFromScim(body, { requireSchemas: true });
+    return withOptimisticRetry(ifMatch, async () => {
+      const current = await this.groups.get(ctx, id);
+      checkIfMatch(ifMatch, current.version);
+      return this.result(await this.store(ctx, current, input));
+    });
+  }
+
+  /** PATCH /Groups/{id} (RFC 7644 §3.5.2): members add/remove, displayName/externalId replace; all or none. */
+  async patch(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
+    const ops = readPatchRequest(body);
+    return withOptimisticRetry(ifMatch, async () => {
+      const current = await this.groups.get(ctx, id);
+      checkIfMatch(ifMatch, current.version);
+      const patched = applyPatch(groupToScim(current, this.baseUrl), ops, GROUP_RESOURCE);
+      return this.result(await this.store(ctx, current, groupInputFromScim(patched, { requireSchemas: false })));
+    });
+  }
+
+  /** DELETE /Groups/{id}. @throws GatehouseError `not_found`, `precondition_failed`. */
+  async delete(ctx: OperationContext, id: string, ifMatch?: EtagCondition): Promise<void> {
+    if (ifMatch) checkIfMatch(ifMatch, (await this.groups.get(ctx, id)).version);
+    await this.groups.delete(ctx, id);
+  }
+
+  /** GET /Groups (RFC 7644 §3.4.2). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
+  async list(ctx: OperationContext, query: ScimQuery): Promise<ListResponse> {
+    const params = readListParams(query);
+    const projection = readProjection(query);
+    const text = readFilterParam(query);
+    const { filter, impossible } = text === undefined ? { filter: {}, impossible: false } : groupFilterFromScim(text, GROUP_RESOURCE);
+    if (impossible) return listResponse({ totalResults: 0 }, params.startIndex, []);
+    const page = await this.groups.list(ctx, filter, params);
+    return listResponse(page, params.startIndex, page.items.map((g) => this.result(g, projection).doc));
+  }
+}
