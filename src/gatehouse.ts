@@ -16,6 +16,8 @@ import { createLogger, type Logger } from './kernel/logger.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { buildHttpApp } from './http/app.js';
+import { TotpService } from './authn/totp.js';
+import { createOidcService, type OidcService } from './oidc/provider.js';
 
 export interface GatehouseOptions {
   config: Config;
@@ -37,8 +39,10 @@ export interface Services {
   // --- services wired by domain modules (keep one line each, alphabetical) ---
   applications: ApplicationService;
   groups: GroupService;
+  oidc: OidcService;
   roles: RoleService;
   serviceAccounts: ServiceAccountService;
+  totp: TotpService;
   users: UserService;
 }
 
@@ -88,6 +92,8 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     } as Services;
     // --- domain wiring (each module adds its services here) ---
     Object.assign(services, createIdentityServices(services));
+    services.totp = new TotpService(storage, audit, clock);
+    services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT });
 
     const http = await buildHttpApp(services);
     let closed = false;
