@@ -8,6 +8,7 @@ import { ApiTokenService } from './identity/api-tokens.js';
 import { createIdentityServices } from './identity/index.js';
 import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from './identity/types.js';
 import { TupleStore } from './authz/tuple-store.js';
+import { startAuthz, type AuthzService } from './authz/service.js';
 import { BUILTIN_STORE_ID } from './authz/tuples.js';
 import { systemClock, type Clock } from './kernel/clock.js';
 import { DEFAULT_TENANT } from './kernel/context.js';
@@ -38,6 +39,7 @@ export interface Services {
   onClose(fn: () => Promise<void> | void): void;
   // --- services wired by domain modules (keep one line each, alphabetical) ---
   applications: ApplicationService;
+  authz: AuthzService;
   groups: GroupService;
   oidc: OidcService;
   roles: RoleService;
@@ -78,7 +80,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     await migrateToLatest(storage);
     await bootstrapTenant(storage, clock, DEFAULT_TENANT);
     const audit = new AuditLog(storage.kind, clock);
-    const tuples = new TupleStore(clock);
+    const tuples = new TupleStore(clock, { notify: storage.kind === 'postgres' });
     // Domain services are added in the wiring section below, hence the cast.
     const services = {
       config,
@@ -92,6 +94,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     } as Services;
     // --- domain wiring (each module adds its services here) ---
     Object.assign(services, createIdentityServices(services));
+    services.authz = await startAuthz(services);
     services.totp = new TotpService(storage, audit, clock);
     services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT });
 

@@ -6,6 +6,7 @@ import { newId } from '../kernel/ids.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { healthRoutes } from './routes/health.js';
+import { authzenRoutes } from './routes/authzen.js';
 import { scimRoutes } from './routes/scim.js';
 import { oidcRoutes } from './routes/oidc.js';
 
@@ -54,6 +55,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
 
   await app.register(async (scope) => healthRoutes(scope, services));
   // --- API registration (each module adds one line) ---
+  await app.register(async (scope) => authzenRoutes(scope, services));
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
   await app.register(async (scope) => oidcRoutes(scope, services));
 

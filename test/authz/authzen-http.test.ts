@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { loadConfig } from '../../src/kernel/config.js';
+import { cliContext } from '../../src/kernel/context.js';
+import { createLogger } from '../../src/kernel/logger.js';
+import { describeEachBackend } from '../support/backends.js';
+import { setEnabled, tuples, writeTuples } from './support.js';
+
+interface Reply {
+  status: number;
+  contentType: string;
+  requestId: unknown;
+  body: any;
+}
+
+const evaluation = (subject: string, action: string, resourceType: string) => {
+  const i = subject.indexOf(':');
+  return { subject: { type: subject.slice(0, i), id: subject.slice(i + 1) }, action: { name: action }, resource: { type: resourceType, id: 'r-1' } };
+};
+
+describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
+  let gh: Gatehouse;
+  let drop: () => Promise<void>;
+  let authzToken: string;
+  let adminToken: string;
+
+  async function post(opts: { body?: unknown; raw?: string | Buffer; contentType?: string | null; token?: string | null; requestId?: string }): Promise<Reply> {
+    const headers: Record<string, string> = {};
+    const token = opts.token === undefined ? authzToken : opts.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (opts.requestId) headers['x-request-id'] = opts.requestId;
+    const payload = opts.raw !== undefined ? opts.raw : opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
+    const ct = opts.contentType === undefined ? 'application/json' : opts.contentType;
+    if (ct && payload !== undefined) headers['content-type'] = ct;
+    const res = await gh.http.inject({ method: 'POST', url: '/access/v1/evaluation', headers, ...(payload !== undefined ? { payload } : {}) });
+    const contentType = String(res.headers['content-type'] ?? '');
+    return { status: res.statusCode, contentType, requestId: res.headers['x-request-id'], body: contentType.includes('json') ? JSON.parse(res.body) : res.body };
+  }
+
+  const decide = async (subject: string, action: string, resourceType: string) => {
+    const r = await post({ body: evaluation(subject, action, resourceType) });
+    expect(r.status).toBe(200);
+    return r.body as { decision: boolean };
+  };
+
+  beforeAll(async () => {
+    const { url, drop: d } = await backend.create();
+    drop = d;
+    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, logLevel: 'silent', port: 0 }), logger: createLogger('silent') });
+    authzToken = (await gh.apiTokens.create(cliContext(), { name: 'pep', scopes: ['authz'] })).token;
+    adminToken = (await gh.apiTokens.create(cliContext(), { name: 'admin', scopes: ['admin'] })).token;
+    await writeTuples(gh.storage, gh.tuples, {
+      writes: tuples(
+        'permission:documents:read#granted@role:reader#assignee',
+        'permission:documents:write#granted@role:writer#assignee',
+        'role:reader#assignee@user:alice',
+        'role:reader#assignee@group:staff#member',
+        'group:staff#member@group:contractors#member',
+        'group:contractors#member@user:bob',
+        'role:writer#assignee@service_account:etl',
+      ),
+    });
+  });
+  afterAll(async () => {
+    await gh.close();
+    await drop();
+  });
+
+  it('allows a permitted action and denies another', async () => {
+    expect(await decide('user:alice', 'read', 'documents')).toEqual({ decision: true });
+    expect(await decide('user:alice', 'write', 'documents')).toEqual({ decision: false });
+    expect(await decide('user:alice', 'read', 'invoices')).toEqual({ decision: false });
+  });
+
+  it('follows group membership and accepts service accounts', async () => {
+    expect(await decide('user:bob', 'read', 'documents')).toEqual({ decision: true });
+    expect(await decide('service_account:etl', 'write', 'documents')).toEqual({ decision: true });
+    expect(await decide('service_account:etl', 'read', 'documents')).toEqual({ decision: false });
+  });
+
+  it('answers false (not an error) for an unknown subject or subject type', async () => {
+    expect(await decide('user:nobody', 'read', 'documents')).toEqual({ decision: false });
+    expect(await decide('robot:r2', 'read', 'documents')).toEqual({ decision: false });
+  });
+
+  it('accepts properties and context, and echoes X-Request-ID', async () => {
+    const r = await post({
+      requestId: 'pep-req-42',
+      body: {
+        subject: { type: 'user', id: 'alice', properties: { department: 'legal' } },
+        action: { name: 'read', properties: { method: 'GET' } },
+        resource: { type: 'documents', id: 'd1', properties: { status: 'draft' } },
+        context: { time: '2026-03-01T12:00:00Z' },
+      },
+    });
+    expect(r).toEqual({ status: 200, contentType: 'application/json; charset=utf-8', requestId: 'pep-req-42', body: { decision: true } });
+  });
+
+  it('denies at once after the subject is disabled, and allows again after re-enabling', async () => {
+    await setEnabled(gh.storage, gh.tuples, 'user', 'alice', false);
+    expect(await decide('user:alice', 'read', 'documents')).toEqual({ decision: false });
+    await setEnabled(gh.storage, gh.tuples, 'user', 'alice', true);
+    expect(await decide('user:alice', 'read', 'documents')).toEqual({ decision: true });
+  });
+
+  it('denies at once after a role assignment is deleted', async () => {
+    await writeTuples(gh.storage, gh.tuples, { deletes: tuples('group:contractors#member@user:bob') });
+    expect(await decide('user:bob', 'read', 'documents')).toEqual({ decision: false });
+  });
+
+  it('answers 401 without a valid token and 403 without the authz scope', async () => {
+    const none = await post({ body: evaluation('user:alice', 'read', 'documents'), token: null });
+    expect({ status: none.status, code: none.body.error.code }).toEqual({ status: 401, code: 'unauthenticated' });
+    const bad = await post({ body: evaluation('user:alice', 'read', 'documents'), token: 'ghp_not-a-real-token' });
+    expect({ status: bad.status, code: bad.body.error.code }).toEqual({ status: 401, code: 'unauthenticated' });
+    const wrong = await post({ body: evaluation('user:alice', 'read', 'documents'), token: adminToken });
+    expect({ status: wrong.status, code: wrong.body.error.code }).toEqual({ status: 403, code: 'forbidden' });
+    // Authentication comes before the body is looked at.
+    const badBodyNoToken = await post({ raw: '{oops', token: null });
+    expect(badBodyNoToken.status).toBe(401);
+  });
+
+  const valid = evaluation('user:alice', 'read', 'documents');
+  const badInputs: Array<[string, Parameters<typeof post>[0]]> = [
+    ['malformed JSON', { raw: '{"subject": {"type": "user",' }],
+    ['JSON with a trailing comma', { raw: '{"subject": {"type": "user", "id": "a"},}' }],
+    ['a prototype-pollution key', { raw: '{"__proto__": {"x": 1}, "subject": {"type": "user", "id": "a"}, "action": {"name": "read"}, "resource": {"type": "documents", "id": "1"}}' }],
+    ['text/plain content type', { raw: JSON.stringify(valid), contentType: 'text/plain' }],
+    ['application/xml content type', { raw: '<evaluation/>', contentType: 'application/xml' }],
+    ['form content type', { raw: 'subject=alice', contentType: 'application/x-www-form-urlencoded' }],
+    ['no content type', { raw: JSON.stringify(valid), contentType: null }],
+    ['an empty JSON body', { raw: '' }],
+    ['no body at all', { contentType: null }],
+    ['a JSON array', { body: [valid] }],
+    ['JSON null', { raw: 'null' }],
+    ['a JSON string', { body: 'evaluate please' }],
+    ['missing subject', { body: { action: valid.action, resource: valid.resource } }],
+    ['missing action', { body: { subject: valid.subject, resource: valid.resource } }],
+    ['missing resource', { body: { subject: valid.subject, action: valid.action } }],
+    ['missing subject.id', { body: { ...valid, subject: { type: 'user' } } }],
+    ['missing action.name', { body: { ...valid, action: {} } }],
+    ['missing resource.type', { body: { ...valid, resource: { id: '1' } } }],
+    ['subject.id a number', { body: { ...valid, subject: { type: 'user', id: 42 } } }],
+    ['action a string', { body: { ...valid, action: 'read' } }],
+    ['resource.type null', { body: { ...valid, resource: { type: null, id: '1' } } }],
+    ['empty subject.type', { body: { ...valid, subject: { type: '', id: 'alice' } } }],
+    ['properties an array', { body: { ...valid, subject: { ...valid.subject, properties: [1, 2] } } }],
+    ['context a string', { body: { ...valid, context: 'now' } }],
+    ['an unknown top-level member', { body: { ...valid, verdict: 'allow' } }],
+    ['an unknown member in subject', { body: { ...valid, subject: { ...valid.subject, role: 'admin' } } }],
+    ['an oversize id', { body: { ...valid, subject: { type: 'user', id: 'a'.repeat(300) } } }],
+    ['an oversize body (over 1 MiB)', { body: { ...valid, context: { blob: 'x'.repeat(1024 * 1024 + 10) } } }],
+  ];
+
+  it.each(badInputs)('answers 400 with an error body for %s', async (_name, req) => {
+    const r = await post(req);
+    expect(r.status).toBe(400);
+    expect(r.contentType.split(';')[0]).toBe('application/json');
+    expect(typeof r.body.error.code).toBe('string');
+    expect(typeof r.body.error.message).toBe('string');
+    expect(r.body.error.message.length).toBeGreaterThan(0);
+    expect(typeof r.requestId).toBe('string');
+  });
+
+  it('names the problem in the error code', async () => {
+    expect((await post({ raw: '{oops' })).body.error.code).toBe('invalid_input');
+    expect((await post({ body: { ...valid, context: { blob: 'x'.repeat(1024 * 1024 + 10) } } })).body.error.code).toBe('payload_too_large');
+    expect((await post({ raw: '<x/>', contentType: 'application/xml' })).body.error.code).toBe('unsupported_media_type');
+    expect((await post({ body: { ...valid, action: {} } })).body.error).toMatchObject({ code: 'invalid_input', message: expect.stringContaining('action.name') });
+  });
+
+  it('works over a real socket', async () => {
+    const base = await gh.listen();
+    const ok = await fetch(`${base}/access/v1/evaluation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${authzToken}`, 'content-type': 'application/json', 'x-request-id': 'sock-1' },
+      body: JSON.stringify(valid),
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-request-id')).toBe('sock-1');
+    expect(await ok.json()).toEqual({ decision: true });
+    const big = await fetch(`${base}/access/v1/evaluation`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${authzToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...valid, context: { blob: 'x'.repeat(2 * 1024 * 1024) } }),
+    });
+    expect(big.status).toBe(400);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+  });
+});
