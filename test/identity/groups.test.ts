@@ -134,6 +134,20 @@ describeEachBackend('GroupService contract', (backend) => {
     await failure(() => f.groups.delete(ctx, g.id), 'not_found');
   });
 
+  it('refuses a cycle made by two concurrent nestings (A into B while B into A)', async () => {
+    const a = await f.groups.create(ctx, { displayName: 'race-a' });
+    const b = await f.groups.create(ctx, { displayName: 'race-b' });
+    const results = await Promise.allSettled([
+      f.groups.addMembers(ctx, a.id, [{ type: 'group', id: b.id }]),
+      f.groups.addMembers(ctx, b.id, [{ type: 'group', id: a.id }]),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((rejected.reason as { code: string }).code).toBe('invariant_violation');
+    const edges = (await tupleStrings(f)).filter((t) => t.includes(a.id) && t.includes(b.id));
+    expect(edges).toHaveLength(1);
+  });
+
   it('rejects malformed members with invalid_input', async () => {
     await failure(() => f.groups.create(ctx, { displayName: 'Bad', members: [{ type: 'robot' as 'user', id: 'x' }] }), 'invalid_input');
     await failure(() => f.groups.create(ctx, { displayName: '' }), 'invalid_input');

@@ -174,6 +174,14 @@ describeEachBackend('UserService contract', (backend) => {
     await failure(() => f.users.list(ctx, {}, { startIndex: 1, count: 1001 }), 'invalid_input');
   });
 
+  it('lets exactly one of two concurrent creates of the same normalised userName succeed', async () => {
+    const results = await Promise.allSettled([f.users.create(ctx, { userName: 'Zoë' }), f.users.create(ctx, { userName: 'ZOË' })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect((rejected.reason as { code: string; details: unknown }).code).toBe('conflict');
+    expect((rejected.reason as { details: unknown }).details).toEqual({ attribute: 'userName' });
+  });
+
   it('answers not_found for unknown ids', async () => {
     await failure(() => f.users.get(ctx, '00000000-0000-7000-8000-000000000000'), 'not_found');
     await failure(() => f.users.replace(ctx, 'nope', { userName: 'x' }), 'not_found');
