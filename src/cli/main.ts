@@ -4,6 +4,8 @@ import { registerAudit } from './commands/audit.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerClient } from './commands/client.js';
 
 const program = new Command();
 program
@@ -16,5 +18,7 @@ registerServe(program);
 registerMigrate(program);
 registerAudit(program);
 registerToken(program);
+registerAdmin(program);
+registerClient(program);
 
 await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@ import { healthRoutes } from './routes/health.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { scimRoutes } from './routes/scim.js';
 import { oidcRoutes } from './routes/oidc.js';
+import { adminApi } from './routes/admin/index.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -30,6 +31,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', String(request.id));
@@ -58,6 +60,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(async (scope) => authzenRoutes(scope, services));
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
   await app.register(async (scope) => oidcRoutes(scope, services));
+  await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });
 
   return app;
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ZodOpenApiOperationObject, ZodOpenApiResponseObject, ZodOpenApiResponsesObject } from 'zod-openapi';
 import type { OperationContext } from '../../../kernel/context.js';
+import { GatehouseError } from '../../../kernel/errors.js';
 import { contextOf } from '../../auth.js';
 import { problemSchema } from './schemas.js';
 
@@ -83,7 +84,10 @@ export function registerRoute(scope: FastifyInstance, route: AdminRoute): void {
       const params = (route.params ?? NO_PARAMS).parse(request.params ?? {});
       const query = (route.query ?? NO_PARAMS).parse(request.query ?? {});
       let body: unknown = undefined;
-      if (route.body) body = route.body.parse(request.body);
+      if (route.body) {
+        if (request.body === undefined) throw new GatehouseError('invalid_input', 'a JSON request body is required');
+        body = route.body.parse(request.body);
+      }
       // Operations without a body tolerate an absent body or `{}` and refuse anything else.
       else if (request.body !== undefined) NO_BODY.parse(request.body);
       const result = await route.handler({ params, query, body, ctx: contextOf(request), request });
