@@ -93,7 +93,17 @@ export async function createOidcService(deps: OidcDeps): Promise<OidcService> {
     },
     routes: OIDC_ROUTES,
     scopes: ['openid', 'profile', 'email', 'offline_access'],
-    claims: { acr: null, sid: null, auth_time: null, iss: null, ...CLAIMS_BY_SCOPE, openid: [...CLAIMS_BY_SCOPE.openid], profile: [...CLAIMS_BY_SCOPE.profile], email: [...CLAIMS_BY_SCOPE.email] },
+    claims: {
+      acr: null,
+      amr: null,
+      sid: null,
+      auth_time: null,
+      iss: null,
+      // How the user signed in is always in the ID token (OIDC Core §2), not only when requested.
+      openid: [...CLAIMS_BY_SCOPE.openid, 'acr', 'amr', 'auth_time'],
+      profile: [...CLAIMS_BY_SCOPE.profile],
+      email: [...CLAIMS_BY_SCOPE.email],
+    },
     acrValues: [ACR.aal1, ACR.aal2],
     responseTypes: ['code'],
     pkce: { required: () => true },
