@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cliContext } from '../../../src/kernel/context.js';
@@ -45,6 +46,7 @@ describeEachBackend('admin API: authentication and the OpenAPI document', (backe
     expect(result).toEqual({ valid: true });
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.title).toBe('Gatehouse admin API');
+    expect(doc.info.version).toBe(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version);
     expect(doc.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer', description: 'A Gatehouse API token with the `admin` scope.' });
     const expected: Record<string, string[]> = {
       '/api/v1/users': ['get', 'post'],

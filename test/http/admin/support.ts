@@ -7,7 +7,14 @@ import { createGatehouse, type Gatehouse } from '../../../src/gatehouse.js';
 import { loadConfig } from '../../../src/kernel/config.js';
 import { cliContext } from '../../../src/kernel/context.js';
 import { createLogger } from '../../../src/kernel/logger.js';
+import { adminRoutes } from '../../../src/http/routes/admin/index.js';
+import type { AdminRoute } from '../../../src/http/routes/admin/route.js';
 import type { Backend } from '../../support/backends.js';
+
+/** Finds the route declaration that serves `method path` (path relative to /api/v1, without the query). */
+function routeFor(routes: AdminRoute[], method: string, path: string): AdminRoute | undefined {
+  return routes.find((r) => r.method === method.toLowerCase() && new RegExp(`^${r.path.replace(/\{[a-z_]+\}/g, '[^/]+')}$`).test(path));
+}
 
 export interface AdminHarness {
   gh: Gatehouse;
@@ -34,6 +41,7 @@ export async function startAdmin(backend: Backend): Promise<AdminHarness> {
   const gh = await createGatehouse({ config, logger: createLogger('silent') });
   const admin = await gh.apiTokens.create(cliContext(), { name: 'admin-test', scopes: ['admin'] });
   const scim = await gh.apiTokens.create(cliContext(), { name: 'scim-test', scopes: ['scim'] });
+  const routes = adminRoutes(gh);
   const harness: AdminHarness = {
     gh,
     token: admin.token,
@@ -51,6 +59,12 @@ export async function startAdmin(backend: Backend): Promise<AdminHarness> {
       const contentType = String(res.headers['content-type'] ?? '');
       let body: unknown = undefined;
       if (res.body && contentType.includes('json')) body = JSON.parse(res.body);
+      // Every success body must match the schema the OpenAPI document publishes for it, with no
+      // undocumented members (zod objects drop unknown keys, so a parse that changes the body fails).
+      const route = routeFor(routes, method, path.split('?')[0]!);
+      if (route && res.statusCode === route.success.status && route.success.schema) {
+        expect(route.success.schema.parse(body), `${method} ${path} response matches its schema`).toEqual(body);
+      }
       return { status: res.statusCode, headers: res.headers, contentType, body, text: res.body };
     },
     async close() {

@@ -5,6 +5,7 @@
  *
  * Register it with one line: `await app.register(async (s) => adminApi(s, services), { prefix: '/api/v1' })`.
  */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../../../audit/audit-log.js';
 import type { Config } from '../../../kernel/config.js';
@@ -57,10 +58,19 @@ export function adminRoutes(services: AdminApiServices): AdminRoute[] {
 
 const OPENAPI_PATH = '/openapi.json';
 
+/** Gatehouse's version from package.json (the same relative path from src/ and dist/). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
 /** The Fastify plugin; mount it with prefix `/api/v1`. */
 export async function adminApi(scope: FastifyInstance, services: AdminApiServices): Promise<void> {
   const routes = adminRoutes(services);
-  const document = buildOpenApiDocument(routes, process.env.npm_package_version ?? '0.1.0');
+  const document = buildOpenApiDocument(routes, packageVersion());
 
   scope.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   scope.setNotFoundHandler((request, reply) =>
