@@ -7,6 +7,7 @@ import * as client from 'openid-client';
 import { generate } from 'otplib';
 import type { Gatehouse } from '../../src/gatehouse.js';
 import { systemContext } from '../../src/kernel/context.js';
+import { deleteOidcArtifacts } from '../../src/lifecycle/deprovision.js';
 import { describeEachBackend } from '../support/backends.js';
 import {
   Browser,
@@ -260,7 +261,8 @@ describeEachBackend('OpenID Provider', (backend) => {
 
     const deleted = await gh.storage.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set({ status: 'suspended' }).where('id', '=', carolId).execute();
-      return gh.oidc.revokeAllForAccount(trx, carolId);
+      // Exactly what deprovisioning does inside its transaction.
+      return deleteOidcArtifacts(trx, 'default', carolId);
     });
     expect(deleted).toBeGreaterThanOrEqual(5);
     expect(await gh.storage.db.selectFrom('oidc_payloads').select('id').where('account_id', '=', carolId).execute()).toEqual([]);
