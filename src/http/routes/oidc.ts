@@ -16,10 +16,11 @@ import { errorPage } from '../../oidc/views.js';
 function mountProvider(app: FastifyInstance, services: Services): void {
   const callback = services.oidc.provider.callback();
   const passThrough = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    // Helmet writes its headers (CSP included) straight onto the raw response; headers set through
+    // Fastify's reply (the request id) are copied. oidc-provider adds the hash of its own inline
+    // scripts (form_post) to the CSP's script-src itself.
     for (const [name, value] of Object.entries(reply.getHeaders())) {
-      // oidc-provider's pages (form_post, logout) carry their own inline markup; its JSON needs no CSP.
-      if (value === undefined || name === 'content-security-policy') continue;
-      reply.raw.setHeader(name, value);
+      if (value !== undefined) reply.raw.setHeader(name, value);
     }
     reply.hijack();
     await callback(request.raw, reply.raw);
