@@ -196,6 +196,26 @@ describeEachBackend('OpenID Provider', (backend) => {
     expect(JSON.parse(failure.details!).reason).toBe('otp_replayed');
   });
 
+  it('signs out through end_session (RP-initiated logout) with the confirmation form, ending the session', async () => {
+    const eveId = await seedUser(gh, { userName: 'eve', password: PASSWORD });
+    const { browser } = await signIn(rp, { username: 'eve', password: PASSWORD });
+    const sessionsBefore = await gh.storage.db.selectFrom('oidc_payloads').select('id').where('model', '=', 'Session').where('account_id', '=', eveId).execute();
+    expect(sessionsBefore).toHaveLength(1);
+    const confirm = await browser.request(`${base}/oauth2/logout`);
+    expect(confirm.status).toBe(200);
+    const html = await confirm.text();
+    expect(html).toContain('Do you want to sign out');
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+    const action = /id="op.logoutForm"[^>]*action="([^"]+)"|action="([^"]+)"[^>]*id="op.logoutForm"/.exec(html);
+    expect(xsrf).toBeTruthy();
+    const res = await browser.post(new URL(action![1] ?? action![2]!, base), { xsrf: xsrf!, logout: 'yes' });
+    const { page } = await browser.follow(res, `${base}/oauth2/logout`, REDIRECT_URI);
+    expect(page?.res.status).toBe(200);
+    expect(await page!.res.text()).toContain('You are signed out');
+    const sessionsAfter = await gh.storage.db.selectFrom('oidc_payloads').select('id').where('model', '=', 'Session').where('account_id', '=', eveId).execute();
+    expect(sessionsAfter).toEqual([]);
+  });
+
   it('requires PKCE from every client', async () => {
     const url = client.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT_URI, scope: 'openid', state: 'xyz' });
     const res = await fetch(url, { redirect: 'manual' });
