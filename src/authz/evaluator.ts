@@ -20,7 +20,7 @@
  */
 import { GatehouseError } from '../kernel/errors.js';
 import type { EdgeMeta, StoreGraph } from './graph.js';
-import type { IdSet } from './idset.js';
+import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 
 /** Default resolution depth limit (OpenFGA's default). */
@@ -69,12 +69,13 @@ export class Evaluator {
     if (relation < 0 || objectNode < 0) return false;
     const subjectRelation = q.subjectRelation ? symbols.relations.lookup(q.subjectRelation) : 0;
     if (subjectRelation < 0) return false;
+    const subjectType = symbols.types.lookup(q.subjectType);
     const r = new Resolution(
       graph,
       model,
-      graph.lookupNode(q.subjectType, q.subjectId),
+      subjectType < 0 ? -1 : graph.lookupNodeOfType(subjectType, q.subjectId),
       subjectRelation,
-      symbols.types.lookup(q.subjectType),
+      subjectType,
       nowMs,
       this.maxDepth,
       this.conditions,
@@ -85,7 +86,9 @@ export class Evaluator {
 
 /** The state of one check: the subject, the clock reading, and the visited set. */
 class Resolution {
-  private visited = new Set<number>();
+  /** Visited `node#relation` keys: a short array scanned linearly, grown into a Set past 32. */
+  private visited: number[] = [];
+  private visitedSet: Set<number> | null = null;
 
   constructor(
     private readonly graph: StoreGraph,
@@ -105,12 +108,24 @@ class Resolution {
     if (depth > this.maxDepth) {
       throw new GatehouseError('resolution_too_complex', `the check needed more than ${this.maxDepth} nested rewrites or usersets`, { maxDepth: this.maxDepth });
     }
-    const key = node * 4096 + relation;
-    if (this.visited.has(key)) return false;
-    this.visited.add(key);
+    if (this.seen(node * 4096 + relation)) return false;
     const cr = this.model.relation(this.graph.nodeType[node] as number, relation);
     if (!cr) return false;
     return this.rewrite(node, cr, cr.rewrite, depth);
+  }
+
+  /** Records `key` as visited; true if it already was. */
+  private seen(key: number): boolean {
+    if (this.visitedSet !== null) {
+      if (this.visitedSet.has(key)) return true;
+      this.visitedSet.add(key);
+      return false;
+    }
+    const v = this.visited;
+    for (let i = 0; i < v.length; i++) if (v[i] === key) return true;
+    v.push(key);
+    if (v.length > 32) this.visitedSet = new Set(v);
+    return false;
   }
 
   private rewrite(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
@@ -135,11 +150,14 @@ class Resolution {
   /** Evaluates an operand of intersection/difference as its own reachability question. */
   private isolated(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
     const saved = this.visited;
-    this.visited = new Set();
+    const savedSet = this.visitedSet;
+    this.visited = [];
+    this.visitedSet = null;
     try {
       return this.rewrite(node, cr, rw, depth + 1);
     } finally {
       this.visited = saved;
+      this.visitedSet = savedSet;
     }
   }
 
@@ -174,18 +192,67 @@ class Resolution {
     return false;
   }
 
+  /**
+   * Is the subject in `m#usr` for some member `m` of `set` (the usersets assigned to
+   * `node#relation`)? First the subject's own direct tuples `x#usr@subject` are intersected with
+   * the candidates through the reverse edges (the common case: a user's few roles against a
+   * permission's roles); then only candidates whose membership could come from more than direct
+   * tuples are expanded. Both steps together give exactly the answer of expanding every candidate.
+   */
   private anyUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): boolean {
-    if (typeof set === 'number') return this.userset(node, cr, usr, set, depth);
+    const shortcut = depth + 1 <= this.maxDepth;
+    if (shortcut && this.subjectNode >= 0) {
+      const mine = this.graph.objectsOf(this.subjectNode, this.subjectRelation, usr);
+      if (mine !== undefined) {
+        const [scan, probe] = idsSize(mine) <= idsSize(set) ? [mine, set] : [set, mine];
+        if (typeof scan === 'number') {
+          if (idsHas(probe, scan) && this.directMember(node, cr, usr, scan)) return true;
+        } else if (Array.isArray(scan)) {
+          for (let i = 0; i < scan.length; i++) {
+            const x = scan[i] as number;
+            if (idsHas(probe, x) && this.directMember(node, cr, usr, x)) return true;
+          }
+        } else {
+          for (const x of scan) if (idsHas(probe, x) && this.directMember(node, cr, usr, x)) return true;
+        }
+      }
+    }
+    if (typeof set === 'number') return this.userset(node, cr, usr, set, depth, shortcut);
     if (Array.isArray(set)) {
-      for (let i = 0; i < set.length; i++) if (this.userset(node, cr, usr, set[i] as number, depth)) return true;
+      for (let i = 0; i < set.length; i++) if (this.userset(node, cr, usr, set[i] as number, depth, shortcut)) return true;
       return false;
     }
-    for (const n of set) if (this.userset(node, cr, usr, n, depth)) return true;
+    for (const n of set) if (this.userset(node, cr, usr, n, depth, shortcut)) return true;
     return false;
   }
 
-  private userset(node: number, cr: CompiledRelation, usr: number, member: number, depth: number): boolean {
-    if (!cr.directTypes.has(restrictionKey(this.graph.nodeType[member] as number, usr))) return false;
+  /** Does the direct tuple `x#usr@subject` (known to exist) put the subject in `node#relation` through `x#usr`? */
+  private directMember(node: number, cr: CompiledRelation, usr: number, x: number): boolean {
+    const xt = this.graph.nodeType[x] as number;
+    if (!cr.directTypes.has(restrictionKey(xt, usr))) return false;
+    const xr = this.model.relation(xt, usr);
+    if (!xr || !xr.directSufficient || !xr.directTypes.has(restrictionKey(this.subjectType, this.subjectRelation))) return false;
+    return this.usable(node, cr.relationId, usr, x) && this.usable(x, usr, this.subjectRelation, this.subjectNode);
+  }
+
+  /**
+   * Expands one userset member. With `directDone` (the direct tuples were already checked by
+   * {@link anyUserset}), a member whose relation is plain `this` with no usersets and no usable
+   * wildcard cannot add anything and is skipped without a lookup of its subjects.
+   */
+  private userset(node: number, cr: CompiledRelation, usr: number, member: number, depth: number, directDone: boolean): boolean {
+    const g = this.graph;
+    const mt = g.nodeType[member] as number;
+    if (!cr.directTypes.has(restrictionKey(mt, usr))) return false;
+    if (directDone) {
+      const mr = this.model.relation(mt, usr);
+      if (!mr) return false;
+      if (mr.rewrite.kind === 'this') {
+        const row = g.subjectRow(member, usr);
+        const wildcard = this.subjectRelation === 0 && this.subjectType >= 0 && g.wildcardNode(this.subjectType) >= 0 && mr.directTypes.has(restrictionKey(this.subjectType, WILDCARD_REL));
+        if ((row === undefined || row.length <= 1) && !wildcard) return false;
+      }
+    }
     if (!this.usable(node, cr.relationId, usr, member)) return false;
     return this.visit(member, usr, depth + 1);
   }

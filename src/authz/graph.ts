@@ -3,7 +3,8 @@
  * indexed forward (object#relation → subjects) and in reverse (subject → objects#relation).
  *
  * Layout (all integers are interned ids; see {@link Symbols} and {@link StoreGraph.nodes}):
- * - a node is one `type:id` (objects and subjects share the space; `user:*` is a node too);
+ * - a node is one `type:id` (objects and subjects share the space; `user:*` is a node too),
+ *   found through a per-type map from id to node;
  * - forward:  out[objectNode][relation][subjectRelation] → IdSet of subject nodes
  *   (subjectRelation 0 is a plain subject, others are usersets such as `group:eng#member`);
  * - reverse:  in[subjectNode][subjectRelation][relation] → IdSet of object nodes;
@@ -14,7 +15,6 @@
  * arrays; strings are stored once per node, not per tuple.
  */
 import { idsAdd, idsDelete, idsHas, type IdSet } from './idset.js';
-import { Interner } from './interner.js';
 import { MAX_RELATIONS, type Symbols } from './model.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { RelationTuple } from './tuples.js';
@@ -74,8 +74,10 @@ function expiryMs(expiresAt: string | null | undefined): number {
 
 /** The relation graph of one store. Mutated only by the changelog follower; read by checks. */
 export class StoreGraph {
-  /** `type:id` → node id. */
-  readonly nodes = new Interner();
+  /** type id → (object id → node id). Keyed without concatenation, so a lookup hashes only the id. */
+  private readonly byType: Array<Map<string, number> | undefined> = [];
+  /** node id → object id. */
+  private readonly nodeIds: string[] = [];
   /** node id → type id. */
   readonly nodeType: number[] = [];
   /** type id → node id of `type:*`, when a wildcard tuple exists. */
@@ -92,10 +94,18 @@ export class StoreGraph {
 
   /** The node of `type:id`, created if new. */
   node(type: string, id: string): number {
-    const n = this.nodes.intern(`${type}:${id}`);
-    if (n === this.nodeType.length) {
-      const typeId = this.symbols.types.intern(type);
+    const typeId = this.symbols.types.intern(type);
+    let ids = this.byType[typeId];
+    if (!ids) {
+      ids = new Map();
+      this.byType[typeId] = ids;
+    }
+    let n = ids.get(id);
+    if (n === undefined) {
+      n = this.nodeType.length;
       this.nodeType.push(typeId);
+      this.nodeIds.push(id);
+      ids.set(id, n);
       if (id === '*') this.wildcards[typeId] = n;
     }
     return n;
@@ -103,7 +113,19 @@ export class StoreGraph {
 
   /** The node of `type:id`, or -1 if no tuple ever named it. */
   lookupNode(type: string, id: string): number {
-    return this.nodes.lookup(`${type}:${id}`);
+    const typeId = this.symbols.types.lookup(type);
+    if (typeId < 0) return -1;
+    return this.byType[typeId]?.get(id) ?? -1;
+  }
+
+  /** The node of `typeId:id`, or -1. */
+  lookupNodeOfType(typeId: number, id: string): number {
+    return this.byType[typeId]?.get(id) ?? -1;
+  }
+
+  /** Number of nodes (distinct `type:id`s ever named). */
+  get nodeCount(): number {
+    return this.nodeType.length;
   }
 
   /** The node of `type:*`, or -1. */
@@ -192,8 +214,8 @@ export class StoreGraph {
 
   /** `type` and `id` of a node. */
   describe(node: number): { type: string; id: string } {
-    const s = this.nodes.name(node);
-    const i = s.indexOf(':');
-    return { type: s.slice(0, i), id: s.slice(i + 1) };
+    const id = this.nodeIds[node];
+    if (id === undefined) throw new RangeError(`no node ${node}`);
+    return { type: this.symbols.types.name(this.nodeType[node] as number), id };
   }
 }

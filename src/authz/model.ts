@@ -99,6 +99,8 @@ export interface CompiledRelation {
   directTypes: Set<number>;
   /** Tuples naming a condition are only admitted where the restriction names it (issue 3 evaluates conditions). */
   conditions: Set<string>;
+  /** True when a direct tuple alone proves membership: the rewrite is `this` or a union with a `this` child. */
+  directSufficient: boolean;
 }
 
 /** A model ready for evaluation: `relation(typeId, relationId)` in O(1). */
@@ -176,7 +178,8 @@ export function compileModel(model: AuthorizationModel, symbols: Symbols): Compi
       const relationId = internRelation(symbols, name);
       const rw = compileRewrite(rewrite, td, name, symbols, byName);
       if (usesThis(rw) && directTypes.size === 0) throw invalid(`${td.type}#${name}: direct assignment needs at least one type restriction`, where);
-      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions });
+      const directSufficient = rw.kind === 'this' || (rw.kind === 'union' && rw.children.some((c) => c.kind === 'this'));
+      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions, directSufficient });
     }
   }
   return compiled;
