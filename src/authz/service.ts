@@ -203,3 +203,27 @@ export class AuthzService {
     await this.follower.close();
   }
 }
+
+/**
+ * Starts the process's {@link AuthzService} from the composition root's services: LISTEN on
+ * `config.databaseUrl` (PostgreSQL), in-process read-your-writes through `tuples`, and close
+ * registered with `onClose`.
+ */
+export async function startAuthz(services: {
+  storage: Storage;
+  clock: Clock;
+  logger: Logger;
+  tuples: TupleStore;
+  config: { databaseUrl: string };
+  onClose(fn: () => Promise<void> | void): void;
+}): Promise<AuthzService> {
+  const authz = await AuthzService.start({
+    storage: services.storage,
+    clock: services.clock,
+    logger: services.logger,
+    tuples: services.tuples,
+    listenUrl: services.storage.kind === 'postgres' ? services.config.databaseUrl : null,
+  });
+  services.onClose(() => authz.close());
+  return authz;
+}
