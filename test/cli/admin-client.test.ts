@@ -2,57 +2,21 @@
  * Runs the built CLI (`node dist/cli/main.js`) the way an operator does, on a temporary SQLite
  * file and on a fresh PostgreSQL database: `admin create --password-stdin` and `client create --json`.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { verifyPassword } from '../../src/authn/password.js';
 import { sha256Hex } from '../../src/kernel/secrets.js';
 import { openStorage, type Storage } from '../../src/storage/database.js';
 import { describeEachBackend } from '../support/backends.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ (`npm run build`) when it is missing or older than src/. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(MAIN)) throw new Error('npm run build produced no dist/cli/main.js');
-}
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { ensureBuilt, runCli, type CliRun as Run } from '../support/cli.js';
 
 describeEachBackend('CLI: admin create and client create', (backend) => {
   let url: string;
   let drop: () => Promise<void>;
   let storage: Storage;
-  const run = (args: string[], input?: string): Run => {
-    const r = spawnSync(process.execPath, [MAIN, ...args], {
-      cwd: ROOT,
-      input: input ?? '',
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', GATEHOUSE_DATABASE_URL: url, GATEHOUSE_LOG_LEVEL: 'warn' },
-      timeout: 60_000,
-    });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const run = (args: string[], input?: string): Run => runCli(args, { GATEHOUSE_DATABASE_URL: url }, input ?? '');
 
   beforeAll(async () => {
-    ensureBuilt();
+    await ensureBuilt();
     ({ url, drop } = await backend.create());
   }, 180_000);
   afterAll(async () => {
