@@ -5,6 +5,7 @@
  * caller's transaction, so the identity's status change and the removal of its access commit
  * together or not at all.
  */
+import { revokeAllForAccount } from '../oidc/adapter.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { TupleStore } from '../authz/tuple-store.js';
 import type { OperationContext } from '../kernel/context.js';
@@ -106,24 +107,5 @@ export class Deprovisioner {
  * @returns the number of rows deleted.
  */
 export async function deleteOidcArtifacts(trx: Executor, tenantId: string, accountId: string): Promise<number> {
-  const res = await trx
-    .deleteFrom('oidc_payloads')
-    .where('tenant_id', '=', tenantId)
-    .where((eb) =>
-      eb.or([
-        eb('account_id', '=', accountId),
-        eb(
-          'grant_id',
-          'in',
-          eb
-            .selectFrom('oidc_payloads as g')
-            .select('g.grant_id')
-            .where('g.tenant_id', '=', tenantId)
-            .where('g.account_id', '=', accountId)
-            .where('g.grant_id', 'is not', null),
-        ),
-      ]),
-    )
-    .executeTakeFirst();
-  return Number(res.numDeletedRows);
+  return revokeAllForAccount(trx, tenantId, accountId);
 }
