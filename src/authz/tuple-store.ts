@@ -201,6 +201,18 @@ export class TupleStore {
   }
 
   /**
+   * Appends a `model` changelog row (object `authorization_model:<modelId>`) for a new
+   * authorization model of `storeId`, so every process's index loads it, inside `trx`.
+   * @returns the changelog revision.
+   */
+  async recordModel(trx: Executor, ctx: OperationContext, storeId: string, modelId: string): Promise<number> {
+    const revision = await this.nextRevision(trx);
+    const t: RelationTuple = { objectType: 'authorization_model', objectId: modelId, relation: '', subjectType: '', subjectId: '', subjectRelation: '' };
+    await trx.insertInto('authz_changelog').values(this.changelogRow(ctx, storeId, revision, 'model', t, this.clock.now().toISOString())).execute();
+    return revision;
+  }
+
+  /**
    * Deletes every tuple in which `type:id` is the object or the subject, in every store of the
    * tenant (deprovisioning, deleting a group or role).
    * @returns the deleted tuples with their store, and the revision.

@@ -2,10 +2,12 @@ import { Migrator, type Migration, type MigrationProvider, type MigrationResultS
 import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from './database.js';
 import * as m0001 from './migrations/0001_initial.js';
+import * as m0002 from './migrations/0002_authz_models.js';
 
 /** Every migration, in order. Add new ones here; never edit one that has shipped. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
+  '0002_authz_models': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

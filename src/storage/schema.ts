@@ -176,12 +176,14 @@ export interface AuthzTuplesTable {
 }
 
 /** Operations recorded in the changelog. */
-export type ChangelogOperation = 'write' | 'delete' | 'disable' | 'enable';
+export type ChangelogOperation = 'write' | 'delete' | 'disable' | 'enable' | 'model';
 
 /**
  * Every change to the authorization graph, in commit order. `disable`/`enable` rows mark a
  * subject (user or service account) whose decisions must deny while it is not active; for those
- * only `subject_type`/`subject_id` are meaningful.
+ * only `subject_type`/`subject_id` are meaningful. A `model` row records a new authorization
+ * model of `store_id`: `object_type` is `authorization_model`, `object_id` the model id, the
+ * other tuple columns are ''.
  */
 export interface AuthzChangelogTable {
   tenant_id: string;
@@ -197,6 +199,20 @@ export interface AuthzChangelogTable {
   condition_name: string | null;
   condition_context: string | null;
   expires_at: string | null;
+  created_at: string;
+}
+
+/** Versioned authorization models of a store (OpenFGA JSON, schema 1.1); immutable once written. */
+export interface AuthzModelsTable {
+  tenant_id: string;
+  store_id: string;
+  /** ULID (OpenFGA's id form); time-ordered, so the greatest id of a store is its latest model. */
+  id: string;
+  schema_version: string;
+  /** The model as OpenFGA JSON text (`schema_version`, `type_definitions`, `conditions`), without `id`. */
+  model: string;
+  /** The DSL source as written, when the model was written in DSL. */
+  dsl: string | null;
   created_at: string;
 }
 
@@ -284,6 +300,7 @@ export interface Database {
   authz_tuples: AuthzTuplesTable;
   authz_changelog: AuthzChangelogTable;
   authz_revision: AuthzRevisionTable;
+  authz_models: AuthzModelsTable;
   oidc_payloads: OidcPayloadsTable;
   signing_keys: SigningKeysTable;
   server_secrets: ServerSecretsTable;
