@@ -51,12 +51,32 @@ export interface TypeDefinition {
   metadata?: { relations?: Record<string, { directly_related_user_types?: RelationReference[] }> | null } | null;
 }
 
+/**
+ * A condition parameter type (OpenFGA `ConditionParamTypeRef`): `type_name` is one of
+ * `TYPE_NAME_BOOL`, `TYPE_NAME_STRING`, `TYPE_NAME_INT`, `TYPE_NAME_UINT`, `TYPE_NAME_DOUBLE`,
+ * `TYPE_NAME_DURATION`, `TYPE_NAME_TIMESTAMP`, `TYPE_NAME_IPADDRESS`, `TYPE_NAME_ANY`,
+ * `TYPE_NAME_LIST` and `TYPE_NAME_MAP` (these two with one `generic_types` entry).
+ */
+export interface ConditionParamTypeRef {
+  type_name: string;
+  generic_types?: ConditionParamTypeRef[];
+}
+
+/** A condition declared in a model (OpenFGA `Condition`): a CEL expression over typed parameters. */
+export interface ModelCondition {
+  name: string;
+  expression: string;
+  parameters?: Record<string, ConditionParamTypeRef>;
+  metadata?: unknown;
+}
+
 /** An authorization model in OpenFGA's JSON form. */
 export interface AuthorizationModel {
   id?: string;
   schema_version: string;
   type_definitions: TypeDefinition[];
-  conditions?: Record<string, unknown>;
+  /** Conditions by name (the key equals `name`). */
+  conditions?: Record<string, ModelCondition>;
 }
 
 /** Type and relation names interned to integers, shared by a compiled model and the tuple index. */

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   storage_unavailable: 503,
   /** A check needed more than the resolution depth limit (default 25) of rewrites and usersets in a chain (OpenFGA `authorization_model_resolution_too_complex`). */
   resolution_too_complex: 400,
+  /** A CEL condition could not be evaluated: a parameter missing from the context, wrongly typed, or an evaluation error (never a silent deny). */
+  condition_error: 400,
   /** A consistency token names a revision the index has not reached in time. */
   revision_timeout: 503,
   /** Anything unexpected. The message is never shown to API callers. */
