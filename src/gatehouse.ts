@@ -9,6 +9,9 @@ import { createIdentityServices } from './identity/index.js';
 import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from './identity/types.js';
 import { TupleStore } from './authz/tuple-store.js';
 import { startAuthz, type AuthzService } from './authz/service.js';
+import { createAuthzStoreServices, type RelationshipService } from './authz/relationships.js';
+import type { AuthzModelService } from './authz/models.js';
+import type { AuthzStoreService } from './authz/stores.js';
 import { BUILTIN_STORE_ID } from './authz/tuples.js';
 import { systemClock, type Clock } from './kernel/clock.js';
 import { DEFAULT_TENANT } from './kernel/context.js';
@@ -40,6 +43,9 @@ export interface Services {
   // --- services wired by domain modules (keep one line each, alphabetical) ---
   applications: ApplicationService;
   authz: AuthzService;
+  authzModels: AuthzModelService;
+  authzStores: AuthzStoreService;
+  authzTuples: RelationshipService;
   groups: GroupService;
   oidc: OidcService;
   roles: RoleService;
@@ -95,6 +101,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     // --- domain wiring (each module adds its services here) ---
     Object.assign(services, createIdentityServices(services));
     services.authz = await startAuthz(services);
+    Object.assign(services, createAuthzStoreServices(services));
     services.totp = new TotpService(storage, audit, clock);
     services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT });
 
