@@ -1,37 +1,77 @@
 /**
- * OpenID AuthZEN Authorization API 1.0, first slice: the Access Evaluation API,
- * `POST /access/v1/evaluation` (AuthZEN 1.0 §6), answering `{"decision": true|false}`.
+ * OpenID AuthZEN Authorization API 1.0 over HTTP (the HTTPS binding, §11):
  *
- * Mapping to the built-in store (docs/authzen.md): subject `{type, id}` is the tuple subject
- * `type:id`; the permission checked is `<resource.type>:<action.name>`, i.e. Check
- * `permission:<resource.type>:<action.name>#granted@<subject.type>:<subject.id>`.
- * `resource.id`, `properties` and `context` are accepted and not yet used (issue 3).
+ * - `POST /access/v1/evaluation`, `/access/v1/evaluations`, `/access/v1/search/subject`,
+ *   `/search/resource`, `/search/action`: decide against the tenant's default store
+ *   (`gatehouse authz store default`; the built-in store until one is chosen);
+ * - the same under `/stores/{store_id}/access/v1/…`: against the named store;
+ * - `GET /.well-known/authzen-configuration` (and `…/stores/{store_id}`): PDP metadata (§11.1).
  *
- * Errors (AuthZEN §12: plain HTTP status codes): bad input of any kind answers 400 (including
- * a wrong content type and an oversize body), a missing or invalid token 401, a token without
- * the `authz` scope 403; the body is `{"error": {"code", "message"}}` with a Gatehouse code.
+ * The API routes need a bearer token with the `authz` scope. Request members this version does
+ * not know are ignored (forward compatibility, certification scenario C.5). Errors (§11.3: plain
+ * HTTP status codes): every client error answers 400 (including a wrong content type and an
+ * oversize body), a missing or invalid token 401, a token without the scope 403, an unknown
+ * store 404; the body is `{"error": {"code", "message"}}` with a Gatehouse code (docs/errors.md).
+ * The mapping to the engine is in `authz/authzen.ts` and `authz/authzen-search.ts`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../../gatehouse.js';
 import { GatehouseError } from '../../kernel/errors.js';
-import { GRANTED_RELATION, PERMISSION_TYPE, permissionObjectId } from '../../authz/builtin-model.js';
+import { AuthzenPdp, type EvaluationsItem, type EvaluationsRequest } from '../../authz/authzen.js';
+import { AuthzenCatalog } from '../../authz/authzen-catalog.js';
+import { AuthzenSearch, MAX_SEARCH_PAGE } from '../../authz/authzen-search.js';
+import { MAX_BATCH_CHECKS } from '../../authz/service.js';
 import { classifyError } from '../errors.js';
 import { contextOf, requireApiToken } from '../auth.js';
 
 const text = z.string().min(1).max(256);
 const properties = z.record(z.string(), z.unknown());
 
-/** AuthZEN 1.0 §5.1 Subject / §5.2 Resource: `type`, `id`, optional `properties`. */
-const entity = z.strictObject({ type: text, id: text, properties: properties.optional() });
+/** AuthZEN 1.0 §5.1 Subject / §5.2 Resource: `type`, `id`, optional `properties`; other members ignored. */
+const entity = z.object({ type: text, id: text, properties: properties.optional() });
+/** §5.3 Action. */
+const action = z.object({ name: text, properties: properties.optional() });
 
-/** AuthZEN 1.0 §6.1 Access Evaluation request. Unknown members are rejected. */
-export const evaluationRequestSchema = z.strictObject({
-  subject: entity,
-  action: z.strictObject({ name: text, properties: properties.optional() }),
+/** AuthZEN 1.0 §6.1 Access Evaluation request. */
+export const evaluationRequestSchema = z.object({ subject: entity, action, resource: entity, context: properties.optional() });
+
+const partialEntity = z.object({ type: text.optional(), id: text.optional(), properties: properties.optional() });
+const partialAction = z.object({ name: text.optional(), properties: properties.optional() });
+const evaluationsItem = z.object({ subject: partialEntity.optional(), action: partialAction.optional(), resource: partialEntity.optional(), context: properties.optional() });
+
+/** AuthZEN 1.0 §7.1 Access Evaluations request; each item is checked on its own (a bad item fails alone). */
+export const evaluationsRequestSchema = z.object({
+  subject: partialEntity.optional(),
+  action: partialAction.optional(),
+  resource: partialEntity.optional(),
+  context: properties.optional(),
+  evaluations: z.array(z.unknown()).max(MAX_BATCH_CHECKS).optional(),
+  options: z.object({ evaluations_semantic: z.enum(['execute_all', 'deny_on_first_deny', 'permit_on_first_permit']).optional() }).optional(),
+});
+
+const page = z
+  .object({ limit: z.number().int().min(1).max(MAX_SEARCH_PAGE).optional(), token: z.string().max(512).optional(), next_token: z.string().max(512).optional() })
+  .optional();
+
+/** §8.1 Subject Search: `subject.id` may be present and is ignored. */
+export const subjectSearchSchema = z.object({
+  subject: z.object({ type: text, id: z.unknown().optional(), properties: properties.optional() }),
+  action,
   resource: entity,
   context: properties.optional(),
+  page,
 });
+/** §9.1 Resource Search: `resource.id` may be present and is ignored. */
+export const resourceSearchSchema = z.object({
+  subject: entity,
+  action,
+  resource: z.object({ type: text, id: z.unknown().optional(), properties: properties.optional() }),
+  context: properties.optional(),
+  page,
+});
+/** §10.1 Action Search: no action (one that is present is ignored). */
+export const actionSearchSchema = z.object({ subject: entity, resource: entity, context: properties.optional(), page });
 
 /** The body of every AuthZEN error response. */
 export interface AuthzenErrorBody {
@@ -39,39 +79,127 @@ export interface AuthzenErrorBody {
 }
 
 /**
- * Maps any error to an AuthZEN HTTP error: 401 and 403 keep their status, every other client
+ * Maps any error to an AuthZEN HTTP error: 401, 403 and 404 keep their status, every other client
  * error (malformed JSON, wrong content type, missing or mistyped members, oversize body,
- * resolution too complex) becomes 400; server-side failures keep theirs (503, 500).
+ * condition errors, resolution too complex) becomes 400; server-side failures keep theirs (503, 500).
  */
 export function sendAuthzenError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const c = classifyError(err);
   if (c.unexpected) request.log.error({ err }, 'unexpected error');
   let status = c.status;
-  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 429) status = 400;
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 429) status = 400;
   if (status === 401) reply.header('www-authenticate', 'Bearer');
   const body: AuthzenErrorBody = { error: { code: c.code, message: c.message } };
   return reply.code(status).type('application/json').send(body);
 }
 
-function isJson(request: FastifyRequest): boolean {
+function requireJson(request: FastifyRequest): void {
   const ct = request.headers['content-type'];
-  if (typeof ct !== 'string') return false;
-  const media = ct.split(';')[0]?.trim().toLowerCase();
-  return media === 'application/json';
+  const media = typeof ct === 'string' ? ct.split(';')[0]?.trim().toLowerCase() : undefined;
+  if (media !== 'application/json') throw new GatehouseError('invalid_input', 'the request body must be JSON (Content-Type: application/json)');
+}
+
+/** Parses `body` with `schema`; zod errors become `invalid_input` through the error classifier. */
+function parse<S extends z.ZodType>(request: FastifyRequest, schema: S): z.infer<S> {
+  requireJson(request);
+  return schema.parse(request.body);
+}
+
+/** Shapes `evaluations` items one by one: a malformed item is marked, not fatal (certification C.3.4.1). */
+function toEvaluations(body: z.infer<typeof evaluationsRequestSchema>): EvaluationsRequest {
+  const items: EvaluationsItem[] | undefined = body.evaluations?.map((raw, i) => {
+    const r = evaluationsItem.safeParse(raw);
+    if (r.success) return r.data as EvaluationsItem;
+    const issue = r.error.issues[0];
+    return { invalid: `evaluations[${i}]${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'invalid'}` };
+  });
+  return {
+    ...(body.subject ? { subject: body.subject } : {}),
+    ...(body.action ? { action: body.action } : {}),
+    ...(body.resource ? { resource: body.resource } : {}),
+    ...(body.context ? { context: body.context } : {}),
+    ...(items ? { evaluations: items } : {}),
+    ...(body.options?.evaluations_semantic ? { semantic: body.options.evaluations_semantic } : {}),
+  };
+}
+
+function pageOf(p: z.infer<typeof page>): { limit?: number; token?: string } | undefined {
+  if (!p) return undefined;
+  const token = p.token ?? p.next_token;
+  return { ...(p.limit !== undefined ? { limit: p.limit } : {}), ...(token ? { token } : {}) };
+}
+
+/** The PDP metadata document (AuthZEN 1.0 §11.1) for the base URL `base` (no trailing slash). */
+export function authzenMetadata(base: string): Record<string, unknown> {
+  return {
+    policy_decision_point: base,
+    access_evaluation_endpoint: `${base}/access/v1/evaluation`,
+    access_evaluations_endpoint: `${base}/access/v1/evaluations`,
+    search_subject_endpoint: `${base}/access/v1/search/subject`,
+    search_resource_endpoint: `${base}/access/v1/search/resource`,
+    search_action_endpoint: `${base}/access/v1/search/action`,
+  };
 }
 
 /** Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler. */
 export async function authzenRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
+  const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
+  const search = new AuthzenSearch(services.authz, pdp);
+  const auth = { onRequest: requireApiToken(services, 'authz') };
+  const base = services.config.issuer.replace(/\/+$/, '');
 
-  app.post('/access/v1/evaluation', { onRequest: requireApiToken(services, 'authz') }, async (request) => {
-    if (!isJson(request)) throw new GatehouseError('invalid_input', 'the request body must be JSON (Content-Type: application/json)');
-    const body = evaluationRequestSchema.parse(request.body);
-    const { decision } = await services.authz.check(contextOf(request), {
-      subject: { type: body.subject.type, id: body.subject.id },
-      relation: GRANTED_RELATION,
-      object: { type: PERMISSION_TYPE, id: permissionObjectId(body.resource.type, body.action.name) },
+  app.get('/.well-known/authzen-configuration', async (_request, reply) => reply.type('application/json').send(authzenMetadata(base)));
+  app.get<{ Params: { storeId: string } }>('/.well-known/authzen-configuration/stores/:storeId', async (request, reply) =>
+    reply.type('application/json').send(authzenMetadata(`${base}/stores/${encodeURIComponent(request.params.storeId)}`)),
+  );
+
+  for (const prefix of ['', '/stores/:storeId'] as const) {
+    const storeOf = (request: FastifyRequest): string | null => (prefix ? (request.params as { storeId: string }).storeId : null);
+
+    app.post(`${prefix}/access/v1/evaluation`, auth, async (request) => {
+      const body = parse(request, evaluationRequestSchema);
+      return pdp.evaluate(contextOf(request), storeOf(request), body);
     });
-    return { decision };
-  });
+
+    app.post(`${prefix}/access/v1/evaluations`, auth, async (request) => {
+      const body = parse(request, evaluationsRequestSchema);
+      return pdp.evaluations(contextOf(request), storeOf(request), toEvaluations(body));
+    });
+
+    app.post(`${prefix}/access/v1/search/subject`, auth, async (request) => {
+      const b = parse(request, subjectSearchSchema);
+      const p = pageOf(b.page);
+      return search.subjects(contextOf(request), storeOf(request), {
+        subject: { type: b.subject.type, ...(b.subject.properties ? { properties: b.subject.properties } : {}) },
+        action: b.action,
+        resource: b.resource,
+        ...(b.context ? { context: b.context } : {}),
+        ...(p ? { page: p } : {}),
+      });
+    });
+
+    app.post(`${prefix}/access/v1/search/resource`, auth, async (request) => {
+      const b = parse(request, resourceSearchSchema);
+      const p = pageOf(b.page);
+      return search.resources(contextOf(request), storeOf(request), {
+        subject: b.subject,
+        action: b.action,
+        resource: { type: b.resource.type, ...(b.resource.properties ? { properties: b.resource.properties } : {}) },
+        ...(b.context ? { context: b.context } : {}),
+        ...(p ? { page: p } : {}),
+      });
+    });
+
+    app.post(`${prefix}/access/v1/search/action`, auth, async (request) => {
+      const b = parse(request, actionSearchSchema);
+      const p = pageOf(b.page);
+      return search.actions(contextOf(request), storeOf(request), {
+        subject: b.subject,
+        resource: b.resource,
+        ...(b.context ? { context: b.context } : {}),
+        ...(p ? { page: p } : {}),
+      });
+    });
+  }
 }

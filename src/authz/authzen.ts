@@ -1,0 +1,274 @@
+/**
+ * The OpenID AuthZEN Authorization API 1.0 decision point, transport-free: Access Evaluation
+ * (§6), Access Evaluations (§7, default values and `evaluations_semantic`), and the mapping of
+ * AuthZEN names to the authorization engine (docs/authzen.md). The searches are in
+ * `authzen-search.ts`; HTTP is in `http/routes/authzen.ts`.
+ *
+ * Mapping, in a customer store (a store with its own model):
+ * - `subject.type:subject.id` is the checked user, `resource.type:resource.id` the object,
+ *   `action.name` the relation (as OpenFGA's AuthZEN endpoints do);
+ * - the CEL condition context is {@link conditionContext}: `subject`, `resource` and `action` are
+ *   the entities' `properties` objects (`{}` when absent), `subject_<name>`, `resource_<name>` and
+ *   `action_<name>` each property (OpenFGA's flattening), then the request `context` members,
+ *   which win over both.
+ * In the built-in store (DOMAIN.md) the first slice's mapping holds: is the subject related by
+ * `granted` to `permission:<resource.type>:<action.name>`?
+ *
+ * An unknown subject, resource type or action is not an error: the decision is false.
+ */
+import type { OperationContext } from '../kernel/context.js';
+import { GatehouseError, isGatehouseError, type ErrorCode } from '../kernel/errors.js';
+import { GRANTED_RELATION, PERMISSION_TYPE, permissionObjectId } from './builtin-model.js';
+import type { AuthzenStoreDirectory } from './authzen-catalog.js';
+import { MAX_BATCH_CHECKS, type AuthzEngine, type BatchCheckItem, type CheckRequest, type RequestContext } from './service.js';
+import { BUILTIN_STORE_ID } from './tuples.js';
+
+/** AuthZEN 1.0 §5.1 Subject / §5.2 Resource. */
+export interface AuthzenEntity {
+  type: string;
+  id: string;
+  properties?: Record<string, unknown>;
+}
+
+/** AuthZEN 1.0 §5.3 Action. */
+export interface AuthzenAction {
+  name: string;
+  properties?: Record<string, unknown>;
+}
+
+/** AuthZEN 1.0 §6.1 Access Evaluation request (already shape-checked). */
+export interface EvaluationRequest {
+  subject: AuthzenEntity;
+  action: AuthzenAction;
+  resource: AuthzenEntity;
+  context?: Record<string, unknown>;
+}
+
+/** AuthZEN 1.0 §6.2 Access Evaluation response. `context` carries reasons and per-item errors. */
+export interface EvaluationResponse {
+  decision: boolean;
+  context?: Record<string, unknown>;
+}
+
+/** `options.evaluations_semantic` (AuthZEN 1.0 §7.1.2). */
+export type EvaluationsSemantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
+
+/** A partial entity of one `evaluations` item: missing members fall back to the top-level value. */
+export interface PartialEntity {
+  type?: string;
+  id?: string;
+  properties?: Record<string, unknown>;
+}
+
+/** One item of `evaluations`, after shape checks; `invalid` is set when the item itself is malformed. */
+export interface EvaluationsItem {
+  subject?: PartialEntity;
+  action?: { name?: string; properties?: Record<string, unknown> };
+  resource?: PartialEntity;
+  context?: Record<string, unknown>;
+  /** Why this item is malformed (it then answers `decision: false` with the error in its context). */
+  invalid?: string;
+}
+
+/** AuthZEN 1.0 §7.1 Access Evaluations request (top-level members are the defaults). */
+export interface EvaluationsRequest {
+  subject?: PartialEntity;
+  action?: { name?: string; properties?: Record<string, unknown> };
+  resource?: PartialEntity;
+  context?: Record<string, unknown>;
+  evaluations?: EvaluationsItem[];
+  semantic?: EvaluationsSemantic;
+}
+
+/** AuthZEN 1.0 §7.2: `evaluations` in request order, or a single decision when `evaluations` was absent or empty. */
+export type EvaluationsResponse = { evaluations: EvaluationResponse[] } | EvaluationResponse;
+
+/**
+ * The CEL condition context of an AuthZEN request (see the module comment): entity property
+ * maps, flattened properties, then the request `context` (which wins).
+ */
+export function conditionContext(req: {
+  subject?: { properties?: Record<string, unknown> };
+  action?: { properties?: Record<string, unknown> };
+  resource?: { properties?: Record<string, unknown> };
+  context?: Record<string, unknown>;
+}): RequestContext {
+  const out: RequestContext = {
+    subject: req.subject?.properties ?? {},
+    resource: req.resource?.properties ?? {},
+    action: req.action?.properties ?? {},
+  };
+  for (const [prefix, props] of [
+    ['subject', req.subject?.properties],
+    ['resource', req.resource?.properties],
+    ['action', req.action?.properties],
+  ] as const) {
+    if (props) for (const [k, v] of Object.entries(props)) out[`${prefix}_${k}`] = v;
+  }
+  if (req.context) Object.assign(out, req.context);
+  return out;
+}
+
+/** True for errors that mean "this name is not in the model": AuthZEN answers those with `false`. */
+export function isUnknownName(err: unknown): boolean {
+  if (!isGatehouseError(err) || err.code !== 'invalid_input') return false;
+  const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+  return reason === 'unknown_type' || reason === 'unknown_relation';
+}
+
+/** The error of one evaluation, as AuthZEN §7.2 puts it in the item's `context`. */
+function itemError(code: ErrorCode | 'invalid_input', message: string, status = 400): EvaluationResponse {
+  return { decision: false, context: { error: { status, code, message } } };
+}
+
+/**
+ * The AuthZEN decision point of one process over the authorization engine. Stateless apart from
+ * the store directory's caches.
+ */
+export class AuthzenPdp {
+  constructor(
+    private readonly engine: AuthzEngine,
+    readonly stores: AuthzenStoreDirectory,
+  ) {}
+
+  /**
+   * The engine Check an evaluation maps to in `storeId` (see the module comment).
+   */
+  toCheck(storeId: string, req: EvaluationRequest): CheckRequest {
+    if (storeId === BUILTIN_STORE_ID) {
+      return {
+        subject: { type: req.subject.type, id: req.subject.id },
+        relation: GRANTED_RELATION,
+        object: { type: PERMISSION_TYPE, id: permissionObjectId(req.resource.type, req.action.name) },
+      };
+    }
+    return {
+      storeId,
+      subject: { type: req.subject.type, id: req.subject.id },
+      relation: req.action.name,
+      object: { type: req.resource.type, id: req.resource.id },
+      context: conditionContext(req),
+    };
+  }
+
+  /**
+   * Access Evaluation (AuthZEN 1.0 §6) in the store `storeId` names (null: the tenant's default store).
+   * @throws GatehouseError `not_found` (unknown store), `condition_error` (a condition the decision
+   *   depends on lacks or mistypes a parameter), `resolution_too_complex`, `revision_timeout`.
+   */
+  async evaluate(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): Promise<EvaluationResponse> {
+    const store = await this.stores.resolveStore(ctx.tenantId, storeId);
+    try {
+      const { decision } = await this.engine.check(ctx, this.toCheck(store, req));
+      return { decision };
+    } catch (err) {
+      if (isUnknownName(err)) return { decision: false };
+      throw err;
+    }
+  }
+
+  /**
+   * Access Evaluations (AuthZEN 1.0 §7): each item's `subject`, `action`, `resource` and `context`
+   * replace the top-level defaults as whole objects, except that a required member (`type`, `id`,
+   * `name`) the item's object lacks is taken from the top-level object (certification scenario
+   * C.3.2.7). A malformed or failing item answers `decision: false` with `context.error`; the
+   * others are unaffected. Without items, the request is a single Access Evaluation.
+   *
+   * @throws GatehouseError `invalid_input` (no items and no complete top-level request; more than
+   *   {@link MAX_BATCH_CHECKS} items), `not_found` (unknown store).
+   */
+  async evaluations(ctx: OperationContext, storeId: string | null, req: EvaluationsRequest): Promise<EvaluationsResponse> {
+    const items = req.evaluations ?? [];
+    if (items.length === 0) {
+      const single = complete(req.subject, req.action, req.resource);
+      if (typeof single === 'string') throw new GatehouseError('invalid_input', single);
+      return this.evaluate(ctx, storeId, { ...single, ...(req.context ? { context: req.context } : {}) });
+    }
+    if (items.length > MAX_BATCH_CHECKS) {
+      throw new GatehouseError('invalid_input', `at most ${MAX_BATCH_CHECKS} evaluations per request`, { max: MAX_BATCH_CHECKS, got: items.length });
+    }
+    const store = await this.stores.resolveStore(ctx.tenantId, storeId);
+    const results: Array<EvaluationResponse | undefined> = new Array(items.length);
+    const checks: BatchCheckItem[] = [];
+    items.forEach((item, i) => {
+      if (item.invalid) {
+        results[i] = itemError('invalid_input', item.invalid);
+        return;
+      }
+      const merged = complete(pick(item.subject, req.subject), pick(item.action, req.action), pick(item.resource, req.resource));
+      if (typeof merged === 'string') {
+        results[i] = itemError('invalid_input', merged);
+        return;
+      }
+      const context = item.context ?? req.context;
+      checks.push({ ...this.toCheck(store, { ...merged, ...(context ? { context } : {}) }), correlationId: String(i) });
+    });
+    const semantic = req.semantic ?? 'execute_all';
+    if (semantic === 'execute_all') {
+      const answers = checks.length > 0 ? await this.engine.batchCheck(ctx, checks) : [];
+      for (const a of answers) results[Number(a.correlationId)] = this.answer(a.decision, a.error);
+      return { evaluations: results.map((r) => r ?? itemError('internal', 'no answer', 500)) };
+    }
+    // Short-circuit semantics: in order, stop at the first deny (or error) / the first permit.
+    const byIndex = new Map(checks.map((c) => [Number(c.correlationId), c]));
+    const out: EvaluationResponse[] = [];
+    for (let i = 0; i < items.length; i++) {
+      let r = results[i];
+      const check = byIndex.get(i);
+      if (!r && check) {
+        try {
+          r = { decision: (await this.engine.check(ctx, check)).decision };
+        } catch (err) {
+          if (isUnknownName(err)) r = { decision: false };
+          else if (isGatehouseError(err) && err.status < 500) r = itemError(err.code, err.message, 400);
+          else throw err;
+        }
+      }
+      const res = r ?? itemError('internal', 'no answer', 500);
+      const stop = semantic === 'deny_on_first_deny' ? !res.decision : res.decision;
+      if (stop) {
+        out.push({ ...res, context: { ...(res.context ?? {}), reason: semantic } });
+        break;
+      }
+      out.push(res);
+    }
+    return { evaluations: out };
+  }
+
+  /** One batch answer as an AuthZEN evaluation response. */
+  private answer(decision: boolean | undefined, error: { code: ErrorCode; message: string; details?: Record<string, unknown> } | undefined): EvaluationResponse {
+    if (!error) return { decision: decision === true };
+    const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+    if (error.code === 'invalid_input' && (reason === 'unknown_type' || reason === 'unknown_relation')) return { decision: false };
+    const status = error.code === 'revision_timeout' ? 503 : error.code === 'internal' ? 500 : 400;
+    return itemError(error.code, error.message, status);
+  }
+}
+
+/** Whole-object replacement with fallback of the required members (`type`, `id`, `name`) from the default. */
+function pick<T extends { type?: string; id?: string; name?: string; properties?: Record<string, unknown> }>(item: T | undefined, top: T | undefined): T | undefined {
+  if (!item) return top;
+  if (!top) return item;
+  const out = { ...item };
+  for (const k of ['type', 'id', 'name'] as const) if (out[k] === undefined && top[k] !== undefined) out[k] = top[k];
+  return out;
+}
+
+/** A complete evaluation from possibly partial parts, or the reason it is incomplete. */
+function complete(
+  subject: PartialEntity | undefined,
+  action: { name?: string; properties?: Record<string, unknown> } | undefined,
+  resource: PartialEntity | undefined,
+): EvaluationRequest | string {
+  if (!subject) return 'subject is required';
+  if (!action) return 'action is required';
+  if (!resource) return 'resource is required';
+  if (!subject.type || !subject.id) return 'subject.type and subject.id are required';
+  if (!action.name) return 'action.name is required';
+  if (!resource.type || !resource.id) return 'resource.type and resource.id are required';
+  return {
+    subject: { type: subject.type, id: subject.id, ...(subject.properties ? { properties: subject.properties } : {}) },
+    action: { name: action.name, ...(action.properties ? { properties: action.properties } : {}) },
+    resource: { type: resource.type, id: resource.id, ...(resource.properties ? { properties: resource.properties } : {}) },
+  };
+}
