@@ -16,10 +16,12 @@
  *   GatehouseError `resolution_too_complex` instead of overflowing the stack.
  *
  * Edges: an edge whose `expiresAt` is at or before `nowMs` grants nothing; an edge carrying a
- * condition grants nothing until conditions are evaluated (issue 3: CEL).
+ * condition grants only when its CEL condition (declared in the model) evaluates to true with the
+ * tuple's stored context over the request context; a condition that cannot be evaluated (missing
+ * or wrongly typed parameter, unknown condition) fails the check with `condition_error`.
  */
 import { GatehouseError } from '../kernel/errors.js';
-import type { EdgeMeta, StoreGraph } from './graph.js';
+import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 
@@ -36,22 +38,12 @@ export interface CheckQuestion {
   objectId: string;
 }
 
-/**
- * Decides whether a conditional edge grants. The first slice has no condition language, so the
- * default denies (deny by default); issue 3 plugs CEL evaluation in here.
- */
-export type ConditionEvaluator = (condition: NonNullable<EdgeMeta['condition']>) => boolean;
-
-const denyConditions: ConditionEvaluator = () => false;
-
 /** Evaluates checks. Stateless between calls; one instance serves every store. */
 export class Evaluator {
-  private readonly maxDepth: number;
-  private readonly conditions: ConditionEvaluator;
+  readonly maxDepth: number;
 
-  constructor(options: { maxDepth?: number; conditions?: ConditionEvaluator } = {}) {
+  constructor(options: { maxDepth?: number } = {}) {
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-    this.conditions = options.conditions ?? denyConditions;
   }
 
   /**
@@ -59,9 +51,10 @@ export class Evaluator {
    * type or relation all answer false.
    *
    * @param nowMs - the current instant in epoch milliseconds (from the injected Clock), for expiry.
-   * @throws GatehouseError `resolution_too_complex` past the depth limit.
+   * @param context - the request context for CEL conditions.
+   * @throws GatehouseError `resolution_too_complex` past the depth limit; `condition_error`.
    */
-  check(graph: StoreGraph | undefined, model: CompiledModel, q: CheckQuestion, nowMs: number): boolean {
+  check(graph: GraphView | undefined, model: CompiledModel, q: CheckQuestion, nowMs: number, context?: Record<string, unknown>): boolean {
     if (!graph) return false;
     const symbols = model.symbols;
     const relation = symbols.relations.lookup(q.relation);
@@ -78,20 +71,28 @@ export class Evaluator {
       subjectType,
       nowMs,
       this.maxDepth,
-      this.conditions,
+      context,
     );
     return r.visit(objectNode, relation, 0);
+  }
+
+  /**
+   * Check with integer ids already resolved (ListObjects / ListUsers verify many candidates).
+   * `subjectNode` -1: the subject is named by no tuple.
+   */
+  checkNodes(graph: GraphView, model: CompiledModel, subjectType: number, subjectNode: number, subjectRelation: number, objectNode: number, relation: number, nowMs: number, context?: Record<string, unknown>): boolean {
+    return new Resolution(graph, model, subjectNode, subjectRelation, subjectType, nowMs, this.maxDepth, context).visit(objectNode, relation, 0);
   }
 }
 
 /** The state of one check: the subject, the clock reading, and the visited set. */
-class Resolution {
+export class Resolution {
   /** Visited `node#relation` keys: a short array scanned linearly, grown into a Set past 32. */
   private visited: number[] = [];
   private visitedSet: Set<number> | null = null;
 
   constructor(
-    private readonly graph: StoreGraph,
+    private readonly graph: GraphView,
     private readonly model: CompiledModel,
     /** -1 when no tuple names the subject (it may still match a wildcard). */
     private readonly subjectNode: number,
@@ -100,7 +101,7 @@ class Resolution {
     private readonly subjectType: number,
     private readonly nowMs: number,
     private readonly maxDepth: number,
-    private readonly conditions: ConditionEvaluator,
+    private readonly context: Record<string, unknown> | undefined,
   ) {}
 
   /** Is the subject in `node#relation`? */
@@ -109,7 +110,7 @@ class Resolution {
       throw new GatehouseError('resolution_too_complex', `the check needed more than ${this.maxDepth} nested rewrites or usersets`, { maxDepth: this.maxDepth });
     }
     if (this.seen(node * 4096 + relation)) return false;
-    const cr = this.model.relation(this.graph.nodeType[node] as number, relation);
+    const cr = this.model.relation(this.graph.typeOf(node), relation);
     if (!cr) return false;
     return this.rewrite(node, cr, cr.rewrite, depth);
   }
@@ -167,7 +168,11 @@ class Resolution {
     const meta = this.graph.edgeMeta(node, relation, subjectRelation, subject);
     if (!meta) return true;
     if (meta.expiresAtMs <= this.nowMs) return false;
-    return meta.condition === null || this.conditions(meta.condition);
+    if (meta.condition === null) return true;
+    const cond = this.model.conditions.get(meta.condition.name);
+    // A tuple naming a condition this model does not declare (written under another model) grants nothing.
+    if (!cond) return false;
+    return cond.evaluate(meta.condition.context, this.context);
   }
 
   private direct(node: number, cr: CompiledRelation, depth: number): boolean {
@@ -228,7 +233,7 @@ class Resolution {
 
   /** Does the direct tuple `x#usr@subject` (known to exist) put the subject in `node#relation` through `x#usr`? */
   private directMember(node: number, cr: CompiledRelation, usr: number, x: number): boolean {
-    const xt = this.graph.nodeType[x] as number;
+    const xt = this.graph.typeOf(x);
     if (!cr.directTypes.has(restrictionKey(xt, usr))) return false;
     const xr = this.model.relation(xt, usr);
     if (!xr || !xr.directSufficient || !xr.directTypes.has(restrictionKey(this.subjectType, this.subjectRelation))) return false;
@@ -242,7 +247,7 @@ class Resolution {
    */
   private userset(node: number, cr: CompiledRelation, usr: number, member: number, depth: number, directDone: boolean): boolean {
     const g = this.graph;
-    const mt = g.nodeType[member] as number;
+    const mt = g.typeOf(member);
     if (!cr.directTypes.has(restrictionKey(mt, usr))) return false;
     if (directDone) {
       const mr = this.model.relation(mt, usr);
@@ -264,7 +269,7 @@ class Resolution {
     const parents = g.subjects(node, tupleset, 0);
     if (parents === undefined) return false;
     const one = (p: number): boolean => {
-      const pt = g.nodeType[p] as number;
+      const pt = g.typeOf(p);
       if (!ts.directTypes.has(restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
       return this.usable(node, tupleset, 0, p) && this.visit(p, computed, depth + 1);
     };

@@ -16,6 +16,7 @@
  */
 import { idsAdd, idsDelete, idsHas, type IdSet } from './idset.js';
 import { MAX_RELATIONS, type Symbols } from './model.js';
+import { NodeSpace, type NodeSpaceLike } from './nodes.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { RelationTuple } from './tuples.js';
 
@@ -39,6 +40,10 @@ class Adjacency {
 
   row(a: number, r1: number): Row | undefined {
     return this.rows[a]?.[r1];
+  }
+
+  slots(a: number): Slots | undefined {
+    return this.rows[a];
   }
 
   add(a: number, r1: number, r2: number, b: number): boolean {
@@ -72,16 +77,34 @@ function expiryMs(expiresAt: string | null | undefined): number {
   return Number.isNaN(ms) ? -Infinity : ms;
 }
 
+/**
+ * What the evaluator reads: one store's graph ({@link StoreGraph}) or several layered
+ * ({@link LayeredView}: the built-in identity overlay and a request's contextual tuples).
+ */
+export interface GraphView {
+  readonly symbols: Symbols;
+  /** Type id of a node. */
+  typeOf(node: number): number;
+  lookupNode(type: string, id: string): number;
+  lookupNodeOfType(typeId: number, id: string): number;
+  wildcardNode(typeId: number): number;
+  subjects(objectNode: number, relation: number, subjectRelation: number): IdSet | undefined;
+  subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined;
+  objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined;
+  /** Reverse edges of `subject#subjectRelation`, indexed by relation. */
+  objectRow(subjectNode: number, subjectRelation: number): ReadonlyArray<IdSet | undefined> | undefined;
+  has(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean;
+  hasMeta(objectNode: number): boolean;
+  edgeMeta(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): EdgeMeta | undefined;
+  describe(node: number): { type: string; id: string };
+  /** Nodes of a type named by any tuple of the view. */
+  nodesOfType(typeId: number): Iterable<number>;
+  /** True when the edge exists only in the request's contextual tuples. */
+  isContextual(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean;
+}
+
 /** The relation graph of one store. Mutated only by the changelog follower; read by checks. */
-export class StoreGraph {
-  /** type id → (object id → node id). Keyed without concatenation, so a lookup hashes only the id. */
-  private readonly byType: Array<Map<string, number> | undefined> = [];
-  /** node id → object id. */
-  private readonly nodeIds: string[] = [];
-  /** node id → type id. */
-  readonly nodeType: number[] = [];
-  /** type id → node id of `type:*`, when a wildcard tuple exists. */
-  private readonly wildcards: number[] = [];
+export class StoreGraph implements GraphView {
   private readonly out = new Adjacency();
   private readonly in = new Adjacency();
   private readonly meta = new Map<string, EdgeMeta>();
@@ -89,48 +112,53 @@ export class StoreGraph {
   private readonly metaObjects = new Map<number, number>();
   /** Number of live tuples. */
   tupleCount = 0;
+  /** The node space (shared by every store of the tenant). */
+  readonly space: NodeSpaceLike & { nodesOfType(typeId: number): Iterable<number> };
 
-  constructor(readonly symbols: Symbols) {}
+  constructor(
+    readonly symbols: Symbols,
+    space?: NodeSpaceLike & { nodesOfType(typeId: number): Iterable<number> },
+  ) {
+    this.space = space ?? new NodeSpace(symbols);
+  }
 
   /** The node of `type:id`, created if new. */
   node(type: string, id: string): number {
-    const typeId = this.symbols.types.intern(type);
-    let ids = this.byType[typeId];
-    if (!ids) {
-      ids = new Map();
-      this.byType[typeId] = ids;
-    }
-    let n = ids.get(id);
-    if (n === undefined) {
-      n = this.nodeType.length;
-      this.nodeType.push(typeId);
-      this.nodeIds.push(id);
-      ids.set(id, n);
-      if (id === '*') this.wildcards[typeId] = n;
-    }
-    return n;
+    return this.space.nodeOfType(this.symbols.types.intern(type), id);
   }
 
   /** The node of `type:id`, or -1 if no tuple ever named it. */
   lookupNode(type: string, id: string): number {
     const typeId = this.symbols.types.lookup(type);
     if (typeId < 0) return -1;
-    return this.byType[typeId]?.get(id) ?? -1;
+    return this.space.lookupNodeOfType(typeId, id);
   }
 
   /** The node of `typeId:id`, or -1. */
   lookupNodeOfType(typeId: number, id: string): number {
-    return this.byType[typeId]?.get(id) ?? -1;
+    return this.space.lookupNodeOfType(typeId, id);
   }
 
-  /** Number of nodes (distinct `type:id`s ever named). */
+  typeOf(node: number): number {
+    return this.space.typeOf(node);
+  }
+
+  nodesOfType(typeId: number): Iterable<number> {
+    return this.space.nodesOfType(typeId);
+  }
+
+  /** Number of nodes (distinct `type:id`s ever named in the node space). */
   get nodeCount(): number {
-    return this.nodeType.length;
+    return this.space.count;
   }
 
   /** The node of `type:*`, or -1. */
   wildcardNode(typeId: number): number {
-    return this.wildcards[typeId] ?? -1;
+    return this.space.wildcardNode(typeId);
+  }
+
+  isContextual(): boolean {
+    return false;
   }
 
   private relationId(name: string): number {
@@ -192,6 +220,24 @@ export class StoreGraph {
     return this.out.row(objectNode, relation);
   }
 
+  objectRow(subjectNode: number, subjectRelation: number): ReadonlyArray<IdSet | undefined> | undefined {
+    return this.in.row(subjectNode, subjectRelation);
+  }
+
+  /** Every edge out of an object: (relation, subjectRelation, subjects). For Expand and tests. */
+  *edgesOf(objectNode: number): IterableIterator<[number, number, IdSet]> {
+    const slots = this.out.slots(objectNode);
+    if (!slots) return;
+    for (let r = 0; r < slots.length; r++) {
+      const row = slots[r];
+      if (!row) continue;
+      for (let sr = 0; sr < row.length; sr++) {
+        const set = row[sr];
+        if (set !== undefined) yield [r, sr, set];
+      }
+    }
+  }
+
   /** Objects `o` with a tuple `o#relation@subject[#subjectRelation]` (reverse edge). */
   objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined {
     return this.in.get(subjectNode, subjectRelation, relation);
@@ -214,8 +260,7 @@ export class StoreGraph {
 
   /** `type` and `id` of a node. */
   describe(node: number): { type: string; id: string } {
-    const id = this.nodeIds[node];
-    if (id === undefined) throw new RangeError(`no node ${node}`);
-    return { type: this.symbols.types.name(this.nodeType[node] as number), id };
+    if (node < 0 || node >= this.space.count) throw new RangeError(`no node ${node}`);
+    return { type: this.symbols.types.name(this.space.typeOf(node)), id: this.space.idOf(node) };
   }
 }

@@ -10,6 +10,7 @@
  * evaluator works on integers only.
  */
 import { GatehouseError } from '../kernel/errors.js';
+import { compileConditions, type CompiledCondition } from './conditions.js';
 import { Interner } from './interner.js';
 
 /** `this`: direct assignment (tuples written on this object and relation). */
@@ -128,11 +129,30 @@ export class CompiledModel {
   /** [typeId][relationId] → relation. */
   private readonly table: Array<Array<CompiledRelation | undefined> | undefined> = [];
   readonly typeIds = new Set<number>();
+  /** The model's CEL conditions by name. */
+  conditions: Map<string, CompiledCondition> = new Map();
+  /** Caches of derived tables (ListObjects' reverse rewrites), keyed by their module. */
+  readonly derived = new Map<string, unknown>();
 
   constructor(
     readonly source: AuthorizationModel,
     readonly symbols: Symbols,
   ) {}
+
+  /** The model id (`source.id`), or '' for an unnamed model. */
+  get id(): string {
+    return this.source.id ?? '';
+  }
+
+  /** Every compiled relation. */
+  *relations(): IterableIterator<CompiledRelation> {
+    for (const row of this.table) if (row) for (const r of row) if (r) yield r;
+  }
+
+  /** True if the model defines the type. */
+  hasType(typeId: number): boolean {
+    return this.typeIds.has(typeId);
+  }
 
   /** The compiled relation, or undefined when the type does not define it. */
   relation(typeId: number, relationId: number): CompiledRelation | undefined {
@@ -171,6 +191,7 @@ export function compileModel(model: AuthorizationModel, symbols: Symbols): Compi
     byName.set(td.type, td);
   }
   const compiled = new CompiledModel(model, symbols);
+  compiled.conditions = compileConditions(model.conditions);
   for (const td of byName.values()) {
     const typeId = symbols.types.intern(td.type);
     compiled.typeIds.add(typeId);
@@ -193,7 +214,10 @@ export function compileModel(model: AuthorizationModel, symbols: Symbols): Compi
           relId = internRelation(symbols, ref.relation);
         }
         directTypes.add(restrictionKey(symbols.types.intern(ref.type), relId));
-        if (ref.condition) conditions.add(ref.condition);
+        if (ref.condition) {
+          if (!compiled.conditions.has(ref.condition)) throw invalid(`${td.type}#${name}: type restriction names undefined condition '${ref.condition}'`, where);
+          conditions.add(ref.condition);
+        }
       }
       const relationId = internRelation(symbols, name);
       const rw = compileRewrite(rewrite, td, name, symbols, byName);

@@ -1,0 +1,138 @@
+/**
+ * Node spaces: each `type:id` named by a tuple gets a dense integer node id. One space is shared
+ * by every store of a tenant, so the built-in store's identity edges (groups, roles) and a
+ * customer store's edges can be combined in one evaluation without translating ids (the overlay,
+ * docs/authz-engine.md). A request's contextual tuples may name new `type:id`s: those get ids in a
+ * throw-away {@link ExtendedNodeSpace} past the tenant's, so requests never grow the shared space.
+ */
+import type { Symbols } from './model.js';
+
+/** Read access to a node space. */
+export interface NodeLookup {
+  /** The node of `typeId:id`, or -1. */
+  lookupNodeOfType(typeId: number, id: string): number;
+  /** Type id of a node. */
+  typeOf(node: number): number;
+  /** Object id of a node. */
+  idOf(node: number): string;
+  /** The node of `type:*`, or -1. */
+  wildcardNode(typeId: number): number;
+  /** Number of nodes (ids are 0 .. count-1). */
+  readonly count: number;
+}
+
+/** A space that can also create nodes. */
+export interface NodeSpaceLike extends NodeLookup {
+  /** The node of `typeId:id`, created if new. */
+  nodeOfType(typeId: number, id: string): number;
+}
+
+/** The node space of one tenant. */
+export class NodeSpace implements NodeSpaceLike {
+  /** type id → (object id → node id). */
+  private readonly byType: Array<Map<string, number> | undefined> = [];
+  /** node id → object id. */
+  readonly nodeIds: string[] = [];
+  /** node id → type id. */
+  readonly nodeType: number[] = [];
+  private readonly wildcards: number[] = [];
+
+  constructor(readonly symbols: Symbols) {}
+
+  nodeOfType(typeId: number, id: string): number {
+    let ids = this.byType[typeId];
+    if (!ids) {
+      ids = new Map();
+      this.byType[typeId] = ids;
+    }
+    let n = ids.get(id);
+    if (n === undefined) {
+      n = this.nodeType.length;
+      this.nodeType.push(typeId);
+      this.nodeIds.push(id);
+      ids.set(id, n);
+      if (id === '*') this.wildcards[typeId] = n;
+    }
+    return n;
+  }
+
+  lookupNodeOfType(typeId: number, id: string): number {
+    return this.byType[typeId]?.get(id) ?? -1;
+  }
+
+  typeOf(node: number): number {
+    return this.nodeType[node] as number;
+  }
+
+  idOf(node: number): string {
+    return this.nodeIds[node] as string;
+  }
+
+  wildcardNode(typeId: number): number {
+    return this.wildcards[typeId] ?? -1;
+  }
+
+  /** Every node of a type (objects named by any tuple of any store of the tenant). */
+  nodesOfType(typeId: number): IterableIterator<number> {
+    return (this.byType[typeId] ?? new Map<string, number>()).values();
+  }
+
+  get count(): number {
+    return this.nodeType.length;
+  }
+}
+
+/** A tenant space plus the nodes a request's contextual tuples add (ids from `base.count` on). */
+export class ExtendedNodeSpace implements NodeSpaceLike {
+  private readonly extra = new Map<string, number>();
+  private readonly extraType: number[] = [];
+  private readonly extraIds: string[] = [];
+  private readonly extraWildcards = new Map<number, number>();
+  private readonly offset: number;
+
+  constructor(readonly base: NodeSpace) {
+    this.offset = base.count;
+  }
+
+  nodeOfType(typeId: number, id: string): number {
+    const n = this.lookupNodeOfType(typeId, id);
+    if (n >= 0) return n;
+    const k = `${typeId}:${id}`;
+    const m = this.offset + this.extraType.length;
+    this.extraType.push(typeId);
+    this.extraIds.push(id);
+    this.extra.set(k, m);
+    if (id === '*') this.extraWildcards.set(typeId, m);
+    return m;
+  }
+
+  lookupNodeOfType(typeId: number, id: string): number {
+    const n = this.base.lookupNodeOfType(typeId, id);
+    if (n >= 0 && n < this.offset) return n;
+    return this.extra.get(`${typeId}:${id}`) ?? -1;
+  }
+
+  typeOf(node: number): number {
+    return node < this.offset ? this.base.typeOf(node) : (this.extraType[node - this.offset] as number);
+  }
+
+  idOf(node: number): string {
+    return node < this.offset ? this.base.idOf(node) : (this.extraIds[node - this.offset] as string);
+  }
+
+  wildcardNode(typeId: number): number {
+    const w = this.base.wildcardNode(typeId);
+    if (w >= 0 && w < this.offset) return w;
+    return this.extraWildcards.get(typeId) ?? -1;
+  }
+
+  /** Nodes of a type: the tenant's, then the request's. */
+  *nodesOfType(typeId: number): IterableIterator<number> {
+    for (const n of this.base.nodesOfType(typeId)) if (n < this.offset) yield n;
+    for (let i = 0; i < this.extraType.length; i++) if (this.extraType[i] === typeId) yield this.offset + i;
+  }
+
+  get count(): number {
+    return this.offset + this.extraType.length;
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * {@link LayeredView}: several {@link StoreGraph}s over one node space, read as one graph.
+ *
+ * Layers, for an object node `o` of type `t`, evaluating in store S:
+ * 1. S's own graph;
+ * 2. the built-in store's graph, when S is a customer store and `t` is one of Gatehouse's identity
+ *    types (user, service_account, group, role, permission, application): Gatehouse groups, roles
+ *    and assignments appear in every store of the tenant (the overlay);
+ * 3. the request's contextual tuples (OpenFGA contextual_tuples), in their own small graph whose
+ *    new nodes live in an {@link ExtendedNodeSpace}.
+ *
+ * Forward edges of `o` are the union over its layers; reverse edges are the union over every
+ * layer, keeping from the built-in layer only objects of identity types, so forward and reverse
+ * agree. Merged sets are built per call (this view serves overlays and contextual requests; a
+ * plain built-in-store check reads its StoreGraph directly).
+ */
+import type { EdgeMeta, GraphView, StoreGraph } from './graph.js';
+import { idsHas, idsSize, type IdSet } from './idset.js';
+import type { Symbols } from './model.js';
+import type { NodeSpaceLike } from './nodes.js';
+
+type Space = NodeSpaceLike & { nodesOfType(typeId: number): Iterable<number> };
+
+function addAll(into: Set<number>, s: IdSet, keep?: (n: number) => boolean): void {
+  if (typeof s === 'number') {
+    if (!keep || keep(s)) into.add(s);
+  } else for (const n of s) if (!keep || keep(n)) into.add(n);
+}
+
+/** Union of sets (undefined when all are empty). */
+function merge(sets: Array<IdSet | undefined>, keeps?: Array<((n: number) => boolean) | undefined>): IdSet | undefined {
+  let only: IdSet | undefined;
+  let count = 0;
+  for (let i = 0; i < sets.length; i++) {
+    const s = sets[i];
+    if (s !== undefined && idsSize(s) > 0) {
+      count++;
+      if (keeps?.[i]) count++; // force a filtered copy
+      only = s;
+    }
+  }
+  if (count === 0) return undefined;
+  if (count === 1) return only;
+  const out = new Set<number>();
+  for (let i = 0; i < sets.length; i++) {
+    const s = sets[i];
+    if (s !== undefined) addAll(out, s, keeps?.[i]);
+  }
+  if (out.size === 0) return undefined;
+  return out.size === 1 ? (out.values().next().value as number) : out;
+}
+
+function mergeRows(rows: Array<ReadonlyArray<IdSet | undefined> | undefined>, keeps?: Array<((n: number) => boolean) | undefined>): ReadonlyArray<IdSet | undefined> | undefined {
+  const present = rows.filter((r) => r !== undefined);
+  if (present.length === 0) return undefined;
+  if (present.length === 1 && !keeps?.some((k, i) => k && rows[i] !== undefined)) return present[0];
+  let len = 0;
+  for (const r of present) if (r.length > len) len = r.length;
+  const out: Array<IdSet | undefined> = new Array(len);
+  for (let i = 0; i < len; i++) out[i] = merge(rows.map((r) => r?.[i]), keeps);
+  return out;
+}
+
+/** Several graphs read as one (see the module comment). */
+export class LayeredView implements GraphView {
+  private readonly isBuiltinNode: (n: number) => boolean;
+
+  /**
+   * @param own - the store's own graph (may be undefined: no tuple written yet)
+   * @param builtin - the built-in store's graph, for the identity-type overlay (undefined in the built-in store itself)
+   * @param builtinTypes - type ids of Gatehouse's identity types
+   * @param contextual - the request's contextual tuples (over `space`)
+   */
+  constructor(
+    readonly symbols: Symbols,
+    private readonly space: Space,
+    private readonly own: StoreGraph | undefined,
+    private readonly builtin: StoreGraph | undefined,
+    private readonly builtinTypes: ReadonlySet<number>,
+    private readonly contextual: StoreGraph | undefined,
+  ) {
+    this.isBuiltinNode = (n: number) => builtinTypes.has(space.typeOf(n));
+  }
+
+  private layers(o: number): StoreGraph[] {
+    const out: StoreGraph[] = [];
+    if (this.own) out.push(this.own);
+    if (this.builtin && this.builtinTypes.has(this.space.typeOf(o))) out.push(this.builtin);
+    if (this.contextual) out.push(this.contextual);
+    return out;
+  }
+
+  typeOf(node: number): number {
+    return this.space.typeOf(node);
+  }
+
+  lookupNode(type: string, id: string): number {
+    const t = this.symbols.types.lookup(type);
+    return t < 0 ? -1 : this.space.lookupNodeOfType(t, id);
+  }
+
+  lookupNodeOfType(typeId: number, id: string): number {
+    return this.space.lookupNodeOfType(typeId, id);
+  }
+
+  wildcardNode(typeId: number): number {
+    return this.space.wildcardNode(typeId);
+  }
+
+  nodesOfType(typeId: number): Iterable<number> {
+    return this.space.nodesOfType(typeId);
+  }
+
+  subjects(o: number, r: number, sr: number): IdSet | undefined {
+    return merge(this.layers(o).map((g) => g.subjects(o, r, sr)));
+  }
+
+  subjectRow(o: number, r: number): ReadonlyArray<IdSet | undefined> | undefined {
+    return mergeRows(this.layers(o).map((g) => g.subjectRow(o, r)));
+  }
+
+  private reverse<T>(fn: (g: StoreGraph) => T): { values: T[]; keeps: Array<((n: number) => boolean) | undefined> } {
+    const values: T[] = [];
+    const keeps: Array<((n: number) => boolean) | undefined> = [];
+    if (this.own) {
+      values.push(fn(this.own));
+      keeps.push(undefined);
+    }
+    if (this.builtin) {
+      values.push(fn(this.builtin));
+      keeps.push(this.isBuiltinNode);
+    }
+    if (this.contextual) {
+      values.push(fn(this.contextual));
+      keeps.push(undefined);
+    }
+    return { values, keeps };
+  }
+
+  objectsOf(s: number, sr: number, r: number): IdSet | undefined {
+    const { values, keeps } = this.reverse((g) => g.objectsOf(s, sr, r));
+    return merge(values, keeps);
+  }
+
+  objectRow(s: number, sr: number): ReadonlyArray<IdSet | undefined> | undefined {
+    const { values, keeps } = this.reverse((g) => g.objectRow(s, sr));
+    return mergeRows(values, keeps);
+  }
+
+  has(o: number, r: number, sr: number, s: number): boolean {
+    for (const g of this.layers(o)) if (g.has(o, r, sr, s)) return true;
+    return false;
+  }
+
+  hasMeta(o: number): boolean {
+    for (const g of this.layers(o)) if (g.hasMeta(o)) return true;
+    return false;
+  }
+
+  /** The meta of the edge; undefined (unconditional) if any layer holds the edge without meta. */
+  edgeMeta(o: number, r: number, sr: number, s: number): EdgeMeta | undefined {
+    let first: EdgeMeta | undefined;
+    for (const g of this.layers(o)) {
+      if (!idsHas(g.subjects(o, r, sr), s)) continue;
+      const m = g.edgeMeta(o, r, sr, s);
+      if (!m) return undefined;
+      first ??= m;
+    }
+    return first;
+  }
+
+  isContextual(o: number, r: number, sr: number, s: number): boolean {
+    if (!this.contextual?.has(o, r, sr, s)) return false;
+    for (const g of this.layers(o)) if (g !== this.contextual && g.has(o, r, sr, s)) return false;
+    return true;
+  }
+
+  describe(node: number): { type: string; id: string } {
+    if (node < 0 || node >= this.space.count) throw new RangeError(`no node ${node}`);
+    return { type: this.symbols.types.name(this.space.typeOf(node)), id: this.space.idOf(node) };
+  }
+}
