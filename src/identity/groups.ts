@@ -113,12 +113,13 @@ export class GroupServiceImpl implements GroupService {
   /**
    * Deletes the group and every tuple naming it (its memberships, its membership in other
    * groups, role assignments to it), each recorded in the changelog.
-   * @throws GatehouseError `not_found`.
+   * @throws GatehouseError `not_found`, `precondition_failed` (version is not `expectedVersion`).
    */
-  async delete(ctx: OperationContext, id: string): Promise<void> {
+  async delete(ctx: OperationContext, id: string, expectedVersion?: number): Promise<void> {
     await this.deps.storage.db.transaction().execute(async (trx) => {
       await lockAuthorizationGraph(trx, this.deps.storage);
       const row = await this.row(trx, ctx.tenantId, id, true);
+      checkVersion(expectedVersion, Number(row.version));
       const before = await this.toGroup(trx, row);
       const { deleted } = await this.deps.tuples.deleteTouching(trx, ctx, 'group', id);
       await trx.deleteFrom('groups').where('tenant_id', '=', ctx.tenantId).where('id', '=', id).execute();

@@ -264,8 +264,8 @@ export interface UserService {
   replace(ctx: OperationContext, id: string, input: UserInput, expectedVersion?: number): Promise<User>;
   /** Activates or deactivates (suspends). Deactivation ends sessions, revokes tokens, and makes decisions deny. */
   setActive(ctx: OperationContext, id: string, active: boolean): Promise<User>;
-  /** Deletes: deprovisions, removes its grants from the live graph and keeps a deprovisioned row for audit. */
-  delete(ctx: OperationContext, id: string): Promise<void>;
+  /** Deletes: deprovisions, removes its grants from the live graph and keeps a deprovisioned row for audit. `expectedVersion` enforces If-Match in the same transaction. */
+  delete(ctx: OperationContext, id: string, expectedVersion?: number): Promise<void>;
   /** Sets (or replaces) the password; checks the policy and hashes with argon2id. */
   setPassword(ctx: OperationContext, id: string, password: string): Promise<void>;
   /**
@@ -295,7 +295,8 @@ export interface GroupService {
   replace(ctx: OperationContext, id: string, input: GroupInput, expectedVersion?: number): Promise<Group>;
   /** Renames / changes attributes other than members (SCIM PATCH of displayName, externalId). */
   update(ctx: OperationContext, id: string, changes: Partial<Omit<GroupInput, 'members'>>, expectedVersion?: number): Promise<Group>;
-  delete(ctx: OperationContext, id: string): Promise<void>;
+  /** `expectedVersion` enforces If-Match in the same transaction. */
+  delete(ctx: OperationContext, id: string, expectedVersion?: number): Promise<void>;
   /** Adds members; adding an existing member is a no-op. One audit event per added member. */
   addMembers(ctx: OperationContext, groupId: string, members: GroupMemberRef[]): Promise<Group>;
   /** Removes members; removing a non-member is a no-op. One audit event per removed member. */

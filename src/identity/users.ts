@@ -160,11 +160,12 @@ export class UserServiceImpl implements UserService {
    * Deletes: deprovisions (grants removed from the live graph, sessions and tokens deleted, TOTP
    * and emails deleted, password cleared) and keeps the row with status `deprovisioned` for audit.
    * The userName and email addresses become free.
-   * @throws GatehouseError `not_found`.
+   * @throws GatehouseError `not_found`, `precondition_failed` (version is not `expectedVersion`).
    */
-  async delete(ctx: OperationContext, id: string): Promise<void> {
+  async delete(ctx: OperationContext, id: string, expectedVersion?: number): Promise<void> {
     await this.deps.storage.db.transaction().execute(async (trx) => {
       const row = await this.row(trx, ctx.tenantId, id, true);
+      checkVersion(expectedVersion, Number(row.version));
       const before = await this.withEmails(trx, ctx.tenantId, row);
       await trx
         .updateTable('users')
