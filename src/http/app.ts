@@ -7,6 +7,7 @@ import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes } from './routes/authzen.js';
+import { openfgaRoutes } from './routes/openfga/index.js';
 import { scimRoutes } from './routes/scim.js';
 import { oidcRoutes } from './routes/oidc.js';
 import { adminApi } from './routes/admin/index.js';
@@ -58,6 +59,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(async (scope) => healthRoutes(scope, services));
   // --- API registration (each module adds one line) ---
   await app.register(async (scope) => authzenRoutes(scope, services));
+  await app.register(async (scope) => openfgaRoutes(scope, services), { prefix: '/stores' });
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
   await app.register(async (scope) => oidcRoutes(scope, services));
   await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });

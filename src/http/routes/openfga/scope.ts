@@ -1,0 +1,95 @@
+/**
+ * Request pieces shared by the OpenFGA query routes (check, batch-check, list-objects,
+ * list-users, expand): the tuple-key and contextual-tuple schemas, the model the request runs
+ * against, and the consistency preference.
+ */
+import { z } from 'zod';
+import type { Services } from '../../../gatehouse.js';
+import type { OperationContext } from '../../../kernel/context.js';
+import type { ResolvedModel } from '../../../authz/models.js';
+import { BUILTIN_STORE_ID, type RelationTuple } from '../../../authz/tuples.js';
+import { fgaInvalid, keyText, tupleFromKey, type FgaTupleKey } from '../../../authz/validation.js';
+import { BUILTIN_MODEL_ID } from '../../../authz/models.js';
+
+/** Largest number of contextual tuples in one request (OpenFGA's limit). */
+export const MAX_CONTEXTUAL = 100;
+
+/** OpenFGA `TupleKey` (condition optional). */
+export const tupleKeySchema = z.object({
+  user: z.string(),
+  relation: z.string(),
+  object: z.string(),
+  condition: z.object({ name: z.string(), context: z.record(z.string(), z.unknown()).nullish() }).nullish(),
+});
+
+/** OpenFGA `ContextualTupleKeys`. */
+export const contextualSchema = z.object({ tuple_keys: z.array(tupleKeySchema).default([]) }).nullish();
+
+/** OpenFGA `ConsistencyPreference`. */
+export const consistencySchema = z.enum(['UNSPECIFIED', 'MINIMIZE_LATENCY', 'HIGHER_CONSISTENCY']).nullish();
+
+/** A JSON object (`context`). */
+export const contextSchema = z.record(z.string(), z.unknown()).nullish();
+
+/** `authorization_model_id`: empty means the latest. */
+export const modelIdSchema = z.string().max(64).nullish();
+
+/** What an engine call needs besides its own question. */
+export interface Scope {
+  storeId: string;
+  model: ResolvedModel;
+  /** For the engine: undefined for the built-in store (its base model). */
+  authorizationModelId: string | undefined;
+  atLeastRevision: number | undefined;
+}
+
+/**
+ * Resolves the store and model of a request and the revision it must see.
+ * `HIGHER_CONSISTENCY` (or the Gatehouse header `x-gatehouse-at-least-revision`) makes the check
+ * wait until the index has every committed change (read-your-writes).
+ * @throws GatehouseError `store_id_not_found`, `authorization_model_not_found`, `latest_authorization_model_not_found`.
+ */
+export async function resolveScope(
+  services: Services,
+  ctx: OperationContext,
+  storeId: string,
+  body: { authorization_model_id?: string | null; consistency?: string | null },
+  headers: Record<string, unknown>,
+): Promise<Scope> {
+  const model = await services.authzModels.resolve(ctx, storeId, body.authorization_model_id || undefined);
+  let atLeastRevision: number | undefined;
+  const header = headers['x-gatehouse-at-least-revision'];
+  if (typeof header === 'string' && header !== '') {
+    const n = Number(header);
+    if (!Number.isSafeInteger(n) || n < 0) throw fgaInvalid('validation_error', 'x-gatehouse-at-least-revision must be a non-negative integer');
+    atLeastRevision = n;
+  }
+  if (body.consistency === 'HIGHER_CONSISTENCY') {
+    const current = await services.tuples.currentRevision(services.storage.db);
+    atLeastRevision = Math.max(atLeastRevision ?? 0, current);
+  }
+  return {
+    storeId,
+    model,
+    authorizationModelId: storeId === BUILTIN_STORE_ID || model.id === BUILTIN_MODEL_ID ? undefined : model.id,
+    atLeastRevision,
+  };
+}
+
+/**
+ * Parses and validates contextual tuples against the request's model.
+ * @throws `exceeded_entity_limit`, `duplicate_contextual_tuple`, and the tuple codes of {@link ModelView.validateTuple}.
+ */
+export function contextualTuples(scope: Scope, keys: Array<z.infer<typeof tupleKeySchema>> | undefined | null): RelationTuple[] {
+  const list = keys ?? [];
+  if (list.length > MAX_CONTEXTUAL) throw fgaInvalid('exceeded_entity_limit', `The number of contextual tuples exceeds the allowed limit of ${MAX_CONTEXTUAL}`);
+  const seen = new Set<string>();
+  return list.map((k) => {
+    const text = keyText(k);
+    if (seen.has(text)) throw fgaInvalid('duplicate_contextual_tuple', `duplicate contextual tuple in request: ${text}`);
+    seen.add(text);
+    const t = tupleFromKey(k as FgaTupleKey);
+    scope.model.view.validateTuple(t, text);
+    return t;
+  });
+}
