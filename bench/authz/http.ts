@@ -1,0 +1,103 @@
+/**
+ * Workload (c) of issue 3: AuthZEN over HTTP on loopback, measured with autocannon 9.0.0 against
+ * a Gatehouse server in a child process (`server.ts`): single evaluations
+ * (`POST /access/v1/evaluation`) and batches of 100 (`POST /access/v1/evaluations`, one subject,
+ * 100 resource/action items). Bodies cycle over the RBAC workload's queries. Loopback only,
+ * bounded in time (`durationSeconds` per run).
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { RBAC, rbacWorkload } from './rbac.js';
+
+/** One HTTP run's figures. */
+export interface HttpResult {
+  name: string;
+  requestsPerSecond: number;
+  decisionsPerSecond: number;
+  /** Per request, in milliseconds. */
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  connections: number;
+}
+
+async function startServer(): Promise<{ url: string; token: string; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  const { url, token } = JSON.parse(line) as { url: string; token: string };
+  if (!new URL(url).hostname.startsWith('127.')) throw new Error(`refusing to load-test a non-loopback address: ${url}`);
+  return { url, token, stop: () => child.kill('SIGTERM') };
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+/** Runs the single and batched HTTP workloads; each for `durationSeconds`. */
+export async function runHttp(opts: { durationSeconds: number; connections: number; batchConnections: number }): Promise<HttpResult[]> {
+  const w = rbacWorkload(10_000, 7);
+  const server = await startServer();
+  try {
+    const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
+    const singles = Array.from(w.qUser, (u, i) =>
+      JSON.stringify({
+        subject: { type: 'user', id: `u${u}` },
+        action: { name: RBAC.actions[w.qAction[i] as number] },
+        resource: { type: `obj${w.qObject[i] as number}`, id: 'x' },
+      }),
+    );
+    const batches: string[] = [];
+    for (let b = 0; b + 100 <= w.qUser.length; b += 100) {
+      batches.push(
+        JSON.stringify({
+          subject: { type: 'user', id: `u${w.qUser[b] as number}` },
+          evaluations: Array.from({ length: 100 }, (_, k) => ({
+            action: { name: RBAC.actions[w.qAction[b + k] as number] },
+            resource: { type: `obj${w.qObject[b + k] as number}`, id: 'x' },
+          })),
+        }),
+      );
+    }
+    // Warm-up (JIT, caches), not reported.
+    await run({ url: `${server.url}/access/v1/evaluation`, method: 'POST', headers, body: singles[0], duration: 2, connections: opts.connections });
+    const results: HttpResult[] = [];
+    let si = 0;
+    const single = await run({
+      url: `${server.url}/access/v1/evaluation`,
+      method: 'POST',
+      headers,
+      duration: opts.durationSeconds,
+      connections: opts.connections,
+      requests: [{ setupRequest: (req) => ({ ...req, body: singles[si++ % singles.length] }) }],
+    });
+    results.push(summarize('evaluation (single)', single, 1, opts.connections));
+    let bi = 0;
+    const batch = await run({
+      url: `${server.url}/access/v1/evaluations`,
+      method: 'POST',
+      headers,
+      duration: opts.durationSeconds,
+      connections: opts.batchConnections,
+      requests: [{ setupRequest: (req) => ({ ...req, body: batches[bi++ % batches.length] }) }],
+    });
+    results.push(summarize('evaluations (batch of 100)', batch, 100, opts.batchConnections));
+    return results;
+  } finally {
+    server.stop();
+  }
+}
+
+function summarize(name: string, r: autocannon.Result, perRequest: number, connections: number): HttpResult {
+  const ok = r.requests.total - r.non2xx;
+  const rps = ok / r.duration;
+  return { name, requestsPerSecond: rps, decisionsPerSecond: rps * perRequest, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, connections };
+}

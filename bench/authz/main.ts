@@ -1,0 +1,79 @@
+/**
+ * `npm run bench:authz` — the authorization benchmark of issue 3 (not a timed test): prints
+ * checks/s, p50 and p99 and ratios side by side for
+ *   (a) RBAC, 10,000 users: Gatehouse in-process vs casbin, Cedar (WASM) and a Set floor;
+ *   (b) ReBAC, 1,000,000 tuples: index build time, memory per tuple, Check, ListObjects;
+ *   (c) AuthZEN over HTTP on loopback with autocannon: single evaluations and batches of 100.
+ *
+ * Flags: `--only a,b,c` (default all), `--quick` (smaller sizes and shorter runs, for a smoke
+ * run), `--json FILE` (also write the figures as JSON). Record the figures in BENCHMARKS.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, freemem, totalmem } from 'node:os';
+import { fmt, printTable, timerCostNs } from './measure.js';
+import { runRbac } from './rbac.js';
+import { runRebac, type RebacResult } from './rebac.js';
+import { runHttp, type HttpResult } from './http.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(`--${name}`);
+const value = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const only = new Set((value('only') ?? 'a,b,c').split(','));
+const quick = flag('quick');
+const log = (s: string) => console.log(`  … ${s}`);
+
+console.log('Gatehouse authorization benchmark');
+console.log(`  date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, memory ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free)`);
+console.log(`  timer cost (hrtime pair, median): ${fmt(timerCostNs())} ns — included in every p50/p99 below`);
+if (!(globalThis as { gc?: unknown }).gc) console.log('  (run with node --expose-gc for the memory-per-tuple figure)');
+
+const report: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cpus: cpus().length };
+
+if (only.has('a')) {
+  const rows = await runRbac({ minMs: quick ? 500 : 3000, queries: 100_000, slowQueries: quick ? 500 : 3000 });
+  printTable('(a) RBAC: 10,000 users, 100 roles, 2 roles/user, 500 grants over 20 objects × 4 actions', rows, 'Set floor');
+  const gh = rows[0]!;
+  for (const peer of rows.slice(2)) console.log(`  Gatehouse is ${fmt(gh.checksPerSecond / peer.checksPerSecond)}× ${peer.engine}`);
+  console.log(`  goal: ≥ 1,000,000 checks/s and p99 < 5 µs → ${gh.checksPerSecond >= 1e6 ? 'met' : 'NOT met'} (checks/s), ${gh.p99Us < 5 ? 'met' : 'NOT met'} (p99)`);
+  report.rbac = rows;
+}
+
+if (only.has('b')) {
+  const sizes = quick ? { users: 5_000, docs: 10_000, viewersPerDoc: 7 } : { users: 50_000, docs: 100_000, viewersPerDoc: 7 };
+  const r: RebacResult = await runRebac({ sizes, minMs: quick ? 500 : 3000, queries: 100_000, listUsers: quick ? 5 : 20, log });
+  printTable(`(b) ReBAC: ${fmt(r.tuples)} tuples (folders 5 deep, teams 3 deep, exclusion)`, [r.check], r.check.engine);
+  console.log(`  index build from the database: ${fmt(r.buildMs)} ms (${fmt(r.tuples / (r.buildMs / 1000))} tuples/s); seeding took ${fmt(r.seedSeconds, 1)} s`);
+  console.log(`  memory per tuple: ${fmt(r.bytesPerTuple)} bytes (goal ≤ 150) → ${r.bytesPerTuple <= 150 ? 'met' : 'NOT met'}`);
+  console.log(`  check goal ≥ 200,000 checks/s → ${r.check.checksPerSecond >= 200_000 ? 'met' : 'NOT met'}`);
+  if (r.listObjects) {
+    console.log(
+      `  ListObjects over ${fmt(r.listObjects.docs)} documents, ${r.listObjects.users} users: p50 ${fmt(r.listObjects.p50Ms, 1)} ms, max ${fmt(r.listObjects.maxMs, 1)} ms, ${fmt(r.listObjects.meanObjects)} objects on average (goal < 50 ms → ${r.listObjects.maxMs < 50 ? 'met' : 'NOT met'})`,
+    );
+  }
+  console.log(`  ${r.note}`);
+  report.rebac = r;
+}
+
+if (only.has('c')) {
+  const rows: HttpResult[] = await runHttp({ durationSeconds: quick ? 3 : 10, connections: 32, batchConnections: 8 });
+  console.log('\n== (c) AuthZEN over HTTP (loopback, autocannon 9.0.0, server in its own process)');
+  console.log('endpoint                      conns   requests/s   decisions/s   p50 ms   p99 ms   non-2xx  errors');
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(28)} ${String(r.connections).padStart(6)} ${fmt(r.requestsPerSecond).padStart(12)} ${fmt(r.decisionsPerSecond).padStart(13)} ${fmt(r.p50Ms, 1).padStart(8)} ${fmt(r.p99Ms, 1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`,
+    );
+  }
+  const [single, batch] = rows;
+  if (single && batch) {
+    console.log(`  batching gives ${fmt(batch.decisionsPerSecond / single.decisionsPerSecond, 1)}× the decisions/s of single evaluations`);
+    console.log(`  goals: single ≥ 15,000/s → ${single.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ≥ 300,000/s → ${batch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'}`);
+  }
+  report.http = rows;
+}
+
+const out = value('json');
+if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+process.exit(0);
