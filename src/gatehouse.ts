@@ -22,6 +22,9 @@ import { migrateToLatest } from './storage/migrate.js';
 import { buildHttpApp } from './http/app.js';
 import { TotpService } from './authn/totp.js';
 import { createOidcService, type OidcService } from './oidc/provider.js';
+import { createMachineServices } from './oidc/machine-services.js';
+import type { CredentialService } from './identity/credentials.js';
+import type { IdentityServices } from './identity/index.js';
 
 export interface GatehouseOptions {
   config: Config;
@@ -47,6 +50,7 @@ export interface Services {
   authzStores: AuthzStoreService;
   authzTuples: RelationshipService;
   groups: GroupService;
+  credentials: CredentialService;
   oidc: OidcService;
   roles: RoleService;
   serviceAccounts: ServiceAccountService;
@@ -104,6 +108,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     Object.assign(services, createAuthzStoreServices(services));
     services.totp = new TotpService(storage, audit, clock);
     services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT });
+    Object.assign(services, createMachineServices(services as Services & Pick<IdentityServices, 'deprovisioner'>));
 
     const http = await buildHttpApp(services);
     let closed = false;

@@ -51,6 +51,37 @@ export const configSchema = z
       .min(60)
       .default(8 * 3600)
       .describe('GATEHOUSE_SESSION_TTL_SECONDS: absolute lifetime of a sign-in session, in seconds.'),
+    credentialMaxLifetimeDays: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .default(365)
+      .describe('GATEHOUSE_CREDENTIAL_MAX_LIFETIME_DAYS: longest lifetime of a service-account credential (client secret, public key, API key), in days; a longer requested expiry is refused.'),
+    serviceAccountOwnerLeaverPolicy: z
+      .enum(['disable', 'handover'])
+      .default('disable')
+      .describe("GATEHOUSE_SERVICE_ACCOUNT_OWNER_LEAVER_POLICY: when a service account's owner is deactivated or deleted: `disable` the service account, or `handover` to the owner's manager (disabled when there is no active manager)."),
+    resourceServers: z
+      .preprocess(
+        (v) => {
+          if (typeof v !== 'string') return v;
+          try {
+            return JSON.parse(v) as unknown;
+          } catch {
+            return v; // reported as "expected record"
+          }
+        },
+        z.record(
+          z.url(),
+          z.strictObject({
+            scope: z.string().default(''),
+            accessTokenTtlSeconds: z.number().int().min(30).max(86400).default(300),
+          }),
+        ),
+      )
+      .default({})
+      .describe('GATEHOUSE_RESOURCE_SERVERS: JSON object of OAuth resource servers (RFC 8707 resource indicator URL → `{scope, accessTokenTtlSeconds}`); tokens for them are JWT access tokens (RFC 9068).'),
   })
   .strict();
 
@@ -68,6 +99,9 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtlSeconds: 'GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS',
   sessionTtlSeconds: 'GATEHOUSE_SESSION_TTL_SECONDS',
+  credentialMaxLifetimeDays: 'GATEHOUSE_CREDENTIAL_MAX_LIFETIME_DAYS',
+  serviceAccountOwnerLeaverPolicy: 'GATEHOUSE_SERVICE_ACCOUNT_OWNER_LEAVER_POLICY',
+  resourceServers: 'GATEHOUSE_RESOURCE_SERVERS',
 };
 
 /**

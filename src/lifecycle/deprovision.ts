@@ -40,15 +40,28 @@ export interface DeprovisionResult {
 }
 
 /**
+ * Extra work when a user is deprovisioned, run inside the same transaction after the user's own
+ * access is removed (for example: disable or hand over the service accounts it owns).
+ */
+export type UserDeprovisionHook = (trx: Executor, ctx: OperationContext, userId: string, mode: DeprovisionMode) => Promise<void>;
+
+/**
  * Performs deprovisioning inside a caller's transaction. The caller owns the identity row
  * (status, version, its own audit event); this class owns everything the identity could still
  * act with: authorization grants, OIDC sessions and tokens, second factors.
  */
 export class Deprovisioner {
+  private readonly userHooks: UserDeprovisionHook[] = [];
+
   constructor(
     private readonly tuples: TupleStore,
     private readonly audit: AuditLog,
   ) {}
+
+  /** Registers a {@link UserDeprovisionHook} (at wiring time). */
+  addUserHook(hook: UserDeprovisionHook): void {
+    this.userHooks.push(hook);
+  }
 
   /**
    * Deprovisions `identity` inside `trx` and writes the audit event `identity.deprovision`
@@ -61,6 +74,7 @@ export class Deprovisioner {
    *    and every row sharing a `grant_id` with one of them (access and refresh tokens, codes).
    *    Ending sessions this way ends everything issued under them (OIDC Core; RFC 7009 §2.1).
    * 4. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
+ * 5. For a user, runs the registered {@link UserDeprovisionHook}s (owned service accounts).
    *
    * @param trx - an open transaction (not the bare database): the change must be atomic.
    * @returns counts of what was removed and the changelog revision.
@@ -82,6 +96,7 @@ export class Deprovisioner {
       const e = await trx.deleteFrom('user_emails').where('tenant_id', '=', ctx.tenantId).where('user_id', '=', identity.id).executeTakeFirst();
       emailsDeleted = Number(e.numDeletedRows);
     }
+    if (identity.type === 'user') for (const hook of this.userHooks) await hook(trx, ctx, identity.id, mode);
     const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted };
     await this.audit.append(trx, ctx, {
       action: 'identity.deprovision',

@@ -12,7 +12,10 @@
  */
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Clock } from '../kernel/clock.js';
+import { sha256Hex } from '../kernel/secrets.js';
 import type { Executor, Storage } from '../storage/database.js';
+import { API_KEY_PREFIX } from '../identity/credentials.js';
+import { credentialOfRequest, type MachineClients } from './machines.js';
 
 /** What the adapter needs from the rest of Gatehouse. */
 export interface OidcAdapterDeps {
@@ -27,6 +30,36 @@ export interface OidcAdapterDeps {
    * `dir`/A*KW encryption) is disabled. Random per process, so it is not even guessable.
    */
   clientSecretPlaceholder: string;
+  /** Service accounts as clients (client lookup falls back to them) and credential last-use. */
+  machines?: MachineClients;
+}
+
+/**
+ * The row id of a stored token: an API key (`gh_sak_…`, a long-lived bearer secret) is stored
+ * and looked up by its SHA-256 hex only, so the database never holds a usable key. Every other
+ * id is stored as given.
+ */
+export function storedId(id: string): string {
+  return id.startsWith(API_KEY_PREFIX) ? sha256Hex(id) : id;
+}
+
+/** The `oidc_payloads` row for a payload (ids of special models lifted into columns). */
+export function payloadRow(model: string, id: string, payload: AdapterPayload, expiresAt: string | null, credentialId: string | null) {
+  const p = payload as AdapterPayload & { uid?: string; userCode?: string };
+  // A client-credentials token is "issued to" its client: for a service account, deprovisioning
+  // (which deletes by account_id) then deletes its tokens too.
+  const accountId = typeof p.accountId === 'string' ? p.accountId : model === 'ClientCredentials' && typeof p.clientId === 'string' ? p.clientId : null;
+  return {
+    payload: JSON.stringify(payload),
+    account_id: accountId,
+    // A Grant row carries its own id as grant_id, so "everything of grant G" is one predicate.
+    grant_id: model === 'Grant' ? id : typeof p.grantId === 'string' ? p.grantId : null,
+    user_code: typeof p.userCode === 'string' ? p.userCode : null,
+    uid: typeof p.uid === 'string' ? p.uid : null,
+    expires_at: expiresAt,
+    consumed_at: null,
+    credential_id: credentialId,
+  };
 }
 
 /** Client auth methods that need a (placeholder) `client_secret` in the metadata. */
@@ -44,7 +77,7 @@ class ApplicationsClientAdapter implements Adapter {
       .where('id', '=', id)
       .where('status', '=', 'active')
       .executeTakeFirst();
-    if (!row) return undefined;
+    if (!row) return this.deps.machines ? ((await this.deps.machines.clientMetadata(id)) as AdapterPayload | undefined) : undefined;
     let metadata: Record<string, unknown>;
     try {
       metadata = JSON.parse(row.metadata) as Record<string, unknown>;
@@ -83,7 +116,7 @@ class ApplicationsClientAdapter implements Adapter {
 export class PayloadAdapter implements Adapter {
   constructor(
     private readonly model: string,
-    private readonly deps: Pick<OidcAdapterDeps, 'storage' | 'clock' | 'tenantId'>,
+    private readonly deps: Pick<OidcAdapterDeps, 'storage' | 'clock' | 'tenantId' | 'machines'>,
   ) {}
 
   private get db() {
@@ -98,34 +131,30 @@ export class PayloadAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const now = this.deps.clock.now();
     const expiresAt = typeof expiresIn === 'number' ? new Date(now.getTime() + expiresIn * 1000).toISOString() : null;
-    const p = payload as AdapterPayload & { uid?: string; userCode?: string };
-    const row = {
-      payload: JSON.stringify(payload),
-      account_id: typeof p.accountId === 'string' ? p.accountId : null,
-      // A Grant row carries its own id as grant_id, so "everything of grant G" is one predicate.
-      grant_id: this.model === 'Grant' ? id : typeof p.grantId === 'string' ? p.grantId : null,
-      user_code: typeof p.userCode === 'string' ? p.userCode : null,
-      uid: typeof p.uid === 'string' ? p.uid : null,
-      expires_at: expiresAt,
-      consumed_at: null,
-    };
+    const credentialId = this.model === 'ClientCredentials' || this.model === 'AccessToken' ? credentialOfRequest() : null;
+    const row = payloadRow(this.model, id, payload, expiresAt, credentialId);
     await this.db
       .insertInto('oidc_payloads')
-      .values({ tenant_id: this.deps.tenantId, model: this.model, id, ...row })
+      .values({ tenant_id: this.deps.tenantId, model: this.model, id: storedId(id), ...row })
       .onConflict((oc) => oc.columns(['tenant_id', 'model', 'id']).doUpdateSet(row))
       .execute();
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    const isApiKey = column === 'id' && value.startsWith(API_KEY_PREFIX);
     const row = await this.db
       .selectFrom('oidc_payloads')
-      .select(['payload', 'consumed_at'])
+      .select(['payload', 'consumed_at', 'credential_id'])
       .where('tenant_id', '=', this.deps.tenantId)
       .where('model', '=', this.model)
-      .where(column, '=', value)
+      .where(column, '=', column === 'id' ? storedId(value) : value)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', this.nowIso())]))
       .executeTakeFirst();
     if (!row) return undefined;
+    if (isApiKey && row.credential_id && this.deps.machines) {
+      const cred = await this.db.selectFrom('service_account_credentials').select('last_used_at').where('tenant_id', '=', this.deps.tenantId).where('id', '=', row.credential_id).executeTakeFirst();
+      if (cred) await this.deps.machines.touch(row.credential_id, cred.last_used_at);
+    }
     const payload = JSON.parse(row.payload) as AdapterPayload;
     if (row.consumed_at) payload.consumed = Math.floor(Date.parse(row.consumed_at) / 1000);
     return payload;
@@ -159,7 +188,7 @@ export class PayloadAdapter implements Adapter {
       .set({ consumed_at: this.nowIso() })
       .where('tenant_id', '=', this.deps.tenantId)
       .where('model', '=', this.model)
-      .where('id', '=', id)
+      .where('id', '=', storedId(id))
       .where('consumed_at', 'is', null)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 1) return;
@@ -179,7 +208,7 @@ export class PayloadAdapter implements Adapter {
       .deleteFrom('oidc_payloads')
       .where('tenant_id', '=', this.deps.tenantId)
       .where('model', '=', this.model)
-      .where('id', '=', id)
+      .where('id', '=', storedId(id))
       .execute();
   }
 

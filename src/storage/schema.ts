@@ -235,6 +235,33 @@ export interface OidcPayloadsTable {
   uid: string | null;
   expires_at: string | null;
   consumed_at: string | null;
+  /** The service-account credential a token was obtained with (0006_oidc_machines), or null. */
+  credential_id: string | null;
+}
+
+/** Kinds of service-account credential (DOMAIN.md authenticator, for machines). */
+export type CredentialKind = 'client_secret' | 'public_key' | 'api_key';
+
+/** Service-account credentials (0006_oidc_machines). Secrets are kept only as SHA-256 hex. */
+export interface ServiceAccountCredentialsTable {
+  tenant_id: string;
+  id: string;
+  service_account_id: string;
+  kind: CredentialKind;
+  name: string;
+  /** SHA-256 hex of the client secret or API key; null for public keys. */
+  secret_hash: string | null;
+  /** Public JWK (JSON text, `kid` = credential id) for `public_key`; null otherwise. */
+  public_jwk: string | null;
+  /** JSON array of OAuth scopes (API keys); `[]` otherwise. */
+  scopes: string;
+  created_at: string;
+  /** Every credential expires (the policy's maximum lifetime bounds it). */
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  /** The credential that replaced this one in a rotation, or null. */
+  replaced_by: string | null;
 }
 
 /** Signing keys for the OIDC provider (private JWKs), generated on first start. */
@@ -302,6 +329,7 @@ export interface Database {
   authz_revision: AuthzRevisionTable;
   authz_models: AuthzModelsTable;
   oidc_payloads: OidcPayloadsTable;
+  service_account_credentials: ServiceAccountCredentialsTable;
   signing_keys: SigningKeysTable;
   server_secrets: ServerSecretsTable;
   audit_events: AuditEventsTable;

@@ -62,8 +62,8 @@ describeEachBackend('OpenID Provider', (backend) => {
     expect(d.end_session_endpoint).toBe(`${base}/oauth2/logout`);
     expect(d.code_challenge_methods_supported).toEqual(['S256']);
     expect(d.response_types_supported).toEqual(['code']);
-    expect(d.scopes_supported).toEqual(['openid', 'profile', 'email', 'offline_access']);
-    expect(d.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'none']);
+    expect(d.scopes_supported).toEqual(['openid', 'profile', 'email', 'offline_access', 'groups', 'roles']);
+    expect(d.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
     expect(JSON.stringify(d)).not.toContain('HS256');
     expect(rp.serverMetadata().issuer).toBe(base);
 
