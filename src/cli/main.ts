@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerAuthz } from './commands/authz.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
@@ -17,6 +18,7 @@ program
 registerServe(program);
 registerMigrate(program);
 registerAudit(program);
+registerAuthz(program);
 registerToken(program);
 registerAdmin(program);
 registerClient(program);
