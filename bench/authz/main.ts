@@ -9,7 +9,7 @@
  * run), `--json FILE` (also write the figures as JSON). Record the figures in BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs';
-import { cpus, freemem, totalmem } from 'node:os';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { fmt, printTable, timerCostNs } from './measure.js';
 import { runRbac } from './rbac.js';
 import { runRebac, type RebacResult } from './rebac.js';
@@ -27,6 +27,7 @@ const log = (s: string) => console.log(`  … ${s}`);
 
 console.log('Gatehouse authorization benchmark');
 console.log(`  date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, memory ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free)`);
+console.log(`  load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
 console.log(`  timer cost (hrtime pair, median): ${fmt(timerCostNs())} ns — included in every p50/p99 below`);
 if (!(globalThis as { gc?: unknown }).gc) console.log('  (run with node --expose-gc for the memory-per-tuple figure)');
 
