@@ -82,9 +82,12 @@ describeEachBackend('operations', (backend) => {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json', 'x-request-id': 'log-test-1' },
       payload: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'logger@example.com', password: secretPassword },
     });
-    expect(created.statusCode).toBe(201);
+    expect(created.statusCode, created.body).toBe(201);
     await gh.http.inject({ method: 'POST', url: `/api/v1/users/${created.json().id}/password`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: { password: secretPassword } });
     await gh.http.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${token}`, cookie: 'session=abc' } });
+    // A token sent in the query string (RFC 6750 §2.3) is refused, and never logged.
+    const inQuery = await gh.http.inject({ method: 'GET', url: `/scim/v2/Users?access_token=${token}&count=1` });
+    expect(inQuery.statusCode).toBe(401);
     const all = lines.join('\n');
     expect(all).not.toContain(secretPassword);
     expect(all).not.toContain(token);
@@ -96,5 +99,6 @@ describeEachBackend('operations', (backend) => {
     const requestLines = parsed.filter((l) => l.req !== undefined);
     expect(requestLines.length).toBeGreaterThan(0);
     expect(requestLines.every((l) => typeof l.request_id === 'string')).toBe(true);
+    expect(all).toContain('/scim/v2/Users?access_token=%5Bredacted%5D&count=1');
   });
 });
