@@ -145,11 +145,11 @@ export class AuthzStoreService {
 
   /**
    * Marks a store deleted (OpenFGA DeleteStore). The built-in store cannot be deleted.
-   * @throws GatehouseError `not_found` (`store_id_not_found`), `forbidden` for the built-in store.
+   * @throws GatehouseError `not_found` (`store_id_not_found`), `forbidden` for the built-in store (HTTP 403).
    */
   async delete(ctx: OperationContext, id: string): Promise<void> {
     const store = await this.get(ctx, id);
-    if (store.id === BUILTIN_STORE_ID) throw new GatehouseError('forbidden', 'the built-in store cannot be deleted', { openfga: 'validation_error' });
+    if (store.id === BUILTIN_STORE_ID) throw new GatehouseError('forbidden', 'the built-in store cannot be deleted');
     const now = this.clock.now().toISOString();
     await this.storage.db.transaction().execute(async (trx) => {
       await trx.updateTable('authz_stores').set({ deleted_at: now, updated_at: now, is_default: 0 }).where('tenant_id', '=', ctx.tenantId).where('id', '=', id).execute();
