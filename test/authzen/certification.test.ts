@@ -118,6 +118,8 @@ describeEachBackend('AuthZEN 1.0 certification scenario', (backend) => {
       const r = await call({ path, body, requestId: 'bfe9eb29-ab87-4ca3-be83-a1d5d8305716' });
       expect({ status: r.status, requestId: r.requestId }).toEqual({ status: 200, requestId: 'bfe9eb29-ab87-4ca3-be83-a1d5d8305716' });
     }
+    const odd = await call({ path: '/access/v1/search/action', body: { subject: { type: 'user', id: 'alice' }, resource: { type: 'record', id: 'record-1' } }, requestId: 'pep 42 / trace=abc;x' });
+    expect({ status: odd.status, requestId: odd.requestId }).toEqual({ status: 200, requestId: 'pep 42 / trace=abc;x' });
     const bad = await call({ path: '/access/v1/evaluation', body: {}, requestId: 'err-req-7' });
     expect({ status: bad.status, requestId: bad.requestId }).toEqual({ status: 400, requestId: 'err-req-7' });
     const none = await call({ path: '/access/v1/evaluation', body });

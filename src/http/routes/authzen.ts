@@ -26,6 +26,8 @@ import { classifyError } from '../errors.js';
 import { contextOf, requireApiToken } from '../auth.js';
 
 const text = z.string().min(1).max(256);
+/** Request ids echoed verbatim: printable ASCII, at most 256 characters. */
+const ECHOABLE_REQUEST_ID = /^[\x20-\x7e]{1,256}$/;
 const properties = z.record(z.string(), z.unknown());
 
 /** AuthZEN 1.0 §5.1 Subject / §5.2 Resource: `type`, `id`, optional `properties`; other members ignored. */
@@ -144,6 +146,12 @@ export function authzenMetadata(base: string): Record<string, unknown> {
 /** Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler. */
 export async function authzenRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
+  // AuthZEN §11.4 / certification C.2.5: echo the caller's X-Request-ID exactly, whatever its form
+  // (the app keeps only simple ids as its own request id, for logs).
+  app.addHook('onRequest', async (request, reply) => {
+    const given = request.headers['x-request-id'];
+    if (typeof given === 'string' && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
+  });
   const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
   const search = new AuthzenSearch(services.authz, pdp);
   const auth = { onRequest: requireApiToken(services, 'authz') };
