@@ -44,6 +44,11 @@ export const MAX_TEXT_LENGTH = 1024;
 // C0/C1 control characters (tab excluded for free text).
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/;
+// A lone UTF-16 surrogate: not a Unicode scalar value, so not text (it would be stored as U+FFFD).
+const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Unicode format characters (category Cf: zero-width space and joiners, bidirectional overrides,
+// soft hyphen, ...): invisible, so two names that differ only by them look identical.
+const FORMAT_RE = /\p{Cf}/u;
 
 /**
  * Checks an optional free-text attribute: a string (or null/undefined) of at most `max` code points
@@ -55,7 +60,20 @@ export function optionalText(field: string, value: unknown, max = MAX_TEXT_LENGT
   if (typeof value !== 'string') throw new GatehouseError('invalid_input', `${field} must be a string`, { field });
   if ([...value].length > max) throw new GatehouseError('invalid_input', `${field} must have at most ${max} characters`, { field, max });
   if (CONTROL_RE.test(value)) throw new GatehouseError('invalid_input', `${field} must not contain control characters`, { field });
+  if (LONE_SURROGATE_RE.test(value)) throw new GatehouseError('invalid_input', `${field} is not well-formed Unicode text`, { field });
   return value;
+}
+
+/**
+ * Checks text that identifies someone or something (userName, email address, names): as
+ * {@link optionalText}, and no invisible format characters (Unicode category Cf, such as U+200B
+ * ZERO WIDTH SPACE or U+202E RIGHT-TO-LEFT OVERRIDE), which would let two identifiers look alike.
+ * @throws GatehouseError `invalid_input` with `details.field`.
+ */
+export function identifierText(field: string, value: unknown, max = 256): string | null {
+  const v = optionalText(field, value, max);
+  if (v !== null && FORMAT_RE.test(v)) throw new GatehouseError('invalid_input', `${field} must not contain invisible format characters`, { field });
+  return v;
 }
 
 /**
@@ -67,7 +85,7 @@ export function requiredName(field: string, value: unknown, max = 256): string {
   if (typeof value !== 'string' || value.trim() === '') throw new GatehouseError('invalid_input', `${field} is required`, { field });
   if (value !== value.trim()) throw new GatehouseError('invalid_input', `${field} must not start or end with white space`, { field });
   if (/[\t]/.test(value)) throw new GatehouseError('invalid_input', `${field} must not contain tabs`, { field });
-  return optionalText(field, value, max) as string;
+  return identifierText(field, value, max) as string;
 }
 
 /**

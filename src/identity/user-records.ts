@@ -5,7 +5,7 @@
 import { GatehouseError } from '../kernel/errors.js';
 import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { UserRow } from '../storage/schema.js';
-import { optionalText, requiredName } from './shared.js';
+import { identifierText, optionalText, requiredName } from './shared.js';
 import type { Email, EnterpriseAttributes, PersonName, User, UserInput } from './types.js';
 
 /** Most email addresses one user may have. */
@@ -51,7 +51,7 @@ function checkEmails(value: unknown): EmailRecord[] {
   const records = value.map((e: unknown, i): EmailRecord => {
     const field = `emails[${i}]`;
     if (!isPlainObject(e)) throw new GatehouseError('invalid_input', `${field} must be an object`, { field });
-    const v = optionalText(`${field}.value`, e.value, 320);
+    const v = identifierText(`${field}.value`, e.value, 320);
     if (!v || !EMAIL_RE.test(v)) throw new GatehouseError('invalid_input', `${field}.value must be an email address`, { field: `${field}.value` });
     const norm = normalizeIdentifier(v);
     if (seen.has(norm)) throw new GatehouseError('invalid_input', `${field}.value repeats another address of this user`, { field: `${field}.value` });

@@ -30,13 +30,13 @@ export async function identityFixture(backend: Backend): Promise<IdentityFixture
 }
 
 /** Runs `fn` and returns the GatehouseError it throws (fails if it resolves or throws something else). */
-export async function failure(fn: () => Promise<unknown>, code: ErrorCode): Promise<{ code: string; details: Record<string, unknown> | undefined }> {
+export async function failure(fn: () => Promise<unknown>, code: ErrorCode): Promise<{ code: string; message: string; details: Record<string, unknown> | undefined }> {
   try {
     await fn();
   } catch (err) {
     if (isGatehouseError(err)) {
       if (err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`);
-      return { code: err.code, details: err.details };
+      return { code: err.code, message: err.message, details: err.details };
     }
     throw err;
   }

@@ -105,6 +105,20 @@ describeEachBackend('UserService contract', (backend) => {
     expect(await f.users.findByUserName(ctx, 'x1')).toBeNull();
   });
 
+  it('refuses identifiers that only look like others: invisible format characters and broken Unicode', async () => {
+    await f.users.create(ctx, { userName: 'bob.lookalike@example.com' });
+    for (const userName of ['b\u200bob.lookalike@example.com', '\u202eevil@example.com', 'zero\u2060joiner', 'soft\u00adhyphen']) {
+      const err = await failure(() => f.users.create(ctx, { userName }), 'invalid_input');
+      expect(err.message).toBe('userName must not contain invisible format characters');
+    }
+    const broken = await failure(() => f.users.create(ctx, { userName: 'sur\ud800x' }), 'invalid_input');
+    expect(broken.message).toBe('userName is not well-formed Unicode text');
+    const email = await failure(() => f.users.create(ctx, { userName: 'x5', emails: [{ value: 'bob\u200b@example.com' }] }), 'invalid_input');
+    expect(email.details).toMatchObject({ field: 'emails[0].value' });
+    // Characters that are visible and legitimate in names still pass.
+    expect((await f.users.create(ctx, { userName: 'zoë.ñúñez@example.com' })).userName).toBe('zoë.ñúñez@example.com');
+  });
+
   it('hashes an initial password with argon2id and refuses a weak one without creating the user', async () => {
     const u = await f.users.create(ctx, { userName: 'carol', password: 'correct horse battery staple' });
     expect(u.hasPassword).toBe(true);
