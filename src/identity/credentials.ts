@@ -201,7 +201,8 @@ export async function parsePublicKey(input: PublicKeyInput | undefined, kid: str
   if (jwk.kty === 'RSA' && Buffer.from(jwk.n ?? '', 'base64url').length * 8 < MIN_RSA_BITS) return bad(`RSA keys must have at least ${MIN_RSA_BITS} bits`);
   if (jwk.kty === 'OKP' && jwk.crv !== 'Ed25519') return bad('OKP keys must be Ed25519');
   if (jwk.kty === 'EC' && !algFor(jwk)) return bad('EC keys must use P-256, P-384 or P-521');
-  const alg = algFor(jwk);
+  // Ed25519 keys get no `alg`: assertions may say `EdDSA` or `Ed25519` (RFC 9864).
+  const alg = jwk.kty === 'OKP' ? undefined : algFor(jwk);
   // The thumbprint is computed to prove the JWK has every required member.
   await calculateJwkThumbprint(jwk);
   return { ...jwk, kid, use: 'sig', ...(alg ? { alg } : {}) };

@@ -21,8 +21,12 @@ export function apiKeyIssuer(provider: Provider): ApiKeyIssuer {
     const expiresIn = Math.max(1, Math.floor((expiresAt.getTime() - Date.now()) / 1000));
     const token = new provider.ClientCredentials({ clientId: serviceAccountId, scope: scopes.join(' '), expiresIn } as never) as unknown as {
       jti: string;
+      exp: number;
+      format: string;
       getValueAndPayload(): Promise<{ payload: Record<string, unknown> }>;
     };
+    token.format = 'opaque';
+    token.exp = Math.floor(expiresAt.getTime() / 1000);
     token.jti = sha256Hex(apiKey);
     const { payload } = await token.getValueAndPayload();
     await trx

@@ -166,7 +166,7 @@ export class MachineClients {
     for (const r of candidates) {
       const jwk = JSON.parse(r.public_jwk!) as JWK;
       try {
-        await compactVerify(assertion, await importJWK(jwk, jwk.alg ?? 'RS256'));
+        await compactVerify(assertion, await importJWK(jwk, jwk.alg ?? (jwk.kty === 'OKP' ? 'EdDSA' : 'RS256')));
       } catch {
         try {
           if (jwk.kty !== 'RSA') continue;

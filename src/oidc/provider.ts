@@ -153,7 +153,8 @@ export async function createOidcService(deps: OidcDeps): Promise<OidcService> {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     routes: OIDC_ROUTES,
-    scopes: ['openid', 'profile', 'email', 'offline_access', 'groups', 'roles'],
+    // Resource servers' scopes are provider scopes too (service accounts may ask for them).
+    scopes: [...new Set(['openid', 'profile', 'email', 'offline_access', 'groups', 'roles', ...resourceServers.allScopes().split(' ').filter(Boolean)])],
     claims: {
       acr: null,
       amr: null,
@@ -172,13 +173,13 @@ export async function createOidcService(deps: OidcDeps): Promise<OidcService> {
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     enabledJWA: {
-      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'ES384', 'ES512', 'Ed25519', 'EdDSA'],
       idTokenSigningAlgValues: algs(),
       requestObjectSigningAlgValues: algs(),
       userinfoSigningAlgValues: algs(),
       introspectionSigningAlgValues: algs(),
       authorizationSigningAlgValues: algs(),
-      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'RS256', 'PS256'],
+      dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA', 'RS256', 'PS256'],
     },
     // Service accounts: after oidc-provider verified a private_key_jwt assertion, note which key did it.
     assertJwtClientAuthClaimsAndHeader: async (ctx, _claims, header, client) => {
