@@ -24,9 +24,13 @@ export const CLIENT_SECRET_PREFIX = 'gh_cs_';
 /** Most redirect URIs one application may register. */
 export const MAX_REDIRECT_URIS = 20;
 
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
 /**
- * Checks redirect URIs: absolute `http:` or `https:` URLs without a fragment (RFC 6749 §3.1.2),
- * at most {@link MAX_REDIRECT_URIS}, duplicates removed. Returns them as given.
+ * Checks redirect URIs: absolute URLs without a fragment (RFC 6749 §3.1.2); `https:`, or `http:`
+ * only on a loopback host (127.0.0.1, [::1], localhost — RFC 8252 §7.3, RFC 9700 §2.1, as Entra ID
+ * requires); no wildcards, since redirect URIs are compared exactly (RFC 9700 §4.1.3); at most
+ * {@link MAX_REDIRECT_URIS}, duplicates removed. Returns them as given.
  * @throws GatehouseError `invalid_input` with `details.field`.
  */
 export function checkRedirectUris(value: unknown): string[] {
@@ -46,6 +50,10 @@ export function checkRedirectUris(value: unknown): string[] {
       throw new GatehouseError('invalid_input', `${field} must be an absolute http or https URL`, { field, value: u });
     }
     if ((u as string).includes('#')) throw new GatehouseError('invalid_input', `${field} must not contain a fragment (RFC 6749 §3.1.2)`, { field, value: u });
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+      throw new GatehouseError('invalid_input', `${field} must use https (plain http is allowed only on 127.0.0.1, [::1] or localhost)`, { field, value: u });
+    }
+    if ((u as string).includes('*')) throw new GatehouseError('invalid_input', `${field} must not contain a wildcard: redirect URIs are matched exactly (RFC 9700 §4.1.3)`, { field, value: u });
   }
   return [...new Set(value as string[])];
 }

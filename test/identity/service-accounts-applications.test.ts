@@ -94,9 +94,18 @@ describeEachBackend('ApplicationService contract', (backend) => {
     expect(await f.applications.verifyClientSecret('default', created.client_id, '')).toBe(false);
   });
 
-  it('validates redirect URIs: absolute http(s), no fragment', async () => {
+  it('validates redirect URIs: absolute https (http only on loopback), no fragment, no wildcard', async () => {
     for (const bad of [[], ['/relative/cb'], ['ftp://files.example/cb'], ['https://app.example/cb#frag'], ['javascript:alert(1)'], ['https://a.example/ cb']]) {
       await failure(() => f.applications.create(ctx, { name: 'Bad', redirectUris: bad }), 'invalid_input');
+    }
+    expect((await failure(() => f.applications.create(ctx, { name: 'Bad', redirectUris: ['http://evil.example/cb'] }), 'invalid_input')).message).toBe(
+      'redirectUris[0] must use https (plain http is allowed only on 127.0.0.1, [::1] or localhost)',
+    );
+    expect((await failure(() => f.applications.create(ctx, { name: 'Bad', redirectUris: ['https://*.example.com/cb'] }), 'invalid_input')).message).toMatch(/must not contain a wildcard/);
+    for (const ok of ['http://127.0.0.1:9999/cb', 'http://[::1]:8000/cb', 'http://localhost/cb']) {
+      const created = await f.applications.create(ctx, { name: `Loopback ${ok}`, redirectUris: [ok] });
+      expect(created.application.redirectUris).toEqual([ok]);
+      await f.applications.delete(ctx, created.client_id);
     }
     expect((await f.applications.list(ctx, { startIndex: 1, count: 10 })).items.map((a) => a.name)).toEqual(['Wiki', 'SPA']);
   });
