@@ -48,7 +48,18 @@ export function payloadRow(model: string, id: string, payload: AdapterPayload, e
   const p = payload as AdapterPayload & { uid?: string; userCode?: string };
   // A client-credentials token is "issued to" its client: for a service account, deprovisioning
   // (which deletes by account_id) then deletes its tokens too.
-  const accountId = typeof p.accountId === 'string' ? p.accountId : model === 'ClientCredentials' && typeof p.clientId === 'string' ? p.clientId : null;
+  // An Interaction carries its account in `result.login` (and `session`) once the user signed in:
+  // lifting it lets deprovisioning end a sign-in that is half-way through as well.
+  const interaction = p as { result?: { login?: { accountId?: unknown } }; session?: { accountId?: unknown } };
+  const interactionAccount = model === 'Interaction' ? (interaction.result?.login?.accountId ?? interaction.session?.accountId) : undefined;
+  const accountId =
+    typeof p.accountId === 'string'
+      ? p.accountId
+      : typeof interactionAccount === 'string'
+        ? interactionAccount
+        : model === 'ClientCredentials' && typeof p.clientId === 'string'
+          ? p.clientId
+          : null;
   return {
     payload: JSON.stringify(payload),
     account_id: accountId,
