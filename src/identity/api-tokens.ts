@@ -18,7 +18,10 @@ type TokenRow = {
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+  user_id: string | null;
 };
+
+const TOKEN_COLUMNS = ['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'revoked_at', 'user_id'] as const;
 
 function toApiToken(r: TokenRow): ApiToken {
   return {
@@ -29,6 +32,7 @@ function toApiToken(r: TokenRow): ApiToken {
     expiresAt: r.expires_at,
     lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at,
+    userId: r.user_id,
   };
 }
 
@@ -46,9 +50,10 @@ export class ApiTokenService {
   /**
    * Creates a token and returns it once.
    * @param input.expiresInDays - lifetime in days (1..3650), or undefined for no expiry.
-   * @throws GatehouseError `invalid_input` for an empty name, unknown scope or bad lifetime.
+   * @param input.userId - the user the token acts for (SCIM `/Me`); must exist and not be deprovisioned.
+   * @throws GatehouseError `invalid_input` for an empty name, unknown scope or bad lifetime; `not_found` for an unknown user.
    */
-  async create(ctx: OperationContext, input: { name: string; scopes: string[]; expiresInDays?: number }): Promise<CreatedApiToken> {
+  async create(ctx: OperationContext, input: { name: string; scopes: string[]; expiresInDays?: number; userId?: string }): Promise<CreatedApiToken> {
     const name = input.name.trim();
     if (!name || name.length > 200) throw new GatehouseError('invalid_input', 'name must be 1 to 200 characters', { field: 'name' });
     const scopes = [...new Set(input.scopes.map((s) => s.trim()).filter(Boolean))];
@@ -71,13 +76,18 @@ export class ApiTokenService {
       expires_at: days === undefined ? null : new Date(now.getTime() + days * 86_400_000).toISOString(),
       last_used_at: null,
       revoked_at: null,
+      user_id: input.userId ?? null,
     };
     await this.storage.db.transaction().execute(async (trx) => {
+      if (row.user_id !== null) {
+        const user = await trx.selectFrom('users').select('id').where('tenant_id', '=', ctx.tenantId).where('id', '=', row.user_id).where('status', '<>', 'deprovisioned').executeTakeFirst();
+        if (!user) throw new GatehouseError('not_found', 'no such user', { resource: 'user', id: row.user_id });
+      }
       await trx.insertInto('api_tokens').values(row).execute();
       await this.audit.append(trx, ctx, {
         action: 'api_token.create',
         target: { type: 'api_token', id: row.id },
-        after: { name, scopes, expiresAt: row.expires_at },
+        after: { name, scopes, expiresAt: row.expires_at, userId: row.user_id },
       });
     });
     return { token, apiToken: toApiToken(row) };
@@ -91,7 +101,7 @@ export class ApiTokenService {
     if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;
     const row = await this.storage.db
       .selectFrom('api_tokens')
-      .select(['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
+      .select(TOKEN_COLUMNS)
       .where('tenant_id', '=', tenantId)
       .where('token_hash', '=', sha256Hex(token))
       .executeTakeFirst();
@@ -109,11 +119,36 @@ export class ApiTokenService {
   async list(ctx: OperationContext): Promise<ApiToken[]> {
     const rows = await this.storage.db
       .selectFrom('api_tokens')
-      .select(['id', 'name', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
+      .select(TOKEN_COLUMNS)
       .where('tenant_id', '=', ctx.tenantId)
       .orderBy('created_at')
       .execute();
     return rows.map(toApiToken);
+  }
+
+  /**
+   * Rotates a token: a new secret replaces the old one under the same id, name, scopes, user and
+   * expiry; the old secret stops working at once (one transaction, audited `api_token.rotate`).
+   * Returns the new token once.
+   * @throws GatehouseError `not_found` for an unknown, revoked or expired token.
+   */
+  async rotate(ctx: OperationContext, id: string): Promise<CreatedApiToken> {
+    const token = `${API_TOKEN_PREFIX}${randomToken(32)}`;
+    const now = this.clock.now().toISOString();
+    const row = await this.storage.db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('api_tokens')
+        .set({ token_hash: sha256Hex(token), last_used_at: null })
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw new GatehouseError('not_found', 'no such active API token', { id });
+      await this.audit.append(trx, ctx, { action: 'api_token.rotate', target: { type: 'api_token', id } });
+      return trx.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('tenant_id', '=', ctx.tenantId).where('id', '=', id).executeTakeFirstOrThrow();
+    });
+    return { token, apiToken: toApiToken(row) };
   }
 
   /** Revokes a token at once. @throws GatehouseError `not_found`. */

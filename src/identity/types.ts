@@ -239,6 +239,8 @@ export interface ApiToken {
   expiresAt: string | null;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** The user this token acts for (SCIM `/Me`), or null. */
+  userId: string | null;
 }
 
 /** Returned once at creation: `token` is never shown again (only its SHA-256 is stored). */

@@ -82,6 +82,10 @@ export const configSchema = z
       )
       .default({})
       .describe('GATEHOUSE_RESOURCE_SERVERS: JSON object of OAuth resource servers (RFC 8707 resource indicator URL → `{scope, accessTokenTtlSeconds}`); tokens for them are JWT access tokens (RFC 9068).'),
+    scimSchemaExtensions: z
+      .preprocess((v) => (typeof v === 'string' ? (() => { try { return JSON.parse(v) as unknown; } catch { return v; } })() : v), z.array(z.record(z.string(), z.unknown())).max(20))
+      .default([])
+      .describe('GATEHOUSE_SCIM_SCHEMA_EXTENSIONS: JSON array of custom SCIM schema extensions of the User resource (`{id, name, resourceType: "User", attributes: [...]}`); see docs/scim-compatibility.md.'),
   })
   .strict();
 
@@ -102,6 +106,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   credentialMaxLifetimeDays: 'GATEHOUSE_CREDENTIAL_MAX_LIFETIME_DAYS',
   serviceAccountOwnerLeaverPolicy: 'GATEHOUSE_SERVICE_ACCOUNT_OWNER_LEAVER_POLICY',
   resourceServers: 'GATEHOUSE_RESOURCE_SERVERS',
+  scimSchemaExtensions: 'GATEHOUSE_SCIM_SCHEMA_EXTENSIONS',
 };
 
 /**

@@ -1,27 +1,32 @@
 /**
  * SCIM discovery resources (RFC 7644 §4, RFC 7643 §5-§7): /ServiceProviderConfig,
  * /ResourceTypes and /Schemas, built from the same definitions that validate requests, and
- * truthful about this server: PATCH yes, Bulk no, filters (the equality filters of
- * {@link ./list.ts}) with maxResults, ETags yes (If-Match / If-None-Match), sorting no.
+ * truthful about this server: PATCH, Bulk (with its limits), filters (the whole grammar) with
+ * maxResults, sorting, ETags (If-Match / If-None-Match), changePassword.
  */
 import { GatehouseError } from '../kernel/errors.js';
 import type { ScimDoc } from './resource.js';
 import { MAX_RESULTS } from './list.js';
-import { ALL_SCHEMAS, RESOURCE_TYPES, type ResourceTypeDef, type SchemaDef } from './schemas.js';
+import { MAX_BULK_OPERATIONS } from './bulk.js';
+import { BUILTIN_SCHEMA_SET, type ScimSchemaSet } from './extensions.js';
+import type { ResourceTypeDef, SchemaDef } from './schemas.js';
 
 export const SERVICE_PROVIDER_CONFIG_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig';
 export const RESOURCE_TYPE_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:ResourceType';
 export const SCHEMA_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Schema';
 
-/** `/ServiceProviderConfig` (RFC 7643 §5). `baseUrl` is the SCIM base URL. */
-export function serviceProviderConfig(baseUrl: string): ScimDoc {
+/**
+ * `/ServiceProviderConfig` (RFC 7643 §5). `baseUrl` is the SCIM base URL; `maxPayloadBytes` the
+ * largest request body accepted (announced as `bulk.maxPayloadSize`).
+ */
+export function serviceProviderConfig(baseUrl: string, maxPayloadBytes = 1024 * 1024): ScimDoc {
   return {
     schemas: [SERVICE_PROVIDER_CONFIG_SCHEMA],
     patch: { supported: true },
-    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    bulk: { supported: true, maxOperations: MAX_BULK_OPERATIONS, maxPayloadSize: maxPayloadBytes },
     filter: { supported: true, maxResults: MAX_RESULTS },
     changePassword: { supported: true },
-    sort: { supported: false },
+    sort: { supported: true },
     etag: { supported: true },
     authenticationSchemes: [
       {
@@ -62,24 +67,24 @@ export function schemaDoc(s: SchemaDef, baseUrl: string): ScimDoc {
   };
 }
 
-export function allResourceTypes(baseUrl: string): ScimDoc[] {
-  return RESOURCE_TYPES.map((rt) => resourceTypeDoc(rt, baseUrl));
+export function allResourceTypes(baseUrl: string, set: ScimSchemaSet = BUILTIN_SCHEMA_SET): ScimDoc[] {
+  return set.resourceTypes.map((rt) => resourceTypeDoc(rt, baseUrl));
 }
 
-export function allSchemas(baseUrl: string): ScimDoc[] {
-  return ALL_SCHEMAS.map((s) => schemaDoc(s, baseUrl));
+export function allSchemas(baseUrl: string, set: ScimSchemaSet = BUILTIN_SCHEMA_SET): ScimDoc[] {
+  return set.schemas.map((s) => schemaDoc(s, baseUrl));
 }
 
 /** @throws GatehouseError `not_found` for an unknown resource type id. */
-export function findResourceType(id: string): ResourceTypeDef {
-  const rt = RESOURCE_TYPES.find((r) => r.id === id);
+export function findResourceType(id: string, set: ScimSchemaSet = BUILTIN_SCHEMA_SET): ResourceTypeDef {
+  const rt = set.resourceTypes.find((r) => r.id === id);
   if (!rt) throw notFound(`no resource type "${id}"`);
   return rt;
 }
 
 /** @throws GatehouseError `not_found` for an unknown schema URN. */
-export function findSchema(id: string): SchemaDef {
-  const s = ALL_SCHEMAS.find((x) => x.id.toLowerCase() === id.toLowerCase());
+export function findSchema(id: string, set: ScimSchemaSet = BUILTIN_SCHEMA_SET): SchemaDef {
+  const s = set.schemas.find((x) => x.id.toLowerCase() === id.toLowerCase());
   if (!s) throw notFound(`no schema "${id}"`);
   return s;
 }

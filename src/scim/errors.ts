@@ -57,7 +57,7 @@ function isScimType(v: unknown): v is ScimType {
 
 /**
  * Maps a classified error to the SCIM status and body (RFC 7644 §3.12):
- * `conflict` → 409 `uniqueness`; `invalid_input` → 400 with the given scimType (default
+ * `conflict` → 409 `uniqueness` (or the scimType its details name); `invalid_input` → 400 with the given scimType (default
  * `invalidValue`, or `fallbackScimType`); `weak_password` / `invariant_violation` → 400
  * `invalidValue`; `not_found` 404; `precondition_failed` 412; `unauthenticated` 401;
  * `forbidden` 403; `payload_too_large` 413; `unsupported_media_type` 415; `rate_limited` 429;
@@ -72,7 +72,7 @@ export function toScimError(c: ErrorView, fallbackScimType?: ScimType): { status
   switch (c.code) {
     case 'conflict':
       status = 409;
-      scimType = 'uniqueness';
+      scimType = isScimType(c.details?.scimType) ? c.details.scimType : 'uniqueness';
       break;
     case 'invalid_input':
       status = 400;

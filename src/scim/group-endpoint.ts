@@ -10,19 +10,23 @@ import type { Group, GroupMemberRef, GroupService, UserService } from '../identi
 import { scimInvalid } from './errors.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
 import { groupInputFromScim, groupToScim, toGroupInput, type ScimGroupInput, type ScimMemberRef } from './group-mapping.js';
-import { groupFilterFromScim, listResponse, project, readListParams, type ListResponse, type Projection } from './list.js';
-import { readFilterParam, readProjection, withOptimisticRetry, type ScimQuery } from './operations.js';
+import { listResponse, project, type ListParams, type ListResponse, type Projection } from './list.js';
+import { withOptimisticRetry } from './operations.js';
 import { applyPatch, readPatchRequest } from './patch.js';
 import { GROUP_RESOURCE } from './schemas.js';
-import type { ScimResult } from './user-endpoint.js';
+import type { ScimQueryStore } from './sql/query-store.js';
+import { expectedVersionOf, type ScimResult } from './user-endpoint.js';
 
 export class ScimGroupEndpoint {
   /** @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`. */
   constructor(
     private readonly groups: GroupService,
     private readonly users: UserService,
+    private readonly query: ScimQueryStore,
     private readonly baseUrl: string,
   ) {}
+
+  readonly rt = GROUP_RESOURCE;
 
   private result(group: Group, projection: Projection = {}): ScimResult {
     return { doc: project(groupToScim(group, this.baseUrl), projection, GROUP_RESOURCE), version: group.version, id: group.id };
@@ -84,11 +88,11 @@ export class ScimGroupEndpoint {
   }
 
   /** POST /Groups (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`. */
-  async create(ctx: OperationContext, body: unknown): Promise<ScimResult> {
+  async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
     const input = groupInputFromScim(body, { requireSchemas: true });
     const members = await this.resolveMembers(ctx, input.members, null);
     try {
-      return this.result(await this.groups.create(ctx, toGroupInput(input, members, null)));
+      return this.result(await this.groups.create(ctx, toGroupInput(input, members, null)), projection);
     } catch (err) {
       if (isGatehouseError(err, 'not_found')) throw scimInvalid('invalidValue', err.message, { member: err.details?.id ?? null });
       throw err;
@@ -96,46 +100,40 @@ export class ScimGroupEndpoint {
   }
 
   /** GET /Groups/{id}. @throws GatehouseError `not_found`. */
-  async get(ctx: OperationContext, id: string, query: ScimQuery = {}): Promise<ScimResult> {
-    const projection = readProjection(query);
+  async get(ctx: OperationContext, id: string, projection: Projection = {}): Promise<ScimResult> {
     return this.result(await this.groups.get(ctx, id), projection);
   }
 
   /** PUT /Groups/{id} (RFC 7644 §3.5.1): members become exactly those given. */
-  async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
+  async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition, projection: Projection = {}): Promise<ScimResult> {
     const input = groupInputFromScim(body, { requireSchemas: true });
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.groups.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
-      return this.result(await this.store(ctx, current, input));
+      return this.result(await this.store(ctx, current, input), projection);
     });
   }
 
   /** PATCH /Groups/{id} (RFC 7644 §3.5.2): members add/remove, displayName/externalId replace; all or none. */
-  async patch(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
+  async patch(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition, projection: Projection = {}): Promise<ScimResult> {
     const ops = readPatchRequest(body);
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.groups.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
       const patched = applyPatch(groupToScim(current, this.baseUrl), ops, GROUP_RESOURCE);
-      return this.result(await this.store(ctx, current, groupInputFromScim(patched, { requireSchemas: false })));
+      return this.result(await this.store(ctx, current, groupInputFromScim(patched, { requireSchemas: false })), projection);
     });
   }
 
   /** DELETE /Groups/{id}. @throws GatehouseError `not_found`, `precondition_failed`. */
   async delete(ctx: OperationContext, id: string, ifMatch?: EtagCondition): Promise<void> {
-    if (ifMatch) checkIfMatch(ifMatch, (await this.groups.get(ctx, id)).version);
-    await this.groups.delete(ctx, id);
+    const expected = await expectedVersionOf(ifMatch, async () => (await this.groups.get(ctx, id)).version);
+    await this.groups.delete(ctx, id, expected);
   }
 
-  /** GET /Groups (RFC 7644 §3.4.2). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
-  async list(ctx: OperationContext, query: ScimQuery): Promise<ListResponse> {
-    const params = readListParams(query);
-    const projection = readProjection(query);
-    const text = readFilterParam(query);
-    const { filter, impossible } = text === undefined ? { filter: {}, impossible: false } : groupFilterFromScim(text, GROUP_RESOURCE);
-    if (impossible) return listResponse({ totalResults: 0 }, params.startIndex, []);
-    const page = await this.groups.list(ctx, filter, params);
-    return listResponse(page, params.startIndex, page.items.map((g) => this.result(g, projection).doc));
+  /** GET /Groups and POST /Groups/.search (RFC 7644 §3.4.2, §3.4.3). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
+  async list(ctx: OperationContext, params: ListParams, projection: Projection = {}): Promise<ListResponse> {
+    const page = await this.query.listGroups(ctx.tenantId, GROUP_RESOURCE, params);
+    return listResponse({ totalResults: page.totalResults }, params.startIndex, page.items.map((g) => this.result(g, projection).doc));
   }
 }

@@ -1,108 +1,95 @@
 /**
- * SCIM queries for this slice (RFC 7644 §3.4.2): the equality filters the identity services
- * answer with an index (`userName eq`, `externalId eq`, `emails.value eq` for Users;
- * `displayName eq`, `externalId eq` for Groups, joined by `and`), 1-based `startIndex` /
- * `count` paging, the ListResponse, and `attributes` / `excludedAttributes` projection.
- * Any other filter is refused with `invalidFilter` rather than ignored.
+ * SCIM queries (RFC 7644 §3.4.2, §3.4.3): the list parameters — `filter` (the whole grammar,
+ * parsed by {@link parseFilter} and answered in SQL by src/scim/sql/), `sortBy` / `sortOrder`,
+ * 1-based `startIndex` and `count`, `attributes` / `excludedAttributes` — read from a GET query
+ * string or a POST `/.search` body, the ListResponse, and attribute projection.
  */
-import { parse as parseFilter, type Filter } from 'scim2-parse-filter';
-import type { GroupFilter, Page, UserFilter } from '../identity/types.js';
+import { parseFilter, type Filter } from './filter-parser.js';
+import type { Page } from '../identity/types.js';
 import { scimInvalid } from './errors.js';
-import type { ScimDoc } from './resource.js';
+import { isPlainObject, type ScimDoc } from './resource.js';
 import { findAttribute, LIST_RESPONSE_SCHEMA, type ResourceTypeDef } from './schemas.js';
 
 /** Largest page (announced as `filter.maxResults` in /ServiceProviderConfig). */
 export const MAX_RESULTS = 1000;
 /** Page size when the client gives no `count`. */
 export const DEFAULT_COUNT = 100;
+/** The SearchRequest message schema (RFC 7644 §3.4.3). */
+export const SEARCH_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
 
 export interface ListParams {
   /** 1-based. */
   startIndex: number;
   /** 0..MAX_RESULTS. */
   count: number;
+  filter?: Filter;
+  sortBy?: string;
+  sortOrder: 'ascending' | 'descending';
 }
 
 function intParam(v: unknown, name: string): number | undefined {
-  if (v === undefined || v === '') return undefined;
+  if (v === undefined || v === '' || v === null) return undefined;
+  if (typeof v === 'number' && Number.isInteger(v)) return Math.max(-1e9, Math.min(1e9, v));
   if (typeof v !== 'string' || !/^[+-]?\d{1,9}$/.test(v.trim())) throw scimInvalid('invalidValue', `"${name}" must be an integer`, { parameter: name });
   return Number.parseInt(v, 10);
 }
 
+function stringParam(v: unknown, name: string, scimType: 'invalidFilter' | 'invalidValue' = 'invalidValue'): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw scimInvalid(scimType, `give one "${name}" parameter, as a string`, { parameter: name });
+  return v;
+}
+
 /**
- * Reads `startIndex` and `count` (RFC 7644 §3.4.2.4): a startIndex below 1 is 1, a negative count
- * is 0, a count above {@link MAX_RESULTS} is MAX_RESULTS.
- * @throws GatehouseError `invalid_input` scimType `invalidValue` for non-integers.
+ * Reads `filter`, `sortBy`, `sortOrder`, `startIndex` and `count` (RFC 7644 §3.4.2.2-§3.4.2.4):
+ * a startIndex below 1 is 1, a negative count is 0, a count above {@link MAX_RESULTS} is
+ * MAX_RESULTS; sortOrder is `ascending` (default) or `descending`, in any case.
+ * @throws GatehouseError `invalid_input`: scimType `invalidFilter` for a bad filter, `invalidValue` for the rest.
  */
 export function readListParams(query: Record<string, unknown>): ListParams {
   const startIndex = intParam(query.startIndex, 'startIndex') ?? 1;
   const count = intParam(query.count, 'count') ?? DEFAULT_COUNT;
-  return { startIndex: Math.max(1, startIndex), count: Math.min(MAX_RESULTS, Math.max(0, count)) };
-}
-
-const CORE_PREFIX: Record<ResourceTypeDef['id'], string> = {
-  User: 'urn:ietf:params:scim:schemas:core:2.0:user:',
-  Group: 'urn:ietf:params:scim:schemas:core:2.0:group:',
-};
-
-/** Supported filter attributes (lower-cased, after any core URN prefix) → the service filter key. */
-const USER_FILTER_KEYS: Record<string, keyof UserFilter> = { username: 'userName', externalid: 'externalId', emails: 'email', 'emails.value': 'email' };
-const GROUP_FILTER_KEYS: Record<string, keyof GroupFilter> = { displayname: 'displayName', externalid: 'externalId' };
-/** Which of those compare exactly (RFC 7643: externalId is caseExact; userName, emails and displayName are not). */
-const CASE_EXACT = new Set(['externalId']);
-
-function parseOrRefuse(text: string): Filter {
-  if (text.length > 4096) throw scimInvalid('invalidFilter', 'the filter is too long');
-  try {
-    return parseFilter(text);
-  } catch {
-    throw scimInvalid('invalidFilter', 'the filter does not parse (RFC 7644 §3.4.2.2)');
+  const out: ListParams = { startIndex: Math.max(1, startIndex), count: Math.min(MAX_RESULTS, Math.max(0, count)), sortOrder: 'ascending' };
+  const filter = stringParam(query.filter, 'filter', 'invalidFilter');
+  if (filter !== undefined) out.filter = parseFilter(filter);
+  const sortBy = stringParam(query.sortBy, 'sortBy');
+  if (sortBy !== undefined) out.sortBy = sortBy.trim();
+  const order = stringParam(query.sortOrder, 'sortOrder');
+  if (order !== undefined) {
+    const o = order.trim().toLowerCase();
+    if (o !== 'ascending' && o !== 'descending') throw scimInvalid('invalidValue', '"sortOrder" must be "ascending" or "descending"', { parameter: 'sortOrder' });
+    out.sortOrder = o;
   }
+  return out;
 }
 
-function collect(f: Filter, rt: ResourceTypeDef, keys: Record<string, string>, out: Array<[string, string]>): void {
-  if (f.op === 'and') {
-    for (const g of (f as { filters: Filter[] }).filters) collect(g, rt, keys, out);
-    return;
-  }
-  const unsupported = () =>
-    scimInvalid('invalidFilter', `this server supports only ${Object.values(keys).filter((v, i, a) => a.indexOf(v) === i).map((k) => `${k} eq "…"`).join(', ')} (joined by "and") on ${rt.name} resources`);
-  if (f.op !== 'eq') throw unsupported();
-  const c = f as { attrPath: string; compValue: unknown };
-  let name = c.attrPath.toLowerCase();
-  if (name.startsWith(CORE_PREFIX[rt.id])) name = name.slice(CORE_PREFIX[rt.id].length);
-  const key = keys[name];
-  if (!key) throw unsupported();
-  if (typeof c.compValue !== 'string') throw scimInvalid('invalidFilter', `"${c.attrPath} eq" needs a string value`);
-  out.push([key, c.compValue]);
-}
+const SEARCH_MEMBERS = ['schemas', 'attributes', 'excludedAttributes', 'filter', 'sortBy', 'sortOrder', 'startIndex', 'count'];
 
 /**
- * Translates a filter into a service filter. `impossible` is true when the filter can match
- * nothing (the same attribute asked to equal two different values).
- * @throws GatehouseError `invalid_input` scimType `invalidFilter`.
+ * Reads a `POST /.search` body (RFC 7644 §3.4.3) into the same shape as a GET query string
+ * (member names matched case-insensitively; `attributes` as arrays or comma-separated strings).
+ * @throws GatehouseError `invalid_input` scimType `invalidSyntax` for a body that is not a SearchRequest.
  */
-function translate<F extends Record<string, string | undefined>>(text: string, rt: ResourceTypeDef, keys: Record<string, string>): { filter: F; impossible: boolean } {
-  const pairs: Array<[string, string]> = [];
-  collect(parseOrRefuse(text), rt, keys, pairs);
-  const filter: Record<string, string> = {};
-  let impossible = false;
-  for (const [k, v] of pairs) {
-    const prev = filter[k];
-    if (prev === undefined) filter[k] = v;
-    else if (CASE_EXACT.has(k) ? prev !== v : prev.toLowerCase() !== v.toLowerCase()) impossible = true;
+export function readSearchRequest(body: unknown): Record<string, unknown> {
+  if (!isPlainObject(body)) throw scimInvalid('invalidSyntax', 'the request body must be a SearchRequest JSON object');
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(body)) {
+    const name = SEARCH_MEMBERS.find((m) => m.toLowerCase() === k.toLowerCase());
+    if (!name) throw scimInvalid('invalidSyntax', `unknown member "${k}" in a SearchRequest`, { attribute: k });
+    out[name] = v;
   }
-  return { filter: filter as F, impossible };
-}
-
-/** `filter` for /Users: `userName eq`, `externalId eq`, `emails eq` / `emails.value eq`, joined by `and`. */
-export function userFilterFromScim(text: string, rt: ResourceTypeDef): { filter: UserFilter; impossible: boolean } {
-  return translate<UserFilter & Record<string, string | undefined>>(text, rt, USER_FILTER_KEYS);
-}
-
-/** `filter` for /Groups: `displayName eq`, `externalId eq`, joined by `and`. */
-export function groupFilterFromScim(text: string, rt: ResourceTypeDef): { filter: GroupFilter; impossible: boolean } {
-  return translate<GroupFilter & Record<string, string | undefined>>(text, rt, GROUP_FILTER_KEYS);
+  const schemas = out.schemas;
+  if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.toLowerCase() === SEARCH_REQUEST_SCHEMA.toLowerCase())) {
+    throw scimInvalid('invalidSyntax', `"schemas" must be ["${SEARCH_REQUEST_SCHEMA}"]`, { attribute: 'schemas' });
+  }
+  delete out.schemas;
+  for (const k of ['attributes', 'excludedAttributes']) {
+    const v = out[k];
+    if (v === undefined) continue;
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = v.join(',');
+    else if (typeof v !== 'string') throw scimInvalid('invalidValue', `"${k}" must be an array of attribute names`, { parameter: k });
+  }
+  return out;
 }
 
 /** A ListResponse (RFC 7644 §3.4.2). */
@@ -124,72 +111,185 @@ export interface Projection {
   excludedAttributes?: string[];
 }
 
-/** Top-level keys of a document an attribute name selects: `name`, `name.givenName` (whole `name`), or a URN-qualified extension attribute. */
-type Selector = { ext: string | null; attr: string };
+/** One attribute named in `attributes` / `excludedAttributes`: the document key (core name or extension URN), the attribute in it, and optionally a sub-attribute. */
+type Selector = { key: string; attr: string | null; sub: string | null };
 
 function selectors(list: string, rt: ResourceTypeDef, param: string): Selector[] {
   return list
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-    .map((raw) => {
-      let name = raw;
-      let ext: string | null = null;
+    .map((raw): Selector => {
       const lower = raw.toLowerCase();
-      for (const s of [rt.schema, ...rt.extensions.map((e) => e.schema)]) {
+      let rest = raw;
+      let ext: ResourceTypeDef['extensions'][number]['schema'] | null = null;
+      for (const s of [rt.schema, ...rt.extensions.map((e) => e.schema)].sort((a, b) => b.id.length - a.id.length)) {
         const id = s.id.toLowerCase();
-        if (lower === id) return { ext: s.id, attr: '' };
+        if (lower === id) {
+          if (s === rt.schema) throw scimInvalid('invalidValue', `"${param}" names a whole core schema`, { parameter: param });
+          return { key: s.id, attr: null, sub: null };
+        }
         if (lower.startsWith(`${id}:`)) {
-          name = raw.slice(id.length + 1);
-          ext = s === rt.schema ? null : s.id;
+          rest = raw.slice(id.length + 1);
+          ext = s === rt.schema ? null : s;
+          break;
         }
       }
-      const top = name.split('.')[0] ?? '';
-      const defs = ext ? rt.extensions.find((e) => e.schema.id === ext)!.schema.attributes : rt.schema.attributes;
-      const def = findAttribute(defs, top);
-      const common = ['id', 'externalid', 'meta', 'schemas'].find((c) => c === top.toLowerCase());
+      const [top = '', subName] = rest.split('.');
+      const common = ['id', 'externalId', 'meta', 'schemas'].find((c) => c.toLowerCase() === top.toLowerCase());
+      let def = findAttribute(ext ? ext.attributes : rt.schema.attributes, top);
+      let key = ext ? ext.id : null;
+      if (!def && !ext && !common) {
+        // An unqualified extension attribute name (e.g. `department`) when exactly one extension has it.
+        const found = rt.extensions.filter((e) => findAttribute(e.schema.attributes, top));
+        if (found.length === 1) {
+          key = found[0]!.schema.id;
+          def = findAttribute(found[0]!.schema.attributes, top);
+        }
+      }
       if (!def && !(common && !ext)) throw scimInvalid('invalidValue', `"${param}" names an unknown attribute "${raw}"`, { parameter: param });
-      const canonical = def ? def.name : ({ id: 'id', externalid: 'externalId', meta: 'meta', schemas: 'schemas' } as Record<string, string>)[common!]!;
-      return { ext, attr: canonical };
+      const name = def ? def.name : common!;
+      let sub: string | null = null;
+      if (subName !== undefined) {
+        const subDef = def ? findAttribute(def.subAttributes ?? [], subName) : name === 'meta' ? { name: subName } : undefined;
+        if (!subDef) throw scimInvalid('invalidValue', `"${param}" names an unknown sub-attribute "${raw}"`, { parameter: param });
+        sub = subDef.name;
+      }
+      return key ? { key, attr: name, sub } : { key: name, attr: null, sub };
     });
 }
 
+function pickSub(v: unknown, sub: string): unknown {
+  const one = (o: unknown) => (isPlainObject(o) && o[sub] !== undefined ? { [sub]: o[sub] } : undefined);
+  if (Array.isArray(v)) {
+    const items = v.map(one).filter((x) => x !== undefined);
+    return items.length ? items : undefined;
+  }
+  return one(v);
+}
+
+function dropSub(v: unknown, sub: string): unknown {
+  const one = (o: unknown) => {
+    if (!isPlainObject(o)) return o;
+    const c = { ...o };
+    delete c[sub];
+    return Object.keys(c).length ? c : undefined;
+  };
+  if (Array.isArray(v)) {
+    const items = v.map(one).filter((x) => x !== undefined);
+    return items.length ? items : undefined;
+  }
+  return one(v);
+}
+
+function merge(a: unknown, b: unknown): unknown {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  if (isPlainObject(a) && isPlainObject(b)) return { ...a, ...b };
+  if (Array.isArray(a) && Array.isArray(b)) return a.map((x, i) => merge(x, b[i]));
+  return b;
+}
+
+/** Removes extension attributes whose `returned` is `request` (RFC 7643 §2.2): shown only when named in `attributes`. */
+function withoutRequestOnly(doc: ScimDoc, rt: ResourceTypeDef): ScimDoc {
+  let out = doc;
+  for (const e of rt.extensions) {
+    const hidden = e.schema.attributes.filter((a) => a.returned === 'request').map((a) => a.name);
+    const v = doc[e.schema.id];
+    if (!hidden.length || !isPlainObject(v) || !hidden.some((h) => v[h] !== undefined)) continue;
+    const kept = Object.fromEntries(Object.entries(v).filter(([k]) => !hidden.includes(k)));
+    out = { ...out };
+    if (Object.keys(kept).length) out[e.schema.id] = kept;
+    else {
+      delete out[e.schema.id];
+      if (Array.isArray(out.schemas)) out.schemas = (out.schemas as string[]).filter((s) => s !== e.schema.id);
+    }
+  }
+  return out;
+}
+
+/** Attributes whose `returned` is `always` (RFC 7643 §2.2): `id`, `schemas`, and any so declared. */
+function alwaysReturned(rt: ResourceTypeDef, key: string, attr: string | null): boolean {
+  if (attr === null) return key === 'id' || key === 'schemas' || findAttribute(rt.schema.attributes, key)?.returned === 'always';
+  const ext = rt.extensions.find((e) => e.schema.id === key);
+  return findAttribute(ext?.schema.attributes ?? [], attr)?.returned === 'always';
+}
+
 /**
- * Applies `attributes` / `excludedAttributes` to a document (top-level granularity: asking for
- * `name.givenName` returns the whole `name`). `id` and `schemas` are always returned.
+ * Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5) to a document, down to
+ * sub-attributes (`name.givenName`, `emails.value`). Attributes returned `always` (`id`,
+ * `schemas`) are kept; excluding them has no effect.
  * @throws GatehouseError `invalid_input` scimType `invalidValue` for an unknown attribute name.
  */
 export function project(doc: ScimDoc, p: Projection, rt: ResourceTypeDef): ScimDoc {
   const wantRaw = p.attributes?.join(',');
   const dropRaw = p.excludedAttributes?.join(',');
+  if (!wantRaw) doc = withoutRequestOnly(doc, rt);
   if (!wantRaw && !dropRaw) return doc;
   const out: ScimDoc = {};
   if (wantRaw) {
     const want = selectors(wantRaw, rt, 'attributes');
     for (const [k, v] of Object.entries(doc)) {
-      if (k === 'id' || k === 'schemas') out[k] = v;
-      else if (rt.extensions.some((e) => e.schema.id === k)) {
-        const sel = want.filter((w) => w.ext === k);
-        if (sel.some((w) => w.attr === '')) out[k] = v;
-        else if (sel.length) {
-          const ext: Record<string, unknown> = {};
-          for (const w of sel) if ((v as Record<string, unknown>)[w.attr] !== undefined) ext[w.attr] = (v as Record<string, unknown>)[w.attr];
-          if (Object.keys(ext).length) out[k] = ext;
+      const isExt = rt.extensions.some((e) => e.schema.id === k);
+      if (!isExt) {
+        if (alwaysReturned(rt, k, null)) {
+          out[k] = v;
+          continue;
         }
-      } else if (want.some((w) => w.ext === null && w.attr === k)) out[k] = v;
+        const sel = want.filter((w) => w.key === k && w.attr === null);
+        if (sel.some((w) => w.sub === null)) out[k] = v;
+        else {
+          let picked: unknown;
+          for (const w of sel) picked = merge(picked, pickSub(v, w.sub!));
+          if (picked !== undefined) out[k] = picked;
+        }
+        continue;
+      }
+      const sel = want.filter((w) => w.key === k);
+      if (sel.some((w) => w.attr === null)) {
+        out[k] = v;
+        continue;
+      }
+      const ext: Record<string, unknown> = {};
+      for (const [a, av] of Object.entries(v as Record<string, unknown>)) {
+        if (alwaysReturned(rt, k, a)) ext[a] = av;
+        const s2 = sel.filter((w) => w.attr === a);
+        if (s2.some((w) => w.sub === null)) ext[a] = av;
+        else for (const w of s2) ext[a] = merge(ext[a], pickSub(av, w.sub!));
+        if (ext[a] === undefined) delete ext[a];
+      }
+      if (Object.keys(ext).length) out[k] = ext;
     }
+    if (Array.isArray(out.schemas)) out.schemas = (out.schemas as string[]).filter((s) => s === rt.schema.id || out[s] !== undefined);
     return out;
   }
   const drop = selectors(dropRaw!, rt, 'excludedAttributes');
   for (const [k, v] of Object.entries(doc)) {
-    if (k === 'id' || k === 'schemas') out[k] = v;
-    else if (rt.extensions.some((e) => e.schema.id === k)) {
-      const sel = drop.filter((w) => w.ext === k);
-      if (sel.some((w) => w.attr === '')) continue;
-      const ext = { ...(v as Record<string, unknown>) };
-      for (const w of sel) delete ext[w.attr];
-      if (Object.keys(ext).length) out[k] = ext;
-    } else if (!drop.some((w) => w.ext === null && w.attr === k)) out[k] = v;
+    const isExt = rt.extensions.some((e) => e.schema.id === k);
+    if (!isExt) {
+      const sel = drop.filter((w) => w.key === k && w.attr === null);
+      if (alwaysReturned(rt, k, null) || sel.length === 0) out[k] = v;
+      else if (!sel.some((w) => w.sub === null)) {
+        let kept: unknown = v;
+        for (const w of sel) kept = dropSub(kept, w.sub!);
+        if (kept !== undefined) out[k] = kept;
+      }
+      continue;
+    }
+    const sel = drop.filter((w) => w.key === k);
+    if (sel.some((w) => w.attr === null)) continue;
+    const ext: Record<string, unknown> = {};
+    for (const [a, av] of Object.entries(v as Record<string, unknown>)) {
+      const s2 = sel.filter((w) => w.attr === a);
+      if (alwaysReturned(rt, k, a) || s2.length === 0) ext[a] = av;
+      else if (!s2.some((w) => w.sub === null)) {
+        let kept: unknown = av;
+        for (const w of s2) kept = dropSub(kept, w.sub!);
+        if (kept !== undefined) ext[a] = kept;
+      }
+    }
+    if (Object.keys(ext).length) out[k] = ext;
   }
+  if (Array.isArray(out.schemas)) out.schemas = (out.schemas as string[]).filter((s) => s === rt.schema.id || out[s] !== undefined);
   return out;
 }

@@ -42,11 +42,3 @@ export function readProjection(query: ScimQuery): Projection {
   if (attributes && excludedAttributes) throw scimInvalid('invalidValue', 'give "attributes" or "excludedAttributes", not both');
   return { attributes, excludedAttributes };
 }
-
-/** The single `filter` parameter, if any. */
-export function readFilterParam(query: ScimQuery): string | undefined {
-  const f = query.filter;
-  if (f === undefined || f === '') return undefined;
-  if (typeof f !== 'string') throw scimInvalid('invalidFilter', 'give one "filter" parameter');
-  return f;
-}

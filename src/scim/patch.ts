@@ -13,7 +13,7 @@
  * (`emails[type eq "work"].value`); a complex attribute with a `value` sub-attribute (manager)
  * accepts a bare string.
  */
-import { parse as parseFilter, type Filter } from 'scim2-parse-filter';
+import { parseValueFilter, type Filter } from './filter-parser.js';
 import { scimInvalid } from './errors.js';
 import { isPlainObject, parseScimBoolean, type ScimDoc } from './resource.js';
 import { findAttribute, PATCH_OP_SCHEMA, type AttributeDef, type ResourceTypeDef } from './schemas.js';
@@ -129,7 +129,7 @@ export function parsePath(path: string, rt: ResourceTypeDef): ParsedPath {
   if (filterText !== undefined) {
     if (!attr.multiValued || attr.type !== 'complex') throw scimInvalid('invalidPath', `path "${path}": "${attr.name}" is not multi-valued`, { path });
     try {
-      out.filter = parseFilter(filterText);
+      out.filter = parseValueFilter(filterText);
     } catch {
       throw scimInvalid('invalidPath', `path "${path}": the value filter does not parse`, { path });
     }

@@ -165,6 +165,16 @@ export function readResource(body: unknown, rt: ResourceTypeDef, opts: { require
       throw scimInvalid('invalidValue', `"schemas" must include "${rt.schema.id}"`, { attribute: 'schemas' });
     }
   }
+  for (const e of rt.extensions) {
+    const v = out[e.schema.id] as Record<string, unknown> | undefined;
+    if (opts.requireSchemas && e.required && !v) throw scimInvalid('invalidValue', `the extension "${e.schema.id}" is required`, { attribute: e.schema.id });
+    if (!v) continue;
+    for (const def of e.schema.attributes) {
+      if (def.required && (v[def.name] === null || v[def.name] === undefined)) {
+        throw scimInvalid('invalidValue', `"${e.schema.id}:${def.name}" is required`, { attribute: `${e.schema.id}:${def.name}` });
+      }
+    }
+  }
   for (const def of rt.schema.attributes) {
     if (!def.required) continue;
     const v = out[def.name];
@@ -173,4 +183,32 @@ export function readResource(body: unknown, rt: ResourceTypeDef, opts: { require
     }
   }
   return out;
+}
+
+function assigned(v: unknown): boolean {
+  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+}
+
+/**
+ * Enforces `immutable` (RFC 7643 §2.2: "may be defined at resource creation or in a replace
+ * request if it was not previously set; SHALL NOT be updated") between the current document and
+ * the one a PUT or PATCH would store. Removing an immutable value is a change too.
+ * @throws GatehouseError `invalid_input` scimType `mutability`.
+ */
+export function checkImmutable(before: ScimDoc, after: ScimDoc, rt: ResourceTypeDef): void {
+  const check = (defs: readonly AttributeDef[], b: Record<string, unknown>, a: Record<string, unknown>, prefix: string) => {
+    for (const def of defs) {
+      if (def.mutability === 'immutable' && assigned(b[def.name]) && JSON.stringify(b[def.name]) !== JSON.stringify(a[def.name] ?? null)) {
+        throw scimInvalid('mutability', `"${prefix}${def.name}" is immutable: it cannot change once set`, { attribute: `${prefix}${def.name}` });
+      }
+      if (def.type === 'complex' && !def.multiValued && isPlainObject(b[def.name])) {
+        check(def.subAttributes ?? [], b[def.name] as Record<string, unknown>, isPlainObject(a[def.name]) ? (a[def.name] as Record<string, unknown>) : {}, `${prefix}${def.name}.`);
+      }
+    }
+  };
+  check(rt.schema.attributes, before, after, '');
+  for (const e of rt.extensions) {
+    const b = before[e.schema.id];
+    if (isPlainObject(b)) check(e.schema.attributes, b, isPlainObject(after[e.schema.id]) ? (after[e.schema.id] as Record<string, unknown>) : {}, `${e.schema.id}:`);
+  }
 }

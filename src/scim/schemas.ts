@@ -67,7 +67,7 @@ function multi(name: string, description: string, valueType: AttributeDef['type'
   });
 }
 
-/** Core User schema (RFC 7643 §4.1), the attributes Gatehouse stores. `groups` is not offered in this slice. */
+/** Core User schema (RFC 7643 §4.1), the attributes Gatehouse stores, plus the readOnly `groups`. */
 export const USER_SCHEMA_DEF: SchemaDef = {
   id: USER_SCHEMA,
   name: 'User',
@@ -112,6 +112,16 @@ export const USER_SCHEMA_DEF: SchemaDef = {
         attr('country', 'string', 'The country name component (ISO 3166-1 alpha-2).'),
         attr('type', 'string', 'A label indicating the function of the address, e.g. work or home.'),
         attr('primary', 'boolean', 'Whether this is the primary address.'),
+      ],
+    }),
+    attr('groups', 'complex', 'The groups the user belongs to, directly or through nested groups. Read-only: change memberships through /Groups.', {
+      multiValued: true,
+      mutability: 'readOnly',
+      subAttributes: [
+        attr('value', 'string', 'The id of the Group.', { mutability: 'readOnly', caseExact: true }),
+        attr('$ref', 'reference', 'The URI of the Group.', { mutability: 'readOnly', referenceTypes: ['Group'] }),
+        attr('display', 'string', 'The displayName of the Group.', { mutability: 'readOnly' }),
+        attr('type', 'string', 'direct, or indirect (through a nested group).', { mutability: 'readOnly', canonicalValues: ['direct', 'indirect'] }),
       ],
     }),
     multi('entitlements', 'A list of entitlements for the user (kept as given; not used for authorization).'),
@@ -163,6 +173,8 @@ export const GROUP_SCHEMA_DEF: SchemaDef = {
 /** A resource type (RFC 7643 §6): its core schema and extensions. */
 export interface ResourceTypeDef {
   id: 'User' | 'Group';
+  /** Extensions declared in configuration (stored in the resource's `extra` JSON under their URN). */
+  customExtensions?: string[];
   name: string;
   endpoint: string;
   description: string;
@@ -190,6 +202,22 @@ export const GROUP_RESOURCE: ResourceTypeDef = {
 
 export const RESOURCE_TYPES: ResourceTypeDef[] = [USER_RESOURCE, GROUP_RESOURCE];
 export const ALL_SCHEMAS: SchemaDef[] = [USER_SCHEMA_DEF, ENTERPRISE_USER_SCHEMA_DEF, GROUP_SCHEMA_DEF];
+
+/** Common attributes (RFC 7643 §3.1) as attribute definitions, for paths, filters and sorting. */
+export const COMMON_ATTRIBUTES: AttributeDef[] = [
+  attr('id', 'string', 'Unique identifier assigned by Gatehouse (UUIDv7).', { caseExact: true, mutability: 'readOnly', returned: 'always', uniqueness: 'server' }),
+  attr('externalId', 'string', 'Identifier assigned by the provisioning client.', { caseExact: true }),
+  attr('meta', 'complex', 'Resource metadata.', {
+    mutability: 'readOnly',
+    subAttributes: [
+      attr('resourceType', 'string', 'User or Group.', { caseExact: true, mutability: 'readOnly' }),
+      attr('created', 'dateTime', 'When the resource was created.', { mutability: 'readOnly' }),
+      attr('lastModified', 'dateTime', 'When the resource last changed.', { mutability: 'readOnly' }),
+      attr('location', 'reference', 'The URI of the resource.', { caseExact: true, mutability: 'readOnly' }),
+      attr('version', 'string', 'The ETag of the resource.', { caseExact: true, mutability: 'readOnly' }),
+    ],
+  }),
+];
 
 /** The attribute of `list` named `name`, compared case-insensitively (RFC 7643 §2.1). */
 export function findAttribute(list: readonly AttributeDef[], name: string): AttributeDef | undefined {

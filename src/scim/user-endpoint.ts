@@ -1,60 +1,112 @@
 /**
  * The SCIM /Users endpoint as transport-free use cases over {@link UserService}: create, read,
- * replace (PUT), PATCH, delete and list. Deactivation (PUT or PATCH of `active` to false) and
- * deletion go through `UserService.replace` / `delete`, which deprovision in the same transaction.
+ * replace (PUT), PATCH, delete and list/search. Deactivation (PUT or PATCH of `active` to false)
+ * and deletion go through `UserService.replace` / `delete`, which deprovision in the same
+ * transaction. Lists are answered by {@link ScimQueryStore} (the filter in SQL).
  */
 import type { OperationContext } from '../kernel/context.js';
 import type { User, UserService } from '../identity/types.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
-import { listResponse, project, readListParams, userFilterFromScim, type ListResponse, type Projection } from './list.js';
-import { readFilterParam, readProjection, withOptimisticRetry, type ScimQuery } from './operations.js';
+import { listResponse, project, type ListParams, type ListResponse, type Projection } from './list.js';
+import { withOptimisticRetry } from './operations.js';
 import { applyPatch, readPatchRequest } from './patch.js';
-import type { ScimDoc } from './resource.js';
-import { USER_RESOURCE } from './schemas.js';
-import { userInputFromScim, userToScim } from './user-mapping.js';
+import { checkImmutable, readResource, type ScimDoc } from './resource.js';
+import { USER_RESOURCE, type ResourceTypeDef } from './schemas.js';
+import type { ScimQueryStore } from './sql/query-store.js';
+import { userInputFromScim, userToScim, type UserGroupView } from './user-mapping.js';
 
-/** A user resource as returned, with its version for the ETag header. */
+/** A resource as returned, with its version for the ETag header. */
 export interface ScimResult {
   doc: ScimDoc;
   version: number;
   id: string;
 }
 
+/** Whether a projection returns the (computed) `groups` attribute. */
+function wantsGroups(p: Projection): boolean {
+  const names = (list?: string[]) => (list ?? []).join(',').split(',').map((s) => s.trim().toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/, '').split('.')[0]);
+  if (p.attributes?.length) return names(p.attributes).includes('groups');
+  return !names(p.excludedAttributes).includes('groups');
+}
+
+/** The single version an If-Match names, for the service's in-transaction check; undefined for `*` or none. */
+export function expectedVersionOf(cond: EtagCondition | undefined, current?: () => Promise<number>): Promise<number | undefined> | number | undefined {
+  if (!cond || cond.any) return undefined;
+  if (cond.versions.length === 1) return cond.versions[0]!;
+  return current?.().then((v) => {
+    checkIfMatch(cond, v);
+    return v;
+  });
+}
+
 export class ScimUserEndpoint {
-  /** @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`. */
+  /**
+   * @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`.
+   * @param rt - the User resource type (with configured extensions).
+   */
   constructor(
     private readonly users: UserService,
+    private readonly store: ScimQueryStore,
     private readonly baseUrl: string,
+    readonly rt: ResourceTypeDef = USER_RESOURCE,
   ) {}
 
-  private result(user: User, projection: Projection = {}): ScimResult {
-    return { doc: project(userToScim(user, this.baseUrl), projection, USER_RESOURCE), version: user.version, id: user.id };
+  private async groupsOf(ctx: OperationContext, ids: string[], projection: Projection): Promise<Map<string, UserGroupView[]>> {
+    return wantsGroups(projection) ? this.store.groupsOfUsers(ctx.tenantId, ids) : new Map();
+  }
+
+  private view(user: User, groups?: UserGroupView[]): ScimDoc {
+    return userToScim(user, this.baseUrl, { rt: this.rt, ...(groups ? { groups } : {}) });
+  }
+
+  private async result(ctx: OperationContext, user: User, projection: Projection = {}): Promise<ScimResult> {
+    const groups = (await this.groupsOf(ctx, [user.id], projection)).get(user.id);
+    return { doc: project(this.view(user, groups), projection, this.rt), version: user.version, id: user.id };
   }
 
   /** POST /Users (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`, `weak_password`. */
-  async create(ctx: OperationContext, body: unknown): Promise<ScimResult> {
-    const input = userInputFromScim(body, { requireSchemas: true });
-    return this.result(await this.users.create(ctx, input));
+  async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
+    const input = userInputFromScim(body, { requireSchemas: true }, this.rt);
+    return this.result(ctx, await this.users.create(ctx, input), projection);
   }
 
   /** GET /Users/{id}. @throws GatehouseError `not_found`. */
-  async get(ctx: OperationContext, id: string, query: ScimQuery = {}): Promise<ScimResult> {
-    const projection = readProjection(query);
-    return this.result(await this.users.get(ctx, id), projection);
+  async get(ctx: OperationContext, id: string, projection: Projection = {}): Promise<ScimResult> {
+    return this.result(ctx, await this.users.get(ctx, id), projection);
   }
 
   /**
-   * PUT /Users/{id} (RFC 7644 §3.5.1): every attribute replaced; `active` omitted keeps the
-   * current state (never re-activates by omission).
-   * @throws GatehouseError `invalid_input`, `not_found`, `conflict`, `precondition_failed`.
+   * Stores `doc` (a full representation) as the new state of `current`: immutable attributes must
+   * not change, write-only extension values not sent are kept, and `active` omitted keeps the
+   * current state (never re-activates by omission). One `UserService.replace` call.
    */
-  async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
-    const input = userInputFromScim(body, { requireSchemas: true });
+  private async store1(ctx: OperationContext, current: User, doc: unknown, requireSchemas: boolean): Promise<User> {
+    const canonical = readResource(doc, this.rt, { requireSchemas });
+    checkImmutable(this.view(current), canonical, this.rt);
+    const input = userInputFromScim(canonical, { requireSchemas: false }, this.rt);
+    for (const urn of this.rt.customExtensions ?? []) {
+      const schema = this.rt.extensions.find((e) => e.schema.id === urn)!.schema;
+      const stored = (current.extra?.[urn] ?? {}) as Record<string, unknown>;
+      const sent = (canonical[urn] ?? {}) as Record<string, unknown>;
+      for (const a of schema.attributes) {
+        if (a.returned === 'never' && stored[a.name] !== undefined && !(a.name in sent)) {
+          input.extra = { ...input.extra, [urn]: { ...((input.extra?.[urn] as Record<string, unknown>) ?? {}), [a.name]: stored[a.name] } };
+        }
+      }
+    }
+    return this.users.replace(ctx, current.id, { ...input, active: input.active ?? current.active }, current.version);
+  }
+
+  /**
+   * PUT /Users/{id} (RFC 7644 §3.5.1): every attribute replaced.
+   * @throws GatehouseError `invalid_input` (incl. scimType `mutability`), `not_found`, `conflict`, `precondition_failed`.
+   */
+  async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition, projection: Projection = {}): Promise<ScimResult> {
+    readResource(body, this.rt, { requireSchemas: true });
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.users.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
-      const updated = await this.users.replace(ctx, id, { ...input, active: input.active ?? current.active }, current.version);
-      return this.result(updated);
+      return this.result(ctx, await this.store1(ctx, current, body, true), projection);
     });
   }
 
@@ -64,32 +116,56 @@ export class ScimUserEndpoint {
    * @throws GatehouseError `invalid_input` (scimType invalidPath, noTarget, mutability, invalidValue, invalidSyntax),
    *   `not_found`, `conflict`, `precondition_failed`.
    */
-  async patch(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition): Promise<ScimResult> {
+  async patch(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition, projection: Projection = {}): Promise<ScimResult> {
     const ops = readPatchRequest(body);
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.users.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
-      const patched = applyPatch(userToScim(current, this.baseUrl), ops, USER_RESOURCE);
-      const input = userInputFromScim(patched, { requireSchemas: false });
-      const updated = await this.users.replace(ctx, id, { ...input, active: input.active ?? current.active }, current.version);
-      return this.result(updated);
+      const patched = applyPatch(this.view(current), ops, this.rt);
+      return this.result(ctx, await this.store1(ctx, current, patched, false), projection);
     });
   }
 
-  /** DELETE /Users/{id}: deprovisions (RFC 7644 §3.6). @throws GatehouseError `not_found`, `precondition_failed`. */
+  /**
+   * DELETE /Users/{id}: deprovisions (RFC 7644 §3.6); `If-Match` is checked inside the delete's transaction.
+   * @throws GatehouseError `not_found`, `precondition_failed`.
+   */
   async delete(ctx: OperationContext, id: string, ifMatch?: EtagCondition): Promise<void> {
-    if (ifMatch) checkIfMatch(ifMatch, (await this.users.get(ctx, id)).version);
-    await this.users.delete(ctx, id);
+    const expected = await expectedVersionOf(ifMatch, async () => (await this.users.get(ctx, id)).version);
+    await this.users.delete(ctx, id, expected);
   }
 
-  /** GET /Users (RFC 7644 §3.4.2). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
-  async list(ctx: OperationContext, query: ScimQuery): Promise<ListResponse> {
-    const params = readListParams(query);
-    const projection = readProjection(query);
-    const text = readFilterParam(query);
-    const { filter, impossible } = text === undefined ? { filter: {}, impossible: false } : userFilterFromScim(text, USER_RESOURCE);
-    if (impossible) return listResponse({ totalResults: 0 }, params.startIndex, []);
-    const page = await this.users.list(ctx, filter, params);
-    return listResponse(page, params.startIndex, page.items.map((u) => this.result(u, projection).doc));
+  /** GET /Users and POST /Users/.search (RFC 7644 §3.4.2, §3.4.3). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
+  async list(ctx: OperationContext, params: ListParams, projection: Projection = {}): Promise<ListResponse> {
+    // Validate the projection before querying, so a bad attribute name is a 400 even on an empty result.
+    project(this.view(PLACEHOLDER_USER), projection, this.rt);
+    const page = await this.store.listUsers(ctx.tenantId, this.rt, params);
+    const groups = await this.groupsOf(ctx, page.items.map((u) => u.id), projection);
+    const docs = page.items.map((u) => project(this.view(u, groups.get(u.id) ?? []), projection, this.rt));
+    return listResponse({ totalResults: page.totalResults }, params.startIndex, docs);
   }
 }
+
+const PLACEHOLDER_USER: User = {
+  id: '',
+  userName: '',
+  externalId: null,
+  name: {},
+  displayName: null,
+  nickName: null,
+  title: null,
+  userType: null,
+  preferredLanguage: null,
+  locale: null,
+  timezone: null,
+  emails: [],
+  active: true,
+  status: 'active',
+  enterprise: {},
+  extra: {},
+  isAdmin: false,
+  hasPassword: false,
+  created: '',
+  lastModified: '',
+  version: 0,
+};

@@ -6,7 +6,22 @@ import type { Email, EnterpriseAttributes, PersonName, User, UserInput } from '.
 import { scimInvalid } from './errors.js';
 import { etagOf } from './etag.js';
 import { readResource, type ScimDoc } from './resource.js';
-import { ENTERPRISE_USER_SCHEMA, USER_RESOURCE, USER_SCHEMA } from './schemas.js';
+import { ENTERPRISE_USER_SCHEMA, USER_RESOURCE, USER_SCHEMA, type ResourceTypeDef } from './schemas.js';
+
+/** A group in the User `groups` attribute (RFC 7643 §4.1.2). */
+export interface UserGroupView {
+  id: string;
+  displayName: string;
+  type: 'direct' | 'indirect';
+}
+
+/** What {@link userToScim} adds beyond the user itself. */
+export interface UserViewOptions {
+  /** The resource type (for configured extensions); default the built-in User. */
+  rt?: ResourceTypeDef;
+  /** The user's groups; omitted when not computed. */
+  groups?: UserGroupView[];
+}
 
 /** Core attributes that {@link User.extra} carries, kept as given. */
 export const USER_EXTRA_ATTRIBUTES = ['profileUrl', 'phoneNumbers', 'ims', 'photos', 'addresses', 'entitlements', 'roles', 'x509Certificates'] as const;
@@ -26,7 +41,8 @@ function compact<T extends Record<string, unknown>>(o: T): Partial<T> {
  * A user as a SCIM User resource. Never includes `password`.
  * @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2` (no trailing slash).
  */
-export function userToScim(user: User, baseUrl: string): ScimDoc {
+export function userToScim(user: User, baseUrl: string, opts: UserViewOptions = {}): ScimDoc {
+  const rt = opts.rt ?? USER_RESOURCE;
   const name = compact({ ...user.name });
   const emails = user.emails.map((e) => compact({ value: e.value, type: e.type ?? null, primary: e.primary ? true : null, display: e.display ?? null }));
   const ent = user.enterprise ?? {};
@@ -43,8 +59,19 @@ export function userToScim(user: User, baseUrl: string): ScimDoc {
   const hasEnterprise = Object.keys(enterprise).length > 0;
   const extra: Record<string, unknown> = {};
   for (const k of USER_EXTRA_ATTRIBUTES) if (user.extra?.[k] !== undefined && user.extra[k] !== null) extra[k] = user.extra[k];
+  const custom: Record<string, unknown> = {};
+  for (const urn of rt.customExtensions ?? []) {
+    const v = user.extra?.[urn];
+    const schema = rt.extensions.find((e) => e.schema.id === urn)!.schema;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      // Attributes returned "never" (writeOnly) are never shown; "request" ones are removed by `project` unless asked for.
+      const shown = Object.fromEntries(Object.entries(v).filter(([k]) => schema.attributes.find((a) => a.name === k && a.returned !== 'never')));
+      if (Object.keys(shown).length) custom[urn] = shown;
+    }
+  }
+  const groups = (opts.groups ?? []).map((g) => ({ value: g.id, $ref: `${baseUrl}/Groups/${g.id}`, display: g.displayName, type: g.type }));
   const doc: ScimDoc = {
-    schemas: hasEnterprise ? [USER_SCHEMA, ENTERPRISE_USER_SCHEMA] : [USER_SCHEMA],
+    schemas: [USER_SCHEMA, ...(hasEnterprise ? [ENTERPRISE_USER_SCHEMA] : []), ...Object.keys(custom)],
     id: user.id,
     ...compact({ externalId: user.externalId }),
     userName: user.userName,
@@ -60,8 +87,10 @@ export function userToScim(user: User, baseUrl: string): ScimDoc {
     }),
     active: user.active,
     ...(emails.length ? { emails } : {}),
+    ...(groups.length ? { groups } : {}),
     ...extra,
     ...(hasEnterprise ? { [ENTERPRISE_USER_SCHEMA]: enterprise } : {}),
+    ...custom,
     meta: {
       resourceType: 'User',
       created: user.created,
@@ -85,8 +114,8 @@ function str(v: unknown): string | null {
  * @throws GatehouseError `invalid_input` with a SCIM scimType (see {@link readResource}); an
  *   email without `value` is `invalidValue`.
  */
-export function userInputFromScim(body: unknown, opts: { requireSchemas: boolean }): UserInput {
-  const doc = readResource(body, USER_RESOURCE, opts);
+export function userInputFromScim(body: unknown, opts: { requireSchemas: boolean }, rt: ResourceTypeDef = USER_RESOURCE): UserInput {
+  const doc = readResource(body, rt, opts);
   const name: PersonName = {};
   const n = (doc.name ?? {}) as Record<string, unknown>;
   for (const k of NAME_KEYS) name[k] = str(n[k]);
@@ -101,6 +130,11 @@ export function userInputFromScim(body: unknown, opts: { requireSchemas: boolean
   enterprise.manager = manager && typeof manager.value === 'string' && manager.value ? { value: manager.value } : null;
   const extra: Record<string, unknown> = {};
   for (const k of USER_EXTRA_ATTRIBUTES) if (doc[k] !== undefined && doc[k] !== null) extra[k] = doc[k];
+  // Configured extensions are kept with the user under their schema URN.
+  for (const urn of rt.customExtensions ?? []) {
+    const v = doc[urn] as Record<string, unknown> | undefined;
+    if (v && Object.values(v).some((x) => x !== null && x !== undefined)) extra[urn] = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined));
+  }
   const input: UserInput = {
     userName: doc.userName as string,
     externalId: str(doc.externalId),

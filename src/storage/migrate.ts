@@ -3,12 +3,14 @@ import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from './database.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_authz_models.js';
+import * as m0004 from './migrations/0004_scim.js';
 import * as m0006 from './migrations/0006_oidc_machines.js';
 
 /** Every migration, in order. Add new ones here; never edit one that has shipped. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_authz_models': m0002,
+  '0004_scim': m0004,
   '0006_oidc_machines': m0006,
 };
 

@@ -141,6 +141,8 @@ export interface ApiTokensTable {
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** The user the token acts for (SCIM `/Me`), or null (0004_scim). */
+  user_id: string | null;
 }
 
 /** Authorization stores (OpenFGA's term). Each tenant has the built-in store. */

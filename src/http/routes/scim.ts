@@ -7,15 +7,22 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../kernel/config.js';
+import { DEFAULT_TENANT } from '../../kernel/context.js';
+import { GatehouseError } from '../../kernel/errors.js';
 import type { ApiTokenService } from '../../identity/api-tokens.js';
 import type { GroupService, UserService } from '../../identity/types.js';
+import type { Storage } from '../../storage/database.js';
+import { ScimBulkProcessor } from '../../scim/bulk.js';
 import { allResourceTypes, allSchemas, findResourceType, findSchema, resourceTypeDoc, schemaDoc, serviceProviderConfig } from '../../scim/discovery.js';
 import { toScimError } from '../../scim/errors.js';
 import { etagMatches, etagOf, parseEtagCondition } from '../../scim/etag.js';
+import { buildSchemaSet } from '../../scim/extensions.js';
 import { ScimGroupEndpoint } from '../../scim/group-endpoint.js';
-import { listResponse } from '../../scim/list.js';
+import { listResponse, readListParams, readSearchRequest } from '../../scim/list.js';
+import { readProjection } from '../../scim/operations.js';
+import { ScimQueryStore } from '../../scim/sql/query-store.js';
 import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
-import { contextOf, requireApiToken } from '../auth.js';
+import { bearerToken, contextOf, requireApiToken } from '../auth.js';
 import { classifyError } from '../errors.js';
 
 /** The media type of SCIM messages (RFC 7644 §3.1). */
@@ -23,7 +30,8 @@ export const SCIM_MEDIA_TYPE = 'application/scim+json; charset=utf-8';
 
 /** What the SCIM routes need from the composition root. */
 export interface ScimRouteServices {
-  config: Pick<Config, 'issuer' | 'bodyLimitBytes'>;
+  config: Pick<Config, 'issuer' | 'bodyLimitBytes'> & { scimSchemaExtensions?: unknown[] };
+  storage: Storage;
   apiTokens: ApiTokenService;
   users: UserService;
   groups: GroupService;
@@ -33,11 +41,25 @@ const JSON_SYNTAX_CODES = new Set(['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP
 
 type IdParams = { Params: { id: string } };
 
-/** Registers the SCIM routes; mount with `{ prefix: '/scim/v2' }`. */
+/** Any error as a SCIM status and body (the one classification of src/http/errors.ts). */
+function scimErrorOf(err: unknown) {
+  const c = classifyError(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const syntax = (typeof code === 'string' && JSON_SYNTAX_CODES.has(code)) || err instanceof SyntaxError;
+  return { ...toScimError(c, syntax ? 'invalidSyntax' : undefined), unexpected: c.unexpected };
+}
+
+/**
+ * Registers the SCIM routes; mount with `{ prefix: '/scim/v2' }`.
+ * @throws GatehouseError `invalid_config` when the configured schema extensions are invalid.
+ */
 export async function scimRoutes(app: FastifyInstance, services: ScimRouteServices): Promise<void> {
   const baseUrl = `${services.config.issuer}/scim/v2`;
-  const users = new ScimUserEndpoint(services.users, baseUrl);
-  const groups = new ScimGroupEndpoint(services.groups, services.users, baseUrl);
+  const schemaSet = buildSchemaSet(services.config.scimSchemaExtensions ?? []);
+  const store = new ScimQueryStore(services.storage);
+  const users = new ScimUserEndpoint(services.users, store, baseUrl, schemaSet.user);
+  const groups = new ScimGroupEndpoint(services.groups, services.users, store, baseUrl);
+  const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err));
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
@@ -47,11 +69,8 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   );
 
   app.setErrorHandler((err, request, reply) => {
-    const c = classifyError(err);
-    if (c.unexpected) request.log.error({ err }, 'unexpected error in SCIM request');
-    const code = (err as { code?: unknown } | null)?.code;
-    const syntax = (typeof code === 'string' && JSON_SYNTAX_CODES.has(code)) || err instanceof SyntaxError;
-    const { status, body } = toScimError(c, syntax ? 'invalidSyntax' : undefined);
+    const { status, body, unexpected } = scimErrorOf(err);
+    if (unexpected) request.log.error({ err }, 'unexpected error in SCIM request');
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="scim"');
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
   });
@@ -67,6 +86,8 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   });
 
   const ifMatch = (request: FastifyRequest) => parseEtagCondition(request.headers['if-match']);
+  const query = (request: FastifyRequest) => (request.query ?? {}) as Record<string, unknown>;
+  const projection = (request: FastifyRequest) => readProjection(query(request));
 
   /** Sends one resource with its ETag; `If-None-Match` on a read answers 304 when unchanged. */
   const sendResource = (request: FastifyRequest, reply: FastifyReply, r: ScimResult, status = 200) => {
@@ -76,48 +97,77 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     if (inm && etagMatches(inm, r.version)) return reply.code(304).send();
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(r.doc);
   };
-  const query = (request: FastifyRequest) => (request.query ?? {}) as Record<string, unknown>;
 
-  // Users
-  app.post('/Users', async (request, reply) => sendResource(request, reply, await users.create(contextOf(request), request.body), 201));
-  app.get('/Users', async (request) => users.list(contextOf(request), query(request)));
-  app.get<IdParams>('/Users/:id', async (request, reply) => sendResource(request, reply, await users.get(contextOf(request), request.params.id, query(request))));
-  app.put<IdParams>('/Users/:id', async (request, reply) =>
-    sendResource(request, reply, await users.replace(contextOf(request), request.params.id, request.body, ifMatch(request))),
-  );
-  app.patch<IdParams>('/Users/:id', async (request, reply) =>
-    sendResource(request, reply, await users.patch(contextOf(request), request.params.id, request.body, ifMatch(request))),
-  );
-  app.delete<IdParams>('/Users/:id', async (request, reply) => {
-    await users.delete(contextOf(request), request.params.id, ifMatch(request));
-    return reply.code(204).send();
+  // Users and Groups: the same routes on both endpoints.
+  for (const [path, endpoint] of [
+    ['/Users', users],
+    ['/Groups', groups],
+  ] as const) {
+    app.post(path, async (request, reply) => sendResource(request, reply, await endpoint.create(contextOf(request), request.body, projection(request)), 201));
+    app.get(path, async (request) => endpoint.list(contextOf(request), readListParams(query(request)), projection(request)));
+    app.post(`${path}/.search`, async (request, reply) => {
+      const q = readSearchRequest(request.body);
+      return reply.code(200).send(await endpoint.list(contextOf(request), readListParams(q), readProjection(q)));
+    });
+    app.get<IdParams>(`${path}/:id`, async (request, reply) => sendResource(request, reply, await endpoint.get(contextOf(request), request.params.id, projection(request))));
+    app.put<IdParams>(`${path}/:id`, async (request, reply) =>
+      sendResource(request, reply, await endpoint.replace(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request))),
+    );
+    app.patch<IdParams>(`${path}/:id`, async (request, reply) =>
+      sendResource(request, reply, await endpoint.patch(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request))),
+    );
+    app.delete<IdParams>(`${path}/:id`, async (request, reply) => {
+      await endpoint.delete(contextOf(request), request.params.id, ifMatch(request));
+      return reply.code(204).send();
+    });
+  }
+
+  // Searching from the root (RFC 7644 §3.4.3): Users, then Groups, paged as one list.
+  app.post('/.search', async (request) => {
+    const q = readSearchRequest(request.body);
+    const params = readListParams(q);
+    const proj = readProjection(q);
+    if (params.sortBy) throw new GatehouseError('invalid_input', 'sortBy is not supported when searching across resource types', { scimType: 'invalidValue' });
+    const ctx = contextOf(request);
+    const userTotal = (await users.list(ctx, { ...params, startIndex: 1, count: 0 }, proj)).totalResults;
+    const u = params.startIndex <= userTotal ? await users.list(ctx, params, proj) : null;
+    const taken = u?.Resources.length ?? 0;
+    const groupStart = Math.max(1, params.startIndex - userTotal);
+    const g = await groups.list(ctx, { ...params, startIndex: groupStart, count: params.count - taken }, proj);
+    return listResponse({ totalResults: userTotal + g.totalResults }, params.startIndex, [...(u?.Resources ?? []), ...g.Resources]);
   });
 
-  // Groups
-  app.post('/Groups', async (request, reply) => sendResource(request, reply, await groups.create(contextOf(request), request.body), 201));
-  app.get('/Groups', async (request) => groups.list(contextOf(request), query(request)));
-  app.get<IdParams>('/Groups/:id', async (request, reply) => sendResource(request, reply, await groups.get(contextOf(request), request.params.id, query(request))));
-  app.put<IdParams>('/Groups/:id', async (request, reply) =>
-    sendResource(request, reply, await groups.replace(contextOf(request), request.params.id, request.body, ifMatch(request))),
+  // Bulk (RFC 7644 §3.7).
+  app.post('/Bulk', async (request) => bulk.run(contextOf(request), request.body));
+
+  // /Me (RFC 7644 §3.11): the User an API token was issued for (`gatehouse token create --user ID`).
+  const meId = async (request: FastifyRequest): Promise<string> => {
+    const token = await services.apiTokens.authenticate(DEFAULT_TENANT, bearerToken(request) ?? '');
+    if (!token?.userId) throw new GatehouseError('not_found', 'the authenticated subject is not a User: this token was not issued for a user');
+    return token.userId;
+  };
+  app.get('/Me', async (request, reply) => sendResource(request, reply, await users.get(contextOf(request), await meId(request), projection(request))));
+  app.put('/Me', async (request, reply) =>
+    sendResource(request, reply, await users.replace(contextOf(request), await meId(request), request.body, ifMatch(request), projection(request))),
   );
-  app.patch<IdParams>('/Groups/:id', async (request, reply) =>
-    sendResource(request, reply, await groups.patch(contextOf(request), request.params.id, request.body, ifMatch(request))),
+  app.patch('/Me', async (request, reply) =>
+    sendResource(request, reply, await users.patch(contextOf(request), await meId(request), request.body, ifMatch(request), projection(request))),
   );
-  app.delete<IdParams>('/Groups/:id', async (request, reply) => {
-    await groups.delete(contextOf(request), request.params.id, ifMatch(request));
+  app.delete('/Me', async (request, reply) => {
+    await users.delete(contextOf(request), await meId(request), ifMatch(request));
     return reply.code(204).send();
   });
 
   // Discovery (RFC 7644 §4)
-  app.get('/ServiceProviderConfig', async () => serviceProviderConfig(baseUrl));
+  app.get('/ServiceProviderConfig', async () => serviceProviderConfig(baseUrl, services.config.bodyLimitBytes));
   app.get('/ResourceTypes', async () => {
-    const docs = allResourceTypes(baseUrl);
+    const docs = allResourceTypes(baseUrl, schemaSet);
     return listResponse({ totalResults: docs.length }, 1, docs);
   });
-  app.get<IdParams>('/ResourceTypes/:id', async (request) => resourceTypeDoc(findResourceType(request.params.id), baseUrl));
+  app.get<IdParams>('/ResourceTypes/:id', async (request) => resourceTypeDoc(findResourceType(request.params.id, schemaSet), baseUrl));
   app.get('/Schemas', async () => {
-    const docs = allSchemas(baseUrl);
+    const docs = allSchemas(baseUrl, schemaSet);
     return listResponse({ totalResults: docs.length }, 1, docs);
   });
-  app.get<IdParams>('/Schemas/:id', async (request) => schemaDoc(findSchema(request.params.id), baseUrl));
+  app.get<IdParams>('/Schemas/:id', async (request) => schemaDoc(findSchema(request.params.id, schemaSet), baseUrl));
 }

@@ -22,6 +22,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { registerRoute, type AdminRoute } from './route.js';
 import { roleRoutes } from './roles.js';
 import { serviceAccountRoutes } from './service-accounts.js';
+import { apiTokenRoutes } from './tokens.js';
 import { userRoutes } from './users.js';
 
 /** TOTP enrollment as the admin API uses it (src/authn/totp.ts). */
@@ -53,6 +54,7 @@ export function adminRoutes(services: AdminApiServices): AdminRoute[] {
     ...serviceAccountRoutes(services),
     ...applicationRoutes(services),
     ...auditRoutes(services),
+    ...apiTokenRoutes(services),
   ];
 }
 

@@ -1,0 +1,243 @@
+/**
+ * SCIM Bulk (RFC 7644 §3.7), transport-free: reads a BulkRequest, runs its operations through
+ * the same Users and Groups endpoints as single requests (each operation is its own transaction
+ * and audit trail, as §3.7 describes: a bulk request is not atomic), resolves `bulkId:<id>`
+ * references between operations (§3.7.2) — an operation that refers to a later POST waits for
+ * it; references that can never resolve (circular, unknown or failed) fail with 409 — honours
+ * `failOnErrors` (§3.7.3) and the announced `maxOperations`.
+ */
+import { GatehouseError } from '../kernel/errors.js';
+import type { OperationContext } from '../kernel/context.js';
+import { scimInvalid, type ScimErrorBody } from './errors.js';
+import { parseEtagCondition, etagOf } from './etag.js';
+import type { ScimGroupEndpoint } from './group-endpoint.js';
+import { isPlainObject } from './resource.js';
+import type { ScimResult, ScimUserEndpoint } from './user-endpoint.js';
+
+export const BULK_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
+export const BULK_RESPONSE_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkResponse';
+
+/** Most operations in one bulk request (announced as `bulk.maxOperations`). */
+export const MAX_BULK_OPERATIONS = 1000;
+
+type Method = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+interface BulkOperation {
+  index: number;
+  method: Method;
+  bulkId?: string;
+  version?: string;
+  path: string;
+  data?: unknown;
+}
+
+/** One entry of a BulkResponse. */
+export interface BulkOperationResult {
+  method: Method;
+  bulkId?: string;
+  version?: string;
+  location?: string;
+  status: string;
+  response?: ScimErrorBody;
+}
+
+export interface BulkResponse {
+  schemas: [typeof BULK_RESPONSE_SCHEMA];
+  Operations: BulkOperationResult[];
+}
+
+/** Turns any error into a SCIM status and error body (the HTTP layer's one classification). */
+export type ErrorMapper = (err: unknown) => { status: number; body: ScimErrorBody };
+
+const BULK_REF_RE = /^bulkId:(.+)$/;
+
+/** Every `bulkId:<id>` string value inside `v` (and the path). */
+function referencesOf(v: unknown, out: Set<string>): Set<string> {
+  if (typeof v === 'string') {
+    const m = BULK_REF_RE.exec(v);
+    if (m) out.add(m[1]!);
+  } else if (Array.isArray(v)) for (const x of v) referencesOf(x, out);
+  else if (isPlainObject(v)) for (const x of Object.values(v)) referencesOf(x, out);
+  return out;
+}
+
+function substitute(v: unknown, ids: Map<string, string>): unknown {
+  if (typeof v === 'string') {
+    const m = BULK_REF_RE.exec(v);
+    return m && ids.has(m[1]!) ? ids.get(m[1]!) : v;
+  }
+  if (Array.isArray(v)) return v.map((x) => substitute(x, ids));
+  if (isPlainObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, ids)]));
+  return v;
+}
+
+/**
+ * Reads a BulkRequest body.
+ * @throws GatehouseError `invalid_input` (scimType `invalidSyntax`: not a BulkRequest, an
+ *   operation without method or path, a repeated bulkId; `invalidValue`: bad failOnErrors) or
+ *   `payload_too_large` (more than {@link MAX_BULK_OPERATIONS} operations).
+ */
+export function readBulkRequest(body: unknown): { failOnErrors: number | null; operations: BulkOperation[] } {
+  if (!isPlainObject(body)) throw scimInvalid('invalidSyntax', 'the request body must be a BulkRequest JSON object');
+  const get = (name: string) => Object.entries(body).find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+  for (const k of Object.keys(body)) {
+    if (!['schemas', 'failonerrors', 'operations'].includes(k.toLowerCase())) throw scimInvalid('invalidSyntax', `unknown member "${k}" in a BulkRequest`);
+  }
+  const schemas = get('schemas');
+  if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.toLowerCase() === BULK_REQUEST_SCHEMA.toLowerCase())) {
+    throw scimInvalid('invalidSyntax', `"schemas" must be ["${BULK_REQUEST_SCHEMA}"]`);
+  }
+  const foe = get('failOnErrors');
+  if (foe !== undefined && foe !== null && (typeof foe !== 'number' || !Number.isInteger(foe) || foe < 1)) {
+    throw scimInvalid('invalidValue', '"failOnErrors" must be a positive integer');
+  }
+  const ops = get('Operations');
+  if (!Array.isArray(ops) || ops.length === 0) throw scimInvalid('invalidSyntax', '"Operations" must be a non-empty array');
+  if (ops.length > MAX_BULK_OPERATIONS) {
+    throw new GatehouseError('payload_too_large', `a bulk request may hold at most ${MAX_BULK_OPERATIONS} operations (maxOperations); this one has ${ops.length}`, {
+      maxOperations: MAX_BULK_OPERATIONS,
+    });
+  }
+  const bulkIds = new Set<string>();
+  const operations = ops.map((raw, index): BulkOperation => {
+    if (!isPlainObject(raw)) throw scimInvalid('invalidSyntax', `Operations[${index}] must be an object`);
+    const op: Partial<BulkOperation> = { index };
+    for (const [k, v] of Object.entries(raw)) {
+      switch (k.toLowerCase()) {
+        case 'method': {
+          const m = typeof v === 'string' ? v.toUpperCase() : '';
+          if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(m)) throw scimInvalid('invalidSyntax', `Operations[${index}].method must be POST, PUT, PATCH or DELETE`);
+          op.method = m as Method;
+          break;
+        }
+        case 'bulkid':
+          if (typeof v !== 'string' || !v || v.length > 256) throw scimInvalid('invalidSyntax', `Operations[${index}].bulkId must be a non-empty string`);
+          if (bulkIds.has(v)) throw scimInvalid('invalidSyntax', `bulkId "${v}" is used by more than one operation`);
+          bulkIds.add(v);
+          op.bulkId = v;
+          break;
+        case 'version':
+          if (typeof v !== 'string') throw scimInvalid('invalidSyntax', `Operations[${index}].version must be a string`);
+          op.version = v;
+          break;
+        case 'path':
+          if (typeof v !== 'string' || !v.startsWith('/')) throw scimInvalid('invalidSyntax', `Operations[${index}].path must be a resource path such as "/Users"`);
+          op.path = v;
+          break;
+        case 'data':
+          op.data = v;
+          break;
+        default:
+          throw scimInvalid('invalidSyntax', `unknown member "${k}" in Operations[${index}]`);
+      }
+    }
+    if (!op.method || !op.path) throw scimInvalid('invalidSyntax', `Operations[${index}] needs "method" and "path"`);
+    return op as BulkOperation;
+  });
+  return { failOnErrors: typeof foe === 'number' ? foe : null, operations };
+}
+
+/** Runs bulk requests against the Users and Groups endpoints. */
+export class ScimBulkProcessor {
+  constructor(
+    private readonly users: ScimUserEndpoint,
+    private readonly groups: ScimGroupEndpoint,
+    private readonly toError: ErrorMapper,
+  ) {}
+
+  /**
+   * Runs a BulkRequest body. Operations run in request order, except that one referring to the
+   * bulkId of a later POST runs after it. Results are listed in request order; with
+   * `failOnErrors` n, processing stops at the n-th error and later operations are not listed.
+   * @throws GatehouseError for a body that is not a valid BulkRequest (see {@link readBulkRequest}).
+   */
+  async run(ctx: OperationContext, body: unknown): Promise<BulkResponse> {
+    const { failOnErrors, operations } = readBulkRequest(body);
+    const definedBy = new Map(operations.filter((o) => o.method === 'POST' && o.bulkId).map((o) => [o.bulkId!, o]));
+    const created = new Map<string, string>();
+    const failedBulkIds = new Set<string>();
+    const results = new Map<number, BulkOperationResult>();
+    let errors = 0;
+    let pending = [...operations];
+    while (pending.length > 0) {
+      const waiting: BulkOperation[] = [];
+      let progressed = false;
+      for (const op of pending) {
+        if (failOnErrors !== null && errors >= failOnErrors) break;
+        const refs = [...referencesOf([op.path, op.data], new Set())];
+        const blockedBy = refs.filter((r) => !created.has(r));
+        const canWait = blockedBy.every((r) => definedBy.has(r) && !failedBulkIds.has(r) && !results.has(definedBy.get(r)!.index) && r !== op.bulkId);
+        if (blockedBy.length > 0 && canWait) {
+          waiting.push(op);
+          continue;
+        }
+        progressed = true;
+        const result =
+          blockedBy.length > 0
+            ? this.failure(op, new GatehouseError('conflict', `bulkId reference(s) ${blockedBy.map((r) => `"bulkId:${r}"`).join(', ')} cannot be resolved`, { scimType: 'invalidValue' }))
+            : await this.execute(ctx, op, created);
+        results.set(op.index, result);
+        if (Number(result.status) >= 400) {
+          errors++;
+          if (op.bulkId) failedBulkIds.add(op.bulkId);
+        }
+      }
+      if (failOnErrors !== null && errors >= failOnErrors) break;
+      if (!progressed) {
+        // Circular references: each waits for another that never runs (RFC 7644 §3.7.1 allows answering 409).
+        for (const op of waiting) {
+          results.set(op.index, this.failure(op, new GatehouseError('conflict', 'circular bulkId references cannot be resolved', { scimType: 'invalidValue' })));
+          errors++;
+        }
+        break;
+      }
+      pending = waiting;
+    }
+    return { schemas: [BULK_RESPONSE_SCHEMA], Operations: [...results.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r) };
+  }
+
+  private failure(op: BulkOperation, err: unknown): BulkOperationResult {
+    const { status, body } = this.toError(err);
+    const r: BulkOperationResult = { method: op.method, status: String(status), response: body };
+    if (op.bulkId) r.bulkId = op.bulkId;
+    return r;
+  }
+
+  private async execute(ctx: OperationContext, op: BulkOperation, created: Map<string, string>): Promise<BulkOperationResult> {
+    try {
+      const path = substitute(op.path, created) as string;
+      const data = substitute(op.data, created);
+      const m = /^\/(Users|Groups)(?:\/([^/?#]+))?$/.exec(path);
+      if (!m) throw new GatehouseError('not_found', `no bulk target "${op.path}": use /Users, /Groups, /Users/{id} or /Groups/{id}`);
+      const endpoint = m[1] === 'Users' ? this.users : this.groups;
+      const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+      const ifMatch = op.version === undefined ? undefined : parseEtagCondition(op.version);
+      let res: ScimResult | undefined;
+      let status = 200;
+      if (op.method === 'POST') {
+        if (id !== undefined) throw scimInvalid('invalidSyntax', 'POST takes a resource type path (/Users or /Groups), not a resource');
+        if (!op.bulkId) throw scimInvalid('invalidSyntax', 'a POST operation needs a "bulkId" (RFC 7644 §3.7)');
+        res = await endpoint.create(ctx, data);
+        status = 201;
+        created.set(op.bulkId, res.id);
+      } else {
+        if (id === undefined) throw scimInvalid('invalidSyntax', `${op.method} takes a resource path such as /Users/{id}`);
+        if (op.method === 'PUT') res = await endpoint.replace(ctx, id, data, ifMatch);
+        else if (op.method === 'PATCH') res = await endpoint.patch(ctx, id, data, ifMatch);
+        else {
+          await endpoint.delete(ctx, id, ifMatch);
+          status = 204;
+        }
+      }
+      const r: BulkOperationResult = { method: op.method, status: String(status) };
+      if (op.bulkId) r.bulkId = op.bulkId;
+      if (res) {
+        r.location = (res.doc.meta as { location?: string } | undefined)?.location ?? `${m[1]}/${res.id}`;
+        r.version = etagOf(res.version);
+      }
+      return r;
+    } catch (err) {
+      return this.failure(op, err);
+    }
+  }
+}
