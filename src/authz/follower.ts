@@ -18,6 +18,8 @@ import type { Logger } from '../kernel/logger.js';
 import type { Storage, Executor } from '../storage/database.js';
 import type { AuthzChangelogTable } from '../storage/schema.js';
 import { rowToTuple, CHANGELOG_CHANNEL } from './tuple-store.js';
+import { compileStoredModel } from './store-models.js';
+import type { CompiledModel } from './model.js';
 import type { IndexChange, TupleIndex } from './index.js';
 
 /** Options of {@link ChangelogFollower}. */
@@ -84,6 +86,11 @@ export class ChangelogFollower {
         if (!last || rows.length < this.batchRows) break;
         after = TUPLE_KEY.map((c) => last[c]);
       }
+      const models = await trx.selectFrom('authz_models').select(['tenant_id', 'store_id', 'id', 'model']).orderBy('id').execute();
+      for (const m of models) {
+        const compiled = this.compile(m.id, m.model);
+        if (compiled) this.index.addModel(m.tenant_id, m.store_id, compiled);
+      }
       for (const table of ['users', 'service_accounts'] as const) {
         const type = table === 'users' ? 'user' : 'service_account';
         const rows = await trx.selectFrom(table).select(['tenant_id', 'id']).where('status', '<>', 'active').execute();
@@ -93,6 +100,32 @@ export class ChangelogFollower {
     };
     if (this.storage.kind === 'postgres') await this.storage.db.transaction().setIsolationLevel('repeatable read').execute(load);
     else await this.storage.db.transaction().execute(load);
+  }
+
+  private compile(id: string, json: string): CompiledModel | undefined {
+    try {
+      return compileStoredModel(id, json, this.index.symbols);
+    } catch (err) {
+      this.logger?.error({ err, modelId: id }, 'authz: a stored authorization model does not compile; ignored');
+      return undefined;
+    }
+  }
+
+  /** Loads the models named by `model` changelog rows. */
+  private async loadModels(rows: AuthzChangelogTable[]): Promise<Map<string, CompiledModel>> {
+    const out = new Map<string, CompiledModel>();
+    const wanted = rows.filter((r) => r.operation === 'model');
+    for (const r of wanted) {
+      const m = await this.storage.db
+        .selectFrom('authz_models')
+        .select(['id', 'model'])
+        .where('tenant_id', '=', r.tenant_id)
+        .where('id', '=', r.object_id)
+        .executeTakeFirst();
+      const compiled = m ? this.compile(m.id, m.model) : undefined;
+      if (compiled) out.set(`${r.tenant_id}|${r.object_id}`, compiled);
+    }
+    return out;
   }
 
   /** Starts polling and (PostgreSQL) listening. */
@@ -201,19 +234,25 @@ export class ChangelogFollower {
           usable = rows.filter((r) => Number(r.revision) !== lastRev);
         }
       }
-      this.apply(usable);
+      this.apply(usable, await this.loadModels(usable));
       if (!full) return;
     }
   }
 
-  private apply(rows: AuthzChangelogTable[]): void {
+  private apply(rows: AuthzChangelogTable[], models: Map<string, CompiledModel>): void {
     let i = 0;
     while (i < rows.length) {
       const revision = Number(rows[i]!.revision);
       const changes: IndexChange[] = [];
       while (i < rows.length && Number(rows[i]!.revision) === revision) {
         const r = rows[i]!;
-        changes.push({ tenantId: r.tenant_id, storeId: r.store_id, operation: r.operation, tuple: rowToTuple(r) });
+        changes.push({
+          tenantId: r.tenant_id,
+          storeId: r.store_id,
+          operation: r.operation,
+          tuple: rowToTuple(r),
+          model: r.operation === 'model' ? models.get(`${r.tenant_id}|${r.object_id}`) : undefined,
+        });
         i++;
       }
       this.index.applyRevision(revision, changes);

@@ -6,7 +6,8 @@
  * rows in revision order) and read by the evaluator. Checks never touch the database.
  */
 import { StoreGraph } from './graph.js';
-import { Symbols } from './model.js';
+import { Symbols, type CompiledModel } from './model.js';
+import { NodeSpace } from './nodes.js';
 import type { RelationTuple } from './tuples.js';
 import type { ChangelogOperation } from '../storage/schema.js';
 
@@ -16,10 +17,22 @@ export interface IndexChange {
   storeId: string;
   operation: ChangelogOperation;
   tuple: RelationTuple;
+  /** For operation `model`: the compiled model named by `tuple.objectId` (undefined: it failed to load; ignored). */
+  model?: CompiledModel;
+}
+
+/** The model versions of one store the index knows. */
+export interface StoreModels {
+  /** The newest model (greatest id), or null. */
+  latest: CompiledModel | null;
+  byId: Map<string, CompiledModel>;
 }
 
 interface TenantState {
+  /** Node ids shared by every store of the tenant (identity overlay). */
+  space: NodeSpace;
   stores: Map<string, StoreGraph>;
+  models: Map<string, StoreModels>;
   /** `type:id` of subjects whose decisions deny (not active). */
   disabled: Set<string>;
 }
@@ -35,7 +48,7 @@ export class TupleIndex {
   private tenant(tenantId: string): TenantState {
     let t = this.tenants.get(tenantId);
     if (!t) {
-      t = { stores: new Map(), disabled: new Set() };
+      t = { space: new NodeSpace(this.symbols), stores: new Map(), models: new Map(), disabled: new Set() };
       this.tenants.set(tenantId, t);
     }
     return t;
@@ -51,10 +64,32 @@ export class TupleIndex {
     const t = this.tenant(tenantId);
     let g = t.stores.get(storeId);
     if (!g) {
-      g = new StoreGraph(this.symbols);
+      g = new StoreGraph(this.symbols, t.space);
       t.stores.set(storeId, g);
     }
     return g;
+  }
+
+  /** The tenant's node space (created if new). */
+  space(tenantId: string): NodeSpace {
+    return this.tenant(tenantId).space;
+  }
+
+  /** The models of a store, or undefined when none was loaded. */
+  models(tenantId: string, storeId: string): StoreModels | undefined {
+    return this.tenants.get(tenantId)?.models.get(storeId);
+  }
+
+  /** Adds a model version to a store; the one with the greatest id becomes the latest. */
+  addModel(tenantId: string, storeId: string, model: CompiledModel): void {
+    const t = this.tenant(tenantId);
+    let m = t.models.get(storeId);
+    if (!m) {
+      m = { latest: null, byId: new Map() };
+      t.models.set(storeId, m);
+    }
+    m.byId.set(model.id, model);
+    if (!m.latest || model.id >= m.latest.id) m.latest = model;
   }
 
   /** True if `type:id` is marked not active in the tenant (its decisions deny). */
@@ -89,6 +124,9 @@ export class TupleIndex {
           break;
         case 'enable':
           this.setDisabled(c.tenantId, c.tuple.subjectType, c.tuple.subjectId, false);
+          break;
+        case 'model':
+          if (c.model) this.addModel(c.tenantId, c.storeId, c.model);
           break;
         default:
           break;

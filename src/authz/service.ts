@@ -20,17 +20,48 @@
  * overlaid: in store S their edges also come from the built-in store (docs/authz-engine.md).
  */
 import type { OperationContext } from '../kernel/context.js';
-import { GatehouseError, type ErrorCode } from '../kernel/errors.js';
+import { GatehouseError, isGatehouseError } from '../kernel/errors.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/logger.js';
 import type { Storage } from '../storage/database.js';
 import { BUILTIN_MODEL } from './builtin-model.js';
 import { DEFAULT_MAX_DEPTH, Evaluator } from './evaluator.js';
+import { expandTree } from './expand.js';
+import { explainCheck } from './explain.js';
 import { ChangelogFollower } from './follower.js';
+import { StoreGraph, type GraphView } from './graph.js';
 import { TupleIndex } from './index.js';
-import { compileModel, type CompiledModel } from './model.js';
+import { listObjectNodes } from './list-objects.js';
+import { listUserNodes, type NodeFilter } from './list-users.js';
+import { WILDCARD_REL, compileModel, restrictionKey, type CompiledModel } from './model.js';
+import { ExtendedNodeSpace } from './nodes.js';
+import { IDENTITY_TYPES } from './store-models.js';
 import type { TupleStore } from './tuple-store.js';
-import { BUILTIN_STORE_ID, type RelationTuple } from './tuples.js';
+import { BUILTIN_STORE_ID, formatTuple, validateTupleShape, type RelationTuple } from './tuples.js';
+import { LayeredView } from './view.js';
+import { DecisionLog, type DecisionLogMode } from './decision-log.js';
+import {
+  MAX_BATCH_CHECKS,
+  MAX_CONTEXTUAL_TUPLES,
+  MAX_LIST_RESULTS,
+  type AuthzEngine,
+  type BatchCheckItem,
+  type BatchCheckItemResult,
+  type CheckRequest,
+  type CheckResult,
+  type ExpandRequest,
+  type ExpandResult,
+  type ListObjectsRequest,
+  type ListObjectsResult,
+  type ListUsersRequest,
+  type ListUsersResult,
+  type ListedUser,
+  type QueryScope,
+  type SubjectRef,
+  type TupleLastUsed,
+} from './contract.js';
+
+export * from './contract.js';
 
 /** Options of {@link AuthzService.start}. */
 export interface AuthzServiceOptions {
@@ -47,228 +78,8 @@ export interface AuthzServiceOptions {
   revisionWaitMs?: number;
   /** Resolution depth limit (default 25). */
   maxDepth?: number;
-}
-
-/** `type:id`, with `relation` only for a userset subject such as `group:eng#member`. */
-export interface SubjectRef {
-  type: string;
-  id: string;
-  relation?: string;
-}
-
-/** An object `type:id`. */
-export interface ObjectRef {
-  type: string;
-  id: string;
-}
-
-/**
- * Request context for CEL conditions (OpenFGA `context`): a JSON object whose keys are condition
- * parameter names. Values are checked against the parameter's declared type at decision time;
- * a missing or wrongly typed parameter fails the request with `condition_error` (never a silent deny).
- */
-export type RequestContext = Record<string, unknown>;
-
-/**
- * Options every read of the engine takes (OpenFGA: store_id, authorization_model_id,
- * contextual_tuples, context, consistency).
- */
-export interface QueryScope {
-  /** Default: the tenant's built-in store `gatehouse`. */
-  storeId?: string;
-  /** A model version of the store; default the store's latest. Unknown id: `not_found` with details `{ resource: 'authorization_model' }`. */
-  authorizationModelId?: string;
-  /** CEL condition context (merged over each tuple's stored condition context; the tuple's values win, as OpenFGA). */
-  context?: RequestContext;
-  /**
-   * Tuples that count for this request only, as if written (OpenFGA contextual_tuples). At most
-   * {@link MAX_CONTEXTUAL_TUPLES}; each is shape-checked (`invalid_input`). May carry a condition.
-   */
-  contextualTuples?: RelationTuple[];
-  /** Consistency token: answer only from an index at or past this changelog revision (waits up to 2 s, then `revision_timeout`). */
-  atLeastRevision?: number;
-}
-
-/** Largest number of contextual tuples per request (OpenFGA's limit). */
-export const MAX_CONTEXTUAL_TUPLES = 100;
-/** Largest number of checks in one {@link AuthzService.batchCheck} call. */
-export const MAX_BATCH_CHECKS = 1000;
-
-/** A Check request (OpenFGA Check / Zanzibar check): is `subject` related to `object` by `relation`? */
-export interface CheckRequest extends QueryScope {
-  subject: SubjectRef;
-  relation: string;
-  object: ObjectRef;
-  /** Return an {@link Explanation} (why allowed / why denied). Slower; off the hot path. */
-  explain?: boolean;
-}
-
-/** A decision and the changelog revision it was made at. */
-export interface CheckResult {
-  decision: boolean;
-  revision: number;
-  /** Present only when the request asked for `explain`. */
-  explanation?: Explanation;
-}
-
-/**
- * One step of an explanation path, from the checked `object#relation` down to the subject.
- * `kind`: `direct` (a tuple names the subject), `wildcard` (a `type:*` tuple), `userset`
- * (a tuple `object#relation@x#r`, continue in `x#r`), `computed` (rewrite `define a: b`),
- * `ttu` (a tuple `object#tupleset@parent`, continue in `parent#computed`), `intersection`,
- * `difference` (base held and subtract did not).
- */
-export interface ExplainStep {
-  kind: 'direct' | 'wildcard' | 'userset' | 'computed' | 'ttu' | 'intersection' | 'difference';
-  /** `type:id#relation` being resolved at this step. */
-  at: string;
-  /** The tuple used, in Zanzibar notation (`doc:1#viewer@user:ann`), for tuple steps. */
-  tuple?: string;
-  /** True when the tuple came from the request's contextual tuples. */
-  contextual?: boolean;
-  /** Name of the condition the tuple carried (it evaluated to true). */
-  condition?: string;
-}
-
-/** Why a check was allowed or denied. */
-export interface Explanation {
-  decision: boolean;
-  /** Allowed: one granting path (first step is the checked object#relation). Denied: empty. */
-  path: ExplainStep[];
-  /** Human-readable one-line summary (not for branching). */
-  summary: string;
-  /**
-   * Denied: the `object#relation`s that were examined and did not hold (bounded to 50), plus
-   * tuples that exist but did not count (`expired`, `condition false`).
-   */
-  denied?: Array<{ at: string; reason: string }>;
-}
-
-/** One entry of {@link AuthzService.batchCheck}: a check with the caller's correlation id. */
-export interface BatchCheckItem extends CheckRequest {
-  /** Echoed in the result (OpenFGA correlation_id; AuthZEN: the evaluation's index as a string). */
-  correlationId: string;
-}
-
-/** One result of a batch: a decision, or the error of that check alone (others are unaffected). */
-export interface BatchCheckItemResult {
-  correlationId: string;
-  decision?: boolean;
-  error?: { code: ErrorCode; message: string; details?: Record<string, unknown> };
-  explanation?: Explanation;
-}
-
-/** OpenFGA ListObjects. */
-export interface ListObjectsRequest extends QueryScope {
-  subject: SubjectRef;
-  relation: string;
-  objectType: string;
-  /** Stop after this many objects (default and max {@link MAX_LIST_RESULTS}). */
-  limit?: number;
-}
-
-/** Largest number of results of ListObjects / ListUsers. */
-export const MAX_LIST_RESULTS = 100_000;
-
-/** Exactly the objects of `objectType` for which Check is true, as `type:id`, sorted. */
-export interface ListObjectsResult {
-  objects: string[];
-  revision: number;
-}
-
-/** A filter of ListUsers: plain subjects of `type`, or usersets `type#relation`. */
-export interface UserTypeFilter {
-  type: string;
-  relation?: string;
-}
-
-/** OpenFGA ListUsers. */
-export interface ListUsersRequest extends QueryScope {
-  object: ObjectRef;
-  relation: string;
-  /** OpenFGA allows exactly one filter; Gatehouse accepts 1..10 and returns the union. */
-  userFilters: UserTypeFilter[];
-}
-
-/** A ListUsers result entry, in OpenFGA's JSON shape: exactly one of the three keys. */
-export type ListedUser =
-  | { object: { type: string; id: string } }
-  | { userset: { type: string; id: string; relation: string } }
-  | { wildcard: { type: string } };
-
-/**
- * The users for which Check is true, sorted (objects, then usersets, then wildcards). A
- * `wildcard` entry means Check is true for the wildcard subject `type:*` (every subject of the
- * type, including ones no tuple names); with an exclusion some concrete subjects may still be
- * denied; they are then simply not listed.
- */
-export interface ListUsersResult {
-  users: ListedUser[];
-  revision: number;
-}
-
-/** OpenFGA Expand: one level of the userset tree of `object#relation`. */
-export interface ExpandRequest extends Omit<QueryScope, 'context'> {
-  relation: string;
-  object: ObjectRef;
-}
-
-/** OpenFGA `UsersetTree.Node`: `name` is `type:id#relation`; exactly one of leaf/union/intersection/difference. */
-export interface UsersetTreeNode {
-  name: string;
-  leaf?: {
-    /** Direct subjects, as `type:id`, `type:*` or `type:id#relation`. */
-    users?: { users: string[] };
-    /** A computed relation of the same object: `type:id#relation`. */
-    computed?: { userset: string };
-    /** `tupleset` is `type:id#tupleset`; each computed entry is `parent:id#relation`. */
-    tupleToUserset?: { tupleset: string; computed: Array<{ userset: string }> };
-  };
-  union?: { nodes: UsersetTreeNode[] };
-  intersection?: { nodes: UsersetTreeNode[] };
-  difference?: { base: UsersetTreeNode; subtract: UsersetTreeNode };
-}
-
-/** OpenFGA ExpandResponse `{ tree: { root } }`. */
-export interface ExpandResult {
-  tree: { root: UsersetTreeNode };
-  revision: number;
-}
-
-/** When a granting tuple was last used by an allowed decision (decision log). */
-export interface TupleLastUsed {
-  storeId: string;
-  tuple: RelationTuple;
-  /** ISO 8601 instant, or null if never recorded (logging off, or not used since logging began). */
-  lastUsedAt: string | null;
-}
-
-/**
- * The engine's public contract (the OpenFGA routes, AuthZEN routes and CLI program against it).
- *
- * Errors (GatehouseError codes): `invalid_input` (malformed names, unknown type or relation in a
- * store's model — details `{ reason: 'unknown_type' | 'unknown_relation' }`, too many contextual
- * tuples, batch too large), `not_found` (`authorizationModelId` unknown — details
- * `{ resource: 'authorization_model' }`), `condition_error` (missing or wrongly typed condition
- * parameter, CEL evaluation failure), `resolution_too_complex` (depth limit), `revision_timeout`.
- * A store with no model answers every check false and lists nothing (the HTTP layer decides
- * whether that is `latest_authorization_model_not_found`; see {@link AuthzEngine.latestModelId}).
- */
-export interface AuthzEngine {
-  check(ctx: OperationContext, req: CheckRequest): Promise<CheckResult>;
-  /** Each check is independent: one failing check gives that item an `error`, the others still answer. Results in input order. */
-  batchCheck(ctx: OperationContext, checks: BatchCheckItem[]): Promise<BatchCheckItemResult[]>;
-  listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult>;
-  listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult>;
-  expand(ctx: OperationContext, req: ExpandRequest): Promise<ExpandResult>;
-  /** The id of the store's latest model as the index knows it (null: none; the built-in store: null, it uses the base model). */
-  latestModelId(tenantId: string, storeId: string): string | null;
-  /** Governance: when each tuple granting `subject` (in the store, default built-in) was last used. */
-  grantsLastUsed(ctx: OperationContext, req: { storeId?: string; subject: SubjectRef }): Promise<TupleLastUsed[]>;
-  /** Governance: when one tuple was last used (null if never recorded). */
-  tupleLastUsed(ctx: OperationContext, req: { storeId?: string; tuple: RelationTuple }): Promise<string | null>;
-  /** The changelog revision the index reflects. */
-  currentRevision(): number;
+  /** Decision log (off when absent). */
+  decisionLog?: DecisionLog;
 }
 
 function requireText(v: unknown, field: string): void {
@@ -277,25 +88,43 @@ function requireText(v: unknown, field: string): void {
   }
 }
 
+/** What one request evaluates against. */
+interface Scope {
+  storeId: string;
+  /** null: the store has no model (everything denies, lists are empty). */
+  model: CompiledModel | null;
+  /** Customer store: unknown types/relations are errors, not denials. */
+  strict: boolean;
+  view: GraphView | undefined;
+  nowMs: number;
+  context: Record<string, unknown> | undefined;
+}
+
 /**
- * Decides Check questions from the in-memory index. Build with {@link AuthzService.start};
- * stop with {@link AuthzService.close}.
+ * Decides Check, ListObjects, ListUsers and Expand from the in-memory index. Build with
+ * {@link AuthzService.start}; stop with {@link AuthzService.close}.
  */
 export class AuthzService implements AuthzEngine {
   private readonly index = new TupleIndex();
   private readonly follower: ChangelogFollower;
   private readonly evaluator: Evaluator;
   private readonly builtin: CompiledModel;
+  private readonly identityTypes: Set<number>;
   private readonly clock: Clock;
   private readonly revisionWaitMs: number;
+  private readonly maxDepth: number;
+  private readonly decisionLog: DecisionLog | undefined;
   private localRevision = 0;
   private unsubscribe: (() => void) | null = null;
 
   private constructor(private readonly options: AuthzServiceOptions) {
     this.clock = options.clock;
     this.revisionWaitMs = options.revisionWaitMs ?? 2000;
-    this.evaluator = new Evaluator({ maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH });
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+    this.evaluator = new Evaluator({ maxDepth: this.maxDepth });
     this.builtin = compileModel(BUILTIN_MODEL, this.index.symbols);
+    this.identityTypes = new Set(IDENTITY_TYPES.map((t) => this.index.symbols.types.intern(t)));
+    this.decisionLog = options.decisionLog;
     this.follower = new ChangelogFollower({
       storage: options.storage,
       index: this.index,
@@ -328,9 +157,14 @@ export class AuthzService implements AuthzEngine {
     return this.index.revision;
   }
 
-  /** The compiled model of a store. The first slice serves the built-in model for every store (issue 3: per-store models). */
-  private modelFor(_tenantId: string, _storeId: string): CompiledModel {
-    return this.builtin;
+  /** Live tuples in the index (all stores). */
+  get tupleCount(): number {
+    return this.index.tupleCount;
+  }
+
+  latestModelId(tenantId: string, storeId: string): string | null {
+    if (storeId === BUILTIN_STORE_ID) return null;
+    return this.index.models(tenantId, storeId)?.latest?.id ?? null;
   }
 
   /**
@@ -352,17 +186,8 @@ export class AuthzService implements AuthzEngine {
     return this.index.revision;
   }
 
-  /**
-   * Answers a Check: is `subject` related to `object` by `relation` in the store?
-   * A disabled (not active) user or service account is always denied; expired tuples grant nothing.
-   *
-   * @throws GatehouseError `invalid_input` (empty or oversize names, bad revision),
-   *   `revision_timeout` (atLeastRevision not reached in time), `resolution_too_complex` (depth limit).
-   * @example
-   * await authz.check(ctx, { subject: { type: 'user', id: uid }, relation: 'granted', object: { type: 'permission', id: 'documents:read' } });
-   */
-  async check(ctx: OperationContext, req: CheckRequest): Promise<CheckResult> {
-    const wanted = req.atLeastRevision;
+  /** Waits for `atLeastRevision` and for this process's own writes (read-your-writes). */
+  private async settle(wanted: number | undefined): Promise<void> {
     if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 0)) {
       throw new GatehouseError('invalid_input', 'atLeastRevision must be a non-negative integer', { field: 'atLeastRevision' });
     }
@@ -372,25 +197,142 @@ export class AuthzService implements AuthzEngine {
       // That revision's transaction did not commit (or not yet): stop waiting for it.
       if (this.localRevision === local) this.localRevision = this.index.revision;
     }
+  }
+
+  /** The model and graph view a request evaluates against. */
+  private scope(ctx: OperationContext, s: QueryScope): Scope {
+    const storeId = s.storeId ?? BUILTIN_STORE_ID;
+    requireText(storeId, 'storeId');
+    let model: CompiledModel | null;
+    let strict = false;
+    if (storeId === BUILTIN_STORE_ID) {
+      model = this.builtin;
+    } else {
+      strict = true;
+      const models = this.index.models(ctx.tenantId, storeId);
+      if (s.authorizationModelId !== undefined) {
+        model = models?.byId.get(s.authorizationModelId) ?? null;
+        if (!model) {
+          throw new GatehouseError('not_found', `authorization model '${s.authorizationModelId}' does not exist in store '${storeId}'`, {
+            resource: 'authorization_model',
+            id: s.authorizationModelId,
+          });
+        }
+      } else model = models?.latest ?? null;
+    }
+    if (s.context !== undefined && (s.context === null || typeof s.context !== 'object' || Array.isArray(s.context))) {
+      throw new GatehouseError('invalid_input', 'context must be a JSON object', { field: 'context' });
+    }
+    const ct = s.contextualTuples ?? [];
+    if (!Array.isArray(ct) || ct.length > MAX_CONTEXTUAL_TUPLES) {
+      throw new GatehouseError('invalid_input', `contextualTuples must be an array of at most ${MAX_CONTEXTUAL_TUPLES} tuples`, { field: 'contextualTuples', max: MAX_CONTEXTUAL_TUPLES });
+    }
+    const own = this.index.store(ctx.tenantId, storeId);
+    const builtinGraph = storeId === BUILTIN_STORE_ID ? undefined : this.index.store(ctx.tenantId, BUILTIN_STORE_ID);
+    let view: GraphView | undefined;
+    if (ct.length === 0 && storeId === BUILTIN_STORE_ID) view = own;
+    else {
+      const space = this.index.space(ctx.tenantId);
+      let contextual: StoreGraph | undefined;
+      let viewSpace: ExtendedNodeSpace | typeof space = space;
+      if (ct.length > 0) {
+        const ext = new ExtendedNodeSpace(space);
+        contextual = new StoreGraph(this.index.symbols, ext);
+        viewSpace = ext;
+        for (const t of ct) {
+          this.validateTuple(model, t);
+          contextual.write(t);
+        }
+      }
+      view = new LayeredView(this.index.symbols, viewSpace, own, builtinGraph, this.identityTypes, contextual);
+    }
+    return { storeId, model, strict, view, nowMs: this.clock.now().getTime(), context: s.context };
+  }
+
+  /** A contextual tuple must fit the model's type restrictions (OpenFGA rejects it otherwise). */
+  private validateTuple(model: CompiledModel | null, t: RelationTuple): void {
+    validateTupleShape(t);
+    const bad = (why: string) => new GatehouseError('invalid_input', `contextual tuple ${formatTuple(t)}: ${why}`, { field: 'contextualTuples', tuple: formatTuple(t) });
+    if (!model) throw bad('the store has no authorization model');
+    const sym = this.index.symbols;
+    const ot = sym.types.lookup(t.objectType);
+    const r = sym.relations.lookup(t.relation);
+    const cr = ot >= 0 && r >= 0 ? model.relation(ot, r) : undefined;
+    if (!cr) throw bad(`relation '${t.objectType}#${t.relation}' is not defined`);
+    const st = sym.types.lookup(t.subjectType);
+    const sr = t.subjectRelation ? sym.relations.lookup(t.subjectRelation) : 0;
+    const key = st < 0 || sr < 0 ? -1 : t.subjectId === '*' && !t.subjectRelation ? restrictionKey(st, WILDCARD_REL) : restrictionKey(st, sr);
+    if (!cr.directTypes.has(key)) throw bad('the subject is not allowed by the relation\'s type restrictions');
+    if (t.condition && !cr.conditions.has(t.condition.name)) throw bad(`condition '${t.condition.name}' is not allowed on this relation`);
+  }
+
+  /** Resolves names to ids; unknown names throw in a customer store and yield null (deny) in the built-in one. */
+  private resolve(sc: Scope, model: CompiledModel, objectType: string, relation: string, subject?: SubjectRef) {
+    const sym = this.index.symbols;
+    const ot = sym.types.lookup(objectType);
+    const rel = sym.relations.lookup(relation);
+    const st = subject ? sym.types.lookup(subject.type) : -1;
+    const sr = subject?.relation ? sym.relations.lookup(subject.relation) : 0;
+    if (sc.strict) {
+      if (ot < 0 || !model.hasType(ot)) throw new GatehouseError('invalid_input', `type '${objectType}' is not defined in the authorization model`, { reason: 'unknown_type', type: objectType });
+      if (rel < 0 || !model.relation(ot, rel)) throw new GatehouseError('invalid_input', `relation '${objectType}#${relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: objectType, relation });
+      if (subject) {
+        if (st < 0 || !model.hasType(st)) throw new GatehouseError('invalid_input', `type '${subject.type}' is not defined in the authorization model`, { reason: 'unknown_type', type: subject.type });
+        if (subject.relation && (sr < 0 || !model.relation(st, sr))) {
+          throw new GatehouseError('invalid_input', `relation '${subject.type}#${subject.relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: subject.type, relation: subject.relation });
+        }
+      }
+    }
+    if (ot < 0 || rel < 0 || sr < 0 || !model.relation(ot, rel)) return null;
+    return { ot, rel, st, sr };
+  }
+
+  private validateSubject(subject: SubjectRef | undefined): void {
+    requireText(subject?.type, 'subject.type');
+    requireText(subject?.id, 'subject.id');
+    if (subject?.relation !== undefined && subject.relation !== '') requireText(subject.relation, 'subject.relation');
+  }
+
+  private isDisabled(ctx: OperationContext, subject: SubjectRef): boolean {
+    return !subject.relation && this.index.isDisabled(ctx.tenantId, subject.type, subject.id);
+  }
+
+  /**
+   * Answers a Check: is `subject` related to `object` by `relation` in the store?
+   * A disabled (not active) user or service account is always denied; expired tuples grant nothing.
+   *
+   * @throws GatehouseError `invalid_input` (empty or oversize names, bad revision, unknown type or
+   *   relation in a customer store, bad contextual tuple), `not_found` (authorizationModelId),
+   *   `condition_error`, `revision_timeout` (atLeastRevision not reached in time),
+   *   `resolution_too_complex` (depth limit).
+   * @example
+   * await authz.check(ctx, { subject: { type: 'user', id: uid }, relation: 'granted', object: { type: 'permission', id: 'documents:read' } });
+   */
+  async check(ctx: OperationContext, req: CheckRequest): Promise<CheckResult> {
+    await this.settle(req.atLeastRevision);
     return this.checkNow(ctx, req);
   }
 
   /**
    * Check against the index as it is now, without waiting (the in-process hot path).
-   * @throws GatehouseError `invalid_input`, `resolution_too_complex`.
+   * @throws GatehouseError as {@link check}, except `revision_timeout`.
    */
   checkNow(ctx: OperationContext, req: CheckRequest): CheckResult {
-    requireText(req.subject?.type, 'subject.type');
-    requireText(req.subject?.id, 'subject.id');
+    this.validateSubject(req.subject);
     requireText(req.relation, 'relation');
     requireText(req.object?.type, 'object.type');
     requireText(req.object?.id, 'object.id');
     const revision = this.index.revision;
-    const storeId = req.storeId ?? BUILTIN_STORE_ID;
-    if (!req.subject.relation && this.index.isDisabled(ctx.tenantId, req.subject.type, req.subject.id)) return { decision: false, revision };
+    const sc = this.scope(ctx, req);
+    const deny = (summary: string): CheckResult => (req.explain ? { decision: false, revision, explanation: { decision: false, path: [], summary } } : { decision: false, revision });
+    const model = sc.model;
+    if (!model) return deny(`denied: store '${sc.storeId}' has no authorization model`);
+    const ids = this.resolve(sc, model, req.object.type, req.relation, req.subject);
+    if (this.isDisabled(ctx, req.subject)) return deny('denied: the subject is not active');
+    if (!ids || !sc.view) return deny('denied: no tuple or rewrite relates the subject to the object');
     const decision = this.evaluator.check(
-      this.index.store(ctx.tenantId, storeId),
-      this.modelFor(ctx.tenantId, storeId),
+      sc.view,
+      model,
       {
         subjectType: req.subject.type,
         subjectId: req.subject.id,
@@ -399,51 +341,198 @@ export class AuthzService implements AuthzEngine {
         objectType: req.object.type,
         objectId: req.object.id,
       },
-      this.clock.now().getTime(),
+      sc.nowMs,
+      sc.context,
     );
-    return { decision, revision };
+    const result: CheckResult = { decision, revision };
+    const logged = this.decisionLog !== undefined && this.decisionLog.mode !== 'off' && this.decisionLog.sample();
+    if (req.explain || (logged && decision)) {
+      const view = sc.view;
+      const subjectNode = ids.st < 0 ? -1 : view.lookupNodeOfType(ids.st, req.subject.id);
+      const objectNode = view.lookupNode(req.object.type, req.object.id);
+      const explanation = explainCheck(view, model, { type: ids.st, node: subjectNode, relation: ids.sr }, objectNode, ids.rel, sc.nowMs, sc.context, this.maxDepth);
+      if (req.explain) result.explanation = { ...explanation, decision };
+      if (logged) this.decisionLog!.record(ctx, sc.storeId, req, decision, revision, decision ? explanation : null);
+    } else if (logged) this.decisionLog!.record(ctx, sc.storeId, req, decision, revision, null);
+    return result;
   }
 
   /**
-   * Runs many checks; each item fails alone (its `error`), results in input order.
+   * Runs many checks; each item fails alone (its `error`), results in input order. Waits once for
+   * the greatest `atLeastRevision` of the items.
    * @throws GatehouseError `invalid_input` when more than {@link MAX_BATCH_CHECKS} items.
    */
-  async batchCheck(_ctx: OperationContext, _checks: BatchCheckItem[]): Promise<BatchCheckItemResult[]> {
-    throw new GatehouseError('internal', 'batchCheck: not implemented yet');
+  async batchCheck(ctx: OperationContext, checks: BatchCheckItem[]): Promise<BatchCheckItemResult[]> {
+    if (!Array.isArray(checks) || checks.length > MAX_BATCH_CHECKS) {
+      throw new GatehouseError('invalid_input', `a batch holds at most ${MAX_BATCH_CHECKS} checks`, { field: 'checks', max: MAX_BATCH_CHECKS });
+    }
+    let wanted: number | undefined;
+    for (const c of checks) if (c.atLeastRevision !== undefined && (wanted === undefined || c.atLeastRevision > wanted)) wanted = c.atLeastRevision;
+    await this.settle(wanted);
+    return checks.map((c) => {
+      try {
+        const r = this.checkNow(ctx, c);
+        const out: BatchCheckItemResult = { correlationId: c.correlationId, decision: r.decision };
+        if (r.explanation) out.explanation = r.explanation;
+        return out;
+      } catch (err) {
+        if (!isGatehouseError(err)) throw err;
+        return { correlationId: c.correlationId, error: { code: err.code, message: err.message, details: err.details } };
+      }
+    });
   }
 
-  /** ListObjects: exactly the objects of `objectType` for which Check is true. */
-  async listObjects(_ctx: OperationContext, _req: ListObjectsRequest): Promise<ListObjectsResult> {
-    throw new GatehouseError('internal', 'listObjects: not implemented yet');
+  /**
+   * ListObjects: exactly the objects of `objectType` for which Check is true (`type:id`, sorted).
+   * @throws GatehouseError as {@link check}.
+   */
+  async listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult> {
+    await this.settle(req.atLeastRevision);
+    this.validateSubject(req.subject);
+    requireText(req.relation, 'relation');
+    requireText(req.objectType, 'objectType');
+    const limit = this.limit(req.limit);
+    const revision = this.index.revision;
+    const sc = this.scope(ctx, req);
+    if (!sc.model) return { objects: [], revision };
+    const ids = this.resolve(sc, sc.model, req.objectType, req.relation, req.subject);
+    if (!ids || !sc.view || ids.st < 0 || this.isDisabled(ctx, req.subject)) return { objects: [], revision };
+    const view = sc.view;
+    const nodes = listObjectNodes(
+      this.evaluator,
+      view,
+      sc.model,
+      { subjectType: ids.st, subjectNode: view.lookupNodeOfType(ids.st, req.subject.id), subjectRelation: ids.sr, objectType: ids.ot, relation: ids.rel },
+      sc.nowMs,
+      sc.context,
+      limit,
+    );
+    const objects = nodes.map((n) => `${req.objectType}:${view.describe(n).id}`).sort();
+    return { objects, revision };
   }
 
-  /** ListUsers: exactly the users (of the filters' types) for which Check is true. */
-  async listUsers(_ctx: OperationContext, _req: ListUsersRequest): Promise<ListUsersResult> {
-    throw new GatehouseError('internal', 'listUsers: not implemented yet');
+  /**
+   * ListUsers: the subjects of the filters' types for which Check is true (OpenFGA shape, sorted).
+   * @throws GatehouseError as {@link check}; `invalid_input` for 0 or more than 10 filters.
+   */
+  async listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult> {
+    await this.settle(req.atLeastRevision);
+    requireText(req.relation, 'relation');
+    requireText(req.object?.type, 'object.type');
+    requireText(req.object?.id, 'object.id');
+    if (!Array.isArray(req.userFilters) || req.userFilters.length === 0 || req.userFilters.length > 10) {
+      throw new GatehouseError('invalid_input', 'userFilters must hold 1 to 10 filters', { field: 'userFilters' });
+    }
+    for (const f of req.userFilters) {
+      requireText(f?.type, 'userFilters.type');
+      if (f.relation !== undefined && f.relation !== '') requireText(f.relation, 'userFilters.relation');
+    }
+    const revision = this.index.revision;
+    const sc = this.scope(ctx, req);
+    if (!sc.model) return { users: [], revision };
+    const model = sc.model;
+    const ids = this.resolve(sc, model, req.object.type, req.relation);
+    const sym = this.index.symbols;
+    const filters: NodeFilter[] = [];
+    for (const f of req.userFilters) {
+      const t = sym.types.lookup(f.type);
+      const r = f.relation ? sym.relations.lookup(f.relation) : 0;
+      if (sc.strict && (t < 0 || !model.hasType(t))) throw new GatehouseError('invalid_input', `type '${f.type}' is not defined in the authorization model`, { reason: 'unknown_type', type: f.type });
+      if (sc.strict && f.relation && (r < 0 || !model.relation(t, r))) {
+        throw new GatehouseError('invalid_input', `relation '${f.type}#${f.relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: f.type, relation: f.relation });
+      }
+      if (t >= 0 && r >= 0) filters.push({ type: t, relation: r });
+    }
+    const view = sc.view;
+    const objectNode = view ? view.lookupNode(req.object.type, req.object.id) : -1;
+    if (!ids || !view || objectNode < 0 || filters.length === 0) return { users: [], revision };
+    const disabled = (n: number) => {
+      const d = view.describe(n);
+      return this.index.isDisabled(ctx.tenantId, d.type, d.id);
+    };
+    const nodes = listUserNodes(this.evaluator, view, model, objectNode, ids.rel, filters, sc.nowMs, sc.context, MAX_LIST_RESULTS, disabled);
+    const users: ListedUser[] = nodes.map(({ node, subjectRelation }) => {
+      const d = view.describe(node);
+      if (subjectRelation !== 0) return { userset: { type: d.type, id: d.id, relation: sym.relations.name(subjectRelation) } };
+      if (d.id === '*') return { wildcard: { type: d.type } };
+      return { object: { type: d.type, id: d.id } };
+    });
+    const rank = (u: ListedUser) => ('object' in u ? `0${u.object.type}:${u.object.id}` : 'userset' in u ? `1${u.userset.type}:${u.userset.id}#${u.userset.relation}` : `2${u.wildcard.type}`);
+    users.sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
+    return { users, revision };
   }
 
-  /** Expand: one level of the userset tree of `object#relation` (OpenFGA Expand). */
-  async expand(_ctx: OperationContext, _req: ExpandRequest): Promise<ExpandResult> {
-    throw new GatehouseError('internal', 'expand: not implemented yet');
+  /**
+   * Expand: one level of the userset tree of `object#relation` (OpenFGA Expand).
+   * @throws GatehouseError `invalid_input` (unknown type or relation), `not_found` (model id).
+   */
+  async expand(ctx: OperationContext, req: ExpandRequest): Promise<ExpandResult> {
+    await this.settle(req.atLeastRevision);
+    requireText(req.relation, 'relation');
+    requireText(req.object?.type, 'object.type');
+    requireText(req.object?.id, 'object.id');
+    const revision = this.index.revision;
+    const sc = this.scope(ctx, req);
+    const name = `${req.object.type}:${req.object.id}#${req.relation}`;
+    if (!sc.model) return { tree: { root: { name, leaf: { users: { users: [] } } } }, revision };
+    const ids = this.resolve({ ...sc, strict: true }, sc.model, req.object.type, req.relation);
+    const cr = ids ? sc.model.relation(ids.ot, ids.rel) : undefined;
+    if (!cr) return { tree: { root: { name, leaf: { users: { users: [] } } } }, revision };
+    const node = sc.view ? sc.view.lookupNode(req.object.type, req.object.id) : -1;
+    const view = sc.view ?? new StoreGraph(this.index.symbols, this.index.space(ctx.tenantId));
+    return { tree: { root: expandTree(view, sc.model, req.object.type, req.object.id, node, cr, sc.nowMs) }, revision };
   }
 
-  latestModelId(_tenantId: string, _storeId: string): string | null {
-    return null;
+  private limit(n: number | undefined): number {
+    if (n === undefined) return MAX_LIST_RESULTS;
+    if (!Number.isSafeInteger(n) || n < 1) throw new GatehouseError('invalid_input', 'limit must be a positive integer', { field: 'limit' });
+    return Math.min(n, MAX_LIST_RESULTS);
   }
 
-  async grantsLastUsed(_ctx: OperationContext, _req: { storeId?: string; subject: SubjectRef }): Promise<TupleLastUsed[]> {
-    return [];
+  /** Governance: when each tuple granting `subject` (directly named) was last used by an allowed decision. */
+  async grantsLastUsed(ctx: OperationContext, req: { storeId?: string; subject: SubjectRef }): Promise<TupleLastUsed[]> {
+    this.validateSubject(req.subject);
+    const storeId = req.storeId ?? BUILTIN_STORE_ID;
+    const tuples = await this.options.storage.db
+      .selectFrom('authz_tuples')
+      .selectAll()
+      .where('tenant_id', '=', ctx.tenantId)
+      .where('store_id', '=', storeId)
+      .where('subject_type', '=', req.subject.type)
+      .where('subject_id', '=', req.subject.id)
+      .where('subject_relation', '=', req.subject.relation ?? '')
+      .execute();
+    const used = this.decisionLog ? await this.decisionLog.lastUsedFor(ctx.tenantId, storeId, req.subject) : new Map<string, string>();
+    return tuples
+      .map((r) => {
+        const tuple: RelationTuple = {
+          objectType: r.object_type,
+          objectId: r.object_id,
+          relation: r.relation,
+          subjectType: r.subject_type,
+          subjectId: r.subject_id,
+          subjectRelation: r.subject_relation,
+          expiresAt: r.expires_at,
+          condition: r.condition_name ? { name: r.condition_name, context: r.condition_context ? (JSON.parse(r.condition_context) as Record<string, unknown>) : null } : null,
+        };
+        return { storeId, tuple, lastUsedAt: used.get(formatTuple(tuple)) ?? null };
+      })
+      .sort((a, b) => (formatTuple(a.tuple) < formatTuple(b.tuple) ? -1 : 1));
   }
 
-  async tupleLastUsed(_ctx: OperationContext, _req: { storeId?: string; tuple: RelationTuple }): Promise<string | null> {
-    return null;
+  /** Governance: when one tuple was last used by an allowed decision (null if never recorded). */
+  async tupleLastUsed(ctx: OperationContext, req: { storeId?: string; tuple: RelationTuple }): Promise<string | null> {
+    validateTupleShape(req.tuple);
+    if (!this.decisionLog) return null;
+    return this.decisionLog.lastUsed(ctx.tenantId, req.storeId ?? BUILTIN_STORE_ID, req.tuple);
   }
 
-  /** Stops following the changelog. Idempotent. */
+  /** Stops following the changelog and flushes the decision log. Idempotent. */
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.unsubscribe = null;
     await this.follower.close();
+    await this.decisionLog?.close();
   }
 }
 
@@ -457,15 +546,21 @@ export async function startAuthz(services: {
   clock: Clock;
   logger: Logger;
   tuples: TupleStore;
-  config: { databaseUrl: string };
+  config: { databaseUrl: string; authzDecisionLog?: DecisionLogMode; authzDecisionLogSampleRate?: number };
   onClose(fn: () => Promise<void> | void): void;
 }): Promise<AuthzService> {
+  const mode = services.config.authzDecisionLog ?? 'off';
+  const decisionLog =
+    mode === 'off'
+      ? undefined
+      : new DecisionLog({ storage: services.storage, clock: services.clock, logger: services.logger, mode, sampleRate: services.config.authzDecisionLogSampleRate });
   const authz = await AuthzService.start({
     storage: services.storage,
     clock: services.clock,
     logger: services.logger,
     tuples: services.tuples,
     listenUrl: services.storage.kind === 'postgres' ? services.config.databaseUrl : null,
+    decisionLog,
   });
   services.onClose(() => authz.close());
   return authz;

@@ -86,6 +86,16 @@ export const configSchema = z
       .preprocess((v) => (typeof v === 'string' ? (() => { try { return JSON.parse(v) as unknown; } catch { return v; } })() : v), z.array(z.record(z.string(), z.unknown())).max(20))
       .default([])
       .describe('GATEHOUSE_SCIM_SCHEMA_EXTENSIONS: JSON array of custom SCIM schema extensions of the User resource (`{id, name, resourceType: "User", attributes: [...]}`); see docs/scim-compatibility.md.'),
+    authzDecisionLog: z
+      .enum(['off', 'sampled', 'full'])
+      .default('off')
+      .describe('GATEHOUSE_AUTHZ_DECISION_LOG: authorization decision log: `off`, `sampled` (a fraction of decisions, see GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE) or `full`; logged allowed decisions also record when each granting tuple was last used.'),
+    authzDecisionLogSampleRate: z.coerce
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.01)
+      .describe('GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE: fraction (0 to 1) of decisions logged in `sampled` mode.'),
   })
   .strict();
 
@@ -107,6 +117,8 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   serviceAccountOwnerLeaverPolicy: 'GATEHOUSE_SERVICE_ACCOUNT_OWNER_LEAVER_POLICY',
   resourceServers: 'GATEHOUSE_RESOURCE_SERVERS',
   scimSchemaExtensions: 'GATEHOUSE_SCIM_SCHEMA_EXTENSIONS',
+  authzDecisionLog: 'GATEHOUSE_AUTHZ_DECISION_LOG',
+  authzDecisionLogSampleRate: 'GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE',
 };
 
 /**

@@ -3,6 +3,7 @@ import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from './database.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_authz_models.js';
+import * as m0003 from './migrations/0003_authz_decision_log.js';
 import * as m0004 from './migrations/0004_scim.js';
 import * as m0006 from './migrations/0006_oidc_machines.js';
 
@@ -10,6 +11,7 @@ import * as m0006 from './migrations/0006_oidc_machines.js';
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_authz_models': m0002,
+  '0003_authz_decision_log': m0003,
   '0004_scim': m0004,
   '0006_oidc_machines': m0006,
 };

@@ -316,6 +316,37 @@ export interface AuditHeadTable {
   hash: string;
 }
 
+/** Logged authorization decisions (0003_authz_decision_log). */
+export interface AuthzDecisionLogTable {
+  tenant_id: string;
+  id: string;
+  store_id: string;
+  decided_at: string;
+  request_id: string | null;
+  /** `type:id[#relation]`. */
+  subject: string;
+  relation: string;
+  /** `type:id`. */
+  object: string;
+  decision: number;
+  revision: number;
+  /** JSON Explanation for allowed decisions, or null. */
+  explanation: string | null;
+}
+
+/** When each tuple last granted an allowed, logged decision (0003_authz_decision_log). */
+export interface AuthzTupleUsageTable {
+  tenant_id: string;
+  store_id: string;
+  object_type: string;
+  object_id: string;
+  relation: string;
+  subject_type: string;
+  subject_id: string;
+  subject_relation: string;
+  last_used_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   user_emails: UserEmailsTable;
@@ -330,6 +361,8 @@ export interface Database {
   authz_changelog: AuthzChangelogTable;
   authz_revision: AuthzRevisionTable;
   authz_models: AuthzModelsTable;
+  authz_decision_log: AuthzDecisionLogTable;
+  authz_tuple_usage: AuthzTupleUsageTable;
   oidc_payloads: OidcPayloadsTable;
   service_account_credentials: ServiceAccountCredentialsTable;
   signing_keys: SigningKeysTable;

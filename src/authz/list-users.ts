@@ -1,0 +1,138 @@
+/**
+ * ListUsers (OpenFGA semantics): the subjects of the filtered types for which Check is true.
+ *
+ * A forward walk from `object#relation` through the rewrites (computed relations, tuple-to-userset
+ * parents, usersets) collects candidate subjects: plain subjects, wildcards `type:*` and usersets
+ * `type:id#relation`. When the relation is monotone and no conditional edge is met, the walk
+ * applies the evaluator's filters and is exact; otherwise each candidate is decided by Check.
+ * A wildcard is listed when Check is true for the wildcard subject itself.
+ */
+import type { GraphView } from './graph.js';
+import type { Evaluator } from './evaluator.js';
+import { analyse } from './model-analysis.js';
+import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
+import type { IdSet } from './idset.js';
+
+/** A listed subject: node and subject relation (0 = plain, including a wildcard node). */
+export interface ListedNode {
+  node: number;
+  subjectRelation: number;
+}
+
+/** A filter: subjects of `type` (relation 0) or usersets `type#relation`. */
+export interface NodeFilter {
+  type: number;
+  relation: number;
+}
+
+function each(set: IdSet | undefined, fn: (n: number) => void): void {
+  if (set === undefined) return;
+  if (typeof set === 'number') fn(set);
+  else for (const n of set) fn(n);
+}
+
+/**
+ * Subjects matching `filters` for which Check(subject, relation, object) is true.
+ * @throws GatehouseError `resolution_too_complex` / `condition_error` as Check does.
+ */
+export function listUserNodes(
+  ev: Evaluator,
+  view: GraphView,
+  model: CompiledModel,
+  object: number,
+  relation: number,
+  filters: NodeFilter[],
+  nowMs: number,
+  context: Record<string, unknown> | undefined,
+  limit: number,
+  isDisabled: (node: number) => boolean,
+): ListedNode[] {
+  const a = analyse(model);
+  const run = (exactMode: boolean): { exact: boolean; out: ListedNode[] } => {
+    let exact = exactMode;
+    const seen = new Set<number>();
+    const cands = new Map<number, ListedNode>();
+    const stack: number[] = [];
+    const wanted = (t: number, sr: number) => filters.some((f) => f.type === t && f.relation === sr);
+    const candidate = (n: number, sr: number) => {
+      if (wanted(view.typeOf(n), sr)) cands.set(n * 4096 + sr, { node: n, subjectRelation: sr });
+    };
+    const push = (n: number, r: number) => {
+      const kk = n * 4096 + r;
+      if (seen.has(kk)) return;
+      seen.add(kk);
+      stack.push(n, r);
+    };
+    const state = (o: number, r: number, sr: number, s: number): boolean => {
+      if (!view.hasMeta(o)) return true;
+      const m = view.edgeMeta(o, r, sr, s);
+      if (!m) return true;
+      if (m.expiresAtMs <= nowMs) return !exact; // expired: skip when exact; keep as candidate otherwise
+      if (m.condition) exact = false;
+      return true;
+    };
+    const walk = (o: number, cr: CompiledRelation, rw: Rewrite): void => {
+      switch (rw.kind) {
+        case 'this': {
+          const row = view.subjectRow(o, cr.relationId);
+          if (!row) return;
+          for (let sr = 0; sr < row.length; sr++) {
+            each(row[sr], (s) => {
+              const st = view.typeOf(s);
+              if (exact) {
+                const wild = sr === 0 && view.wildcardNode(st) === s;
+                if (!cr.directTypes.has(restrictionKey(st, wild ? WILDCARD_REL : sr))) return;
+              }
+              if (!state(o, cr.relationId, sr, s)) return;
+              candidate(s, sr);
+              if (sr !== 0) push(s, sr);
+            });
+          }
+          return;
+        }
+        case 'computed':
+          push(o, rw.relation);
+          return;
+        case 'ttu': {
+          const ts = model.relation(cr.typeId, rw.tupleset);
+          each(view.subjects(o, rw.tupleset, 0), (p) => {
+            const pt = view.typeOf(p);
+            if (!model.relation(pt, rw.computed)) return;
+            if (exact && !ts?.directTypes.has(restrictionKey(pt, 0))) return;
+            if (!state(o, rw.tupleset, 0, p)) return;
+            push(p, rw.computed);
+          });
+          return;
+        }
+        case 'union':
+        case 'intersection':
+          for (const c of rw.children) walk(o, cr, c);
+          return;
+        case 'difference':
+          walk(o, cr, rw.base);
+          walk(o, cr, rw.subtract);
+          return;
+      }
+    };
+    push(object, relation);
+    while (stack.length > 0) {
+      const r = stack.pop() as number;
+      const o = stack.pop() as number;
+      const cr = model.relation(view.typeOf(o), r);
+      if (cr) walk(o, cr, cr.rewrite);
+    }
+    const out: ListedNode[] = [];
+    for (const c of cands.values()) {
+      if (out.length >= limit) break;
+      if (c.subjectRelation === 0 && isDisabled(c.node)) continue;
+      if (exact || ev.checkNodes(view, model, view.typeOf(c.node), c.node, c.subjectRelation, object, relation, nowMs, context)) out.push(c);
+    }
+    return { exact, out };
+  };
+  const monotone = a.monotone(view.typeOf(object), relation);
+  if (monotone) {
+    const first = run(true);
+    if (first.exact) return first.out;
+  }
+  return run(false).out;
+}

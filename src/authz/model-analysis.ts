@@ -1,0 +1,110 @@
+/**
+ * Tables derived from a compiled model for the list operations (cached on the model):
+ *
+ * - `monotone(type, relation)`: the relation is built from `this`, computed relations,
+ *   tuple-to-userset and union only, and so is everything it reaches (usersets allowed by its type
+ *   restrictions, computed relations, tupleset parents). For such a relation, walking the graph
+ *   (reverse for ListObjects, forward for ListUsers) with the evaluator's edge filters gives exactly
+ *   the Check answers; otherwise (intersection, exclusion) the walk gives candidates that are then
+ *   checked one by one.
+ * - `computedBy(type, relation)`: relations of the same type whose rewrite mentions it as a
+ *   computed relation (anywhere in the tree).
+ * - `ttuBy(relation)`: `(ownerType, ownerRelation, tupleset)` for every `relation from tupleset`.
+ */
+import { restrictionKey, type CompiledModel, type Rewrite } from './model.js';
+
+export interface TtuUse {
+  ownerType: number;
+  ownerRelation: number;
+  tupleset: number;
+}
+
+export interface ModelAnalysis {
+  monotone(typeId: number, relationId: number): boolean;
+  computedBy(typeId: number, relationId: number): readonly number[];
+  ttuBy(relationId: number): readonly TtuUse[];
+}
+
+const KEY = 'model-analysis';
+const EMPTY: readonly never[] = [];
+
+/** The analysis of `model`, computed once. */
+export function analyse(model: CompiledModel): ModelAnalysis {
+  const cached = model.derived.get(KEY) as ModelAnalysis | undefined;
+  if (cached) return cached;
+  const rels = [...model.relations()];
+  const k = (t: number, r: number) => restrictionKey(t, r);
+  const computedBy = new Map<number, number[]>();
+  const ttuBy = new Map<number, TtuUse[]>();
+  const deps = new Map<number, number[]>();
+  const mono = new Map<number, boolean>();
+  for (const cr of rels) {
+    const own = k(cr.typeId, cr.relationId);
+    const d: number[] = [];
+    let shapeOk = true;
+    const walk = (rw: Rewrite): void => {
+      switch (rw.kind) {
+        case 'this':
+          for (const key of cr.directTypes) {
+            const rel = key % 4096;
+            if (rel !== 0 && rel !== 0xfff) d.push(key);
+          }
+          return;
+        case 'computed': {
+          const list = computedBy.get(k(cr.typeId, rw.relation)) ?? [];
+          if (!list.includes(cr.relationId)) list.push(cr.relationId);
+          computedBy.set(k(cr.typeId, rw.relation), list);
+          d.push(k(cr.typeId, rw.relation));
+          return;
+        }
+        case 'ttu': {
+          const list = ttuBy.get(rw.computed) ?? [];
+          list.push({ ownerType: cr.typeId, ownerRelation: cr.relationId, tupleset: rw.tupleset });
+          ttuBy.set(rw.computed, list);
+          const ts = model.relation(cr.typeId, rw.tupleset);
+          for (const key of ts?.directTypes ?? []) {
+            const pt = Math.floor(key / 4096);
+            if (key % 4096 === 0 && model.relation(pt, rw.computed)) d.push(k(pt, rw.computed));
+          }
+          return;
+        }
+        case 'union':
+          for (const c of rw.children) walk(c);
+          return;
+        case 'intersection':
+          shapeOk = false;
+          for (const c of rw.children) walk(c);
+          return;
+        case 'difference':
+          shapeOk = false;
+          walk(rw.base);
+          walk(rw.subtract);
+          return;
+      }
+    };
+    walk(cr.rewrite);
+    deps.set(own, d);
+    mono.set(own, shapeOk);
+  }
+  // Greatest fixpoint: a relation stays monotone while everything it depends on does.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [key, ok] of mono) {
+      if (!ok) continue;
+      for (const dep of deps.get(key) ?? []) {
+        if (mono.get(dep) === false || !mono.has(dep)) {
+          mono.set(key, false);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  const a: ModelAnalysis = {
+    monotone: (t, r) => mono.get(k(t, r)) === true,
+    computedBy: (t, r) => computedBy.get(k(t, r)) ?? EMPTY,
+    ttuBy: (r) => ttuBy.get(r) ?? EMPTY,
+  };
+  model.derived.set(KEY, a);
+  return a;
+}
