@@ -179,6 +179,19 @@ describeEachBackend('SCIM /Users', (backend) => {
     expect((await h.call('POST', '/Users', { body: userBody('delete-me') })).status).toBe(201);
   });
 
+  it('deletes when the client sends Content-Type with an empty body, as provisioning clients do', async () => {
+    for (const contentType of ['application/scim+json', 'application/json']) {
+      const u = (await h.call('POST', '/Users', { body: userBody(`ct-delete-${contentType.length}`) })).body;
+      const del = await h.call('DELETE', `/Users/${u.id}`, { contentType });
+      expect([del.status, del.text]).toEqual([204, '']);
+      expect((await status(u.id)).status).toBe('deprovisioned');
+    }
+    const g = (await h.call('POST', '/Groups', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'ct-delete-group' } })).body;
+    expect((await h.call('DELETE', `/Groups/${g.id}`, { contentType: 'application/scim+json' })).status).toBe(204);
+    // A create with an empty body is still refused in the SCIM error format.
+    expectScimError(await h.call('POST', '/Users', { raw: '', contentType: 'application/scim+json' }), 400, 'invalidSyntax');
+  });
+
   it('records SCIM as the source of changes in the audit log', async () => {
     const u = (await h.call('POST', '/Users', { body: userBody('audited') })).body;
     const ev = await h.gh.storage.db.selectFrom('audit_events').selectAll().where('target_id', '=', u.id).where('action', '=', 'user.create').executeTakeFirstOrThrow();

@@ -62,10 +62,16 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err));
 
   app.removeAllContentTypeParsers();
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(
     ['application/scim+json', 'application/json'],
     { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes },
-    app.getDefaultJsonParser('error', 'error'),
+    (request, body, done) => {
+      // Provisioning clients send Content-Type on every request, DELETE and GET included: an empty
+      // body is no body. Endpoints that need one answer invalidSyntax themselves.
+      if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+      return jsonParser(request, typeof body === 'string' ? body : body.toString('utf8'), done);
+    },
   );
 
   app.setErrorHandler((err, request, reply) => {
