@@ -73,8 +73,12 @@ export function explainCheck(
     const cr = model.relation(view.typeOf(o), r);
     if (!cr) return null;
     path.add(k);
+    const mark = denied.length;
     try {
-      return rewrite(o, cr, cr.rewrite, depth, path);
+      const res = rewrite(o, cr, cr.rewrite, depth, path);
+      // Dead ends explored before a path was found are not reasons for a denial.
+      if (res) denied.length = mark;
+      return res;
     } finally {
       path.delete(k);
     }
@@ -129,12 +133,17 @@ export function explainCheck(
         deny(here, `no parent through ${rel(rw.tupleset)} grants ${rel(rw.computed)}`);
         return null;
       }
-      case 'union':
+      case 'union': {
+        const mark = denied.length;
         for (const c of rw.children) {
           const sub = rewrite(o, cr, c, depth, path);
-          if (sub) return sub;
+          if (sub) {
+            denied.length = mark;
+            return sub;
+          }
         }
         return null;
+      }
       case 'intersection': {
         const all: ExplainStep[] = [step('intersection', here)];
         for (const c of rw.children) {
@@ -152,7 +161,7 @@ export function explainCheck(
         if (!base) return null;
         const sub = rewrite(o, cr, rw.subtract, depth + 1, new Set());
         if (sub) {
-          deny(here, `excluded: ${sub.map((x) => x.tuple ?? x.at).join(' → ')}`);
+          deny(here, `excluded: ${sub.filter((x) => x.tuple).map((x) => x.tuple).join(' → ')}`);
           return null;
         }
         return [step('difference', here), ...base];
