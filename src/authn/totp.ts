@@ -13,6 +13,10 @@ import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from '../storage/database.js';
+import { FlowStore } from './flows.js';
+
+/** How long a started self-service enrollment waits for its first code, in seconds. */
+export const TOTP_ENROLLMENT_TTL_SECONDS = 600;
 
 /** The issuer shown by authenticator apps. */
 export const TOTP_ISSUER = 'Gatehouse';
@@ -36,11 +40,88 @@ export type TotpCheck = 'accepted' | 'invalid' | 'replayed' | 'not_enrolled';
 
 /** TOTP enrollment and verification, stored in `user_totp`. */
 export class TotpService {
+  private readonly flows: FlowStore;
+
   constructor(
     private readonly storage: Storage,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.flows = new FlowStore(storage, clock);
+  }
+
+  private uri(userName: string, secret: string): string {
+    return generateURI({ issuer: TOTP_ISSUER, label: userName, secret, algorithm: 'sha1', digits: TOTP_DIGITS, period: TOTP_PERIOD_SECONDS });
+  }
+
+  /**
+   * Starts a self-service enrollment: a new secret is kept (not yet active) for
+   * {@link TOTP_ENROLLMENT_TTL_SECONDS} until {@link confirmEnrollment} proves the user's app
+   * has it. A started enrollment replaces an unconfirmed earlier one; the current authenticator,
+   * if any, keeps working until the new one is confirmed.
+   * @returns the secret and otpauth URI, for the QR code.
+   */
+  async beginEnrollment(tenantId: string, userId: string, userName: string): Promise<TotpEnrollment> {
+    const secret = generateSecret({ length: 20 });
+    await this.flows.put(tenantId, `totp-enroll:${userId}`, { secret }, TOTP_ENROLLMENT_TTL_SECONDS, userId);
+    return { secret, otpauthUri: this.uri(userName, secret) };
+  }
+
+  /** The otpauth URI of the pending enrollment (to show the QR code again), or undefined. */
+  async pendingEnrollment(tenantId: string, userId: string, userName: string): Promise<TotpEnrollment | undefined> {
+    const p = await this.flows.get<{ secret: string }>(tenantId, `totp-enroll:${userId}`);
+    return p ? { secret: p.secret, otpauthUri: this.uri(userName, p.secret) } : undefined;
+  }
+
+  /**
+   * Confirms a started enrollment with a first code (±1 step). On success the secret becomes the
+   * user's authenticator (replacing any earlier one) and the confirming step counts as used, so
+   * the same code cannot then sign in. Audit: `totp.enroll` with `details.self_service`.
+   * @returns false when there is no pending enrollment or the code is wrong (the enrollment is kept
+   *   for another try until it expires).
+   */
+  async confirmEnrollment(ctx: OperationContext, userId: string, code: string): Promise<boolean> {
+    const pending = await this.flows.get<{ secret: string }>(ctx.tenantId, `totp-enroll:${userId}`);
+    if (!pending) return false;
+    const token = code.replace(/\s+/g, '');
+    if (!/^\d{6}$/.test(token)) return false;
+    const result = await verifyOtp({
+      secret: pending.secret,
+      token,
+      algorithm: 'sha1',
+      digits: TOTP_DIGITS,
+      period: TOTP_PERIOD_SECONDS,
+      epoch: Math.floor(this.clock.now().getTime() / 1000),
+      epochTolerance: TOTP_WINDOW_STEPS * TOTP_PERIOD_SECONDS,
+    });
+    if (!result.valid || !('timeStep' in result)) return false;
+    const taken = await this.flows.take<{ secret: string }>(ctx.tenantId, `totp-enroll:${userId}`);
+    if (!taken || taken.secret !== pending.secret) return false;
+    const now = this.clock.now().toISOString();
+    await this.storage.db.transaction().execute(async (trx) => {
+      const existed = await trx.deleteFrom('user_totp').where('tenant_id', '=', ctx.tenantId).where('user_id', '=', userId).executeTakeFirst();
+      await trx
+        .insertInto('user_totp')
+        .values({ tenant_id: ctx.tenantId, user_id: userId, secret: pending.secret, last_used_step: result.timeStep, created_at: now })
+        .execute();
+      await this.audit.append(trx, ctx, {
+        action: 'totp.enroll',
+        target: { type: 'user', id: userId },
+        details: { replaced: Number(existed.numDeletedRows) > 0, self_service: true },
+      });
+    });
+    return true;
+  }
+
+  /** Removes the user's TOTP authenticator. Audit: `totp.remove`. @returns false if there was none. */
+  async remove(ctx: OperationContext, userId: string): Promise<boolean> {
+    return this.storage.db.transaction().execute(async (trx) => {
+      const res = await trx.deleteFrom('user_totp').where('tenant_id', '=', ctx.tenantId).where('user_id', '=', userId).executeTakeFirst();
+      const removed = Number(res.numDeletedRows) > 0;
+      if (removed) await this.audit.append(trx, ctx, { action: 'totp.remove', target: { type: 'user', id: userId } });
+      return removed;
+    });
+  }
 
   /**
    * Enrolls (or re-enrolls, replacing the earlier secret) a TOTP authenticator for a user.

@@ -20,10 +20,13 @@ h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .3rem;fon
 input{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px solid #9aa3b2;border-radius:4px}
 button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem;border:0;border-radius:4px;background:#2257d6;color:#fff;cursor:pointer}
 button.secondary{background:#e4e7ec;color:#1d2330}.error{background:#fdecec;color:#8a1111;padding:.6rem;border-radius:4px}
-.muted{color:#5b6475;font-size:.9rem}`;
+.muted{color:#5b6475;font-size:.9rem}.ok{background:#e8f5ec;color:#14532d;padding:.6rem;border-radius:4px}
+table{width:100%;border-collapse:collapse;font-size:.9rem}th,td{text-align:left;padding:.35rem;border-bottom:1px solid #e4e7ec;vertical-align:top}
+nav a{margin-right:.8rem}code.codes{display:block;white-space:pre;font-size:1.05rem;line-height:1.6;background:#f4f5f7;padding:.6rem}
+main.wide{max-width:44rem}a{color:#2257d6}td form button,.inline button{width:auto;margin-top:0;padding:.3rem .7rem;font-size:.9rem}`;
 
 /** A whole page around `body` (already-safe HTML). `title` is escaped. */
-export function page(title: string, body: string): string {
+export function page(title: string, body: string, opts: { wide?: boolean } = {}): string {
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -34,7 +37,7 @@ export function page(title: string, body: string): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<main>
+<main${opts.wide ? ' class="wide"' : ''}>
 ${body}
 </main>
 </body>
@@ -42,7 +45,8 @@ ${body}
 `;
 }
 
-function errorBlock(message: string | undefined): string {
+/** An alert paragraph for an error message (nothing when absent). */
+export function errorBlock(message: string | undefined): string {
   return message ? `<p class="error" role="alert">${escapeHtml(message)}</p>\n` : '';
 }
 
@@ -51,38 +55,99 @@ function formAction(uid: string): string {
   return `/login/${encodeURIComponent(uid)}`;
 }
 
+/** Path of the one script Gatehouse pages load: the WebAuthn calls (served by src/http/routes/account.ts). */
+export const WEBAUTHN_SCRIPT_PATH = '/assets/webauthn.js';
+
 /**
- * The first sign-in form: fields `username` and `password`, posted to `/login/<uid>`.
- * The username is deliberately not echoed back, so a failed attempt renders byte-for-byte the
- * same page whether or not the account exists.
+ * A form that the WebAuthn script completes: `mode` get (sign in) or create (register). The script
+ * POSTs to `optionsUrl` for fresh options (a new challenge each time, so the page itself is the
+ * same for every visitor), calls the browser, puts the JSON result in the `credential` field and
+ * submits the form.
  */
-export function loginPage(opts: { uid: string; clientName: string | undefined; error?: string }): string {
-  const to = opts.clientName ? ` to ${escapeHtml(opts.clientName)}` : '';
+export function passkeyForm(opts: { action: string; mode: 'get' | 'create'; optionsUrl: string; label: string; extra?: string; secondary?: boolean }): string {
+  return `<form method="post" action="${escapeHtml(opts.action)}" data-webauthn="${opts.mode}" data-options-url="${escapeHtml(opts.optionsUrl)}">
+<input type="hidden" name="credential" value="">
+${opts.extra ?? ''}<p class="error" role="alert" data-webauthn-error hidden></p>
+<button type="submit"${opts.secondary ? ' class="secondary"' : ''}>${escapeHtml(opts.label)}</button>
+</form>
+<script src="${WEBAUTHN_SCRIPT_PATH}" defer></script>`;
+}
+
+/** Options of {@link signInPage}. */
+export interface SignInPageOptions {
+  /** Where the username + password form posts. */
+  action: string;
+  heading: string;
+  error?: string | undefined;
+  /** Passkey sign-in: where the assertion posts and where the script gets options (absent: no passkey button). */
+  passkey?: { action: string; optionsUrl: string } | undefined;
+  /** Extra HTML below the forms (links). */
+  footer?: string;
+}
+
+/**
+ * The first sign-in form: fields `username` and `password`, plus a "Sign in with a passkey"
+ * button (discoverable credential, no username needed). The username is deliberately not echoed
+ * back, so a failed attempt renders the same page whether or not the account exists.
+ */
+export function signInPage(o: SignInPageOptions): string {
+  const passkey = o.passkey
+    ? `<p class="muted" style="text-align:center;margin:1.2rem 0 0">or</p>\n${passkeyForm({ action: o.passkey.action, mode: 'get', optionsUrl: o.passkey.optionsUrl, label: 'Sign in with a passkey', secondary: true })}`
+    : '';
   return page(
     'Sign in',
-    `<h1>Sign in${to}</h1>
-${errorBlock(opts.error)}<form method="post" action="${escapeHtml(formAction(opts.uid))}" autocomplete="on">
+    `<h1>${escapeHtml(o.heading)}</h1>
+${errorBlock(o.error)}<form method="post" action="${escapeHtml(o.action)}" autocomplete="on">
 <label for="username">Username or email</label>
-<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus>
+<input id="username" name="username" type="text" autocomplete="username webauthn" autocapitalize="none" spellcheck="false" required autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`,
+</form>
+${passkey}${o.footer ?? ''}`,
   );
 }
 
-/** The second form, for users with TOTP: field `otp`, posted to `/login/<uid>`. */
-export function otpPage(opts: { uid: string; error?: string }): string {
-  return page(
-    'Verification code',
-    `<h1>Enter your verification code</h1>
-<p class="muted">Open your authenticator app and enter the 6-digit code for Gatehouse.</p>
-${errorBlock(opts.error)}<form method="post" action="${escapeHtml(formAction(opts.uid))}">
+/** The OIDC interaction's sign-in form, posted to `/login/<uid>`. */
+export function loginPage(opts: { uid: string; clientName: string | undefined; error?: string | undefined }): string {
+  const action = formAction(opts.uid);
+  return signInPage({
+    action,
+    heading: `Sign in${opts.clientName ? ` to ${opts.clientName}` : ''}`,
+    error: opts.error,
+    passkey: { action: `${action}/passkey`, optionsUrl: `${action}/passkey/options` },
+    footer: '<p class="muted"><a href="/account/forgot">Forgot your password?</a></p>',
+  });
+}
+
+/**
+ * The second-factor form: field `otp` (TOTP) and, when the user has recovery codes, a second form
+ * with field `recovery_code`; both post to `action`.
+ */
+export function secondFactorPage(o: { action: string; totp: boolean; recoveryCode: boolean; error?: string | undefined; stepUp?: boolean }): string {
+  const intro = o.stepUp ? '<p class="muted">This application asks for a second factor.</p>\n' : '';
+  const totp = o.totp
+    ? `<form method="post" action="${escapeHtml(o.action)}">
 <label for="otp">Verification code</label>
-<input id="otp" name="otp" type="text" inputmode="numeric" pattern="[0-9 ]*" maxlength="8" autocomplete="one-time-code" required autofocus>
+<p class="muted" id="otp-help">Open your authenticator app and enter the 6-digit code for Gatehouse.</p>
+<input id="otp" name="otp" type="text" inputmode="numeric" pattern="[0-9 ]*" maxlength="8" autocomplete="one-time-code" aria-describedby="otp-help" required autofocus>
 <button type="submit">Verify</button>
-</form>`,
-  );
+</form>\n`
+    : '';
+  const recovery = o.recoveryCode
+    ? `<details${o.totp ? '' : ' open'}><summary>Use a recovery code</summary>
+<form method="post" action="${escapeHtml(o.action)}">
+<label for="recovery_code">Recovery code</label>
+<input id="recovery_code" name="recovery_code" type="text" autocomplete="off" autocapitalize="none" spellcheck="false" maxlength="64" required>
+<button type="submit" class="secondary">Use recovery code</button>
+</form></details>\n`
+    : '';
+  return page('Verification code', `<h1>Enter your verification code</h1>\n${intro}${errorBlock(o.error)}${totp}${recovery}`);
+}
+
+/** The interaction's second form, posted to `/login/<uid>`. */
+export function otpPage(opts: { uid: string; error?: string | undefined; totp?: boolean; recoveryCode?: boolean; stepUp?: boolean }): string {
+  return secondFactorPage({ action: formAction(opts.uid), totp: opts.totp ?? true, recoveryCode: opts.recoveryCode ?? false, error: opts.error, stepUp: opts.stepUp });
 }
 
 /** A terminal error page (expired or unknown sign-in request, or an OAuth error with no redirect). */

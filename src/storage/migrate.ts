@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely/migration';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from './database.js';
@@ -5,6 +6,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_authz_models.js';
 import * as m0003 from './migrations/0003_authz_decision_log.js';
 import * as m0004 from './migrations/0004_scim.js';
+import * as m0005 from './migrations/0005_authn.js';
 import * as m0006 from './migrations/0006_oidc_machines.js';
 
 /** Every migration, in order. Add new ones here; never edit one that has shipped. */
@@ -13,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002_authz_models': m0002,
   '0003_authz_decision_log': m0003,
   '0004_scim': m0004,
+  '0005_authn': m0005,
   '0006_oidc_machines': m0006,
 };
 
@@ -26,6 +29,11 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
  * @throws GatehouseError `storage_unavailable` when a migration fails (the failed migration is rolled back).
  */
 export async function migrateToLatest(storage: Storage): Promise<string[]> {
+  try {
+    await sql`SELECT 1`.execute(storage.db);
+  } catch (err) {
+    throw new GatehouseError('storage_unavailable', `cannot connect to the database ${storage.displayUrl}: ${(err as Error).message}`, { database: storage.displayUrl }, { cause: err });
+  }
   const migrator = new Migrator({ db: storage.db, provider });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {

@@ -8,6 +8,7 @@
  * - every row carries `tenant_id` (default tenant `default`).
  */
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { AuthnDatabase } from './schema-authn.js';
 
 /** Lifecycle status of an identity (DOMAIN.md: account status). */
 export type AccountStatus = 'staged' | 'active' | 'suspended' | 'deprovisioned';
@@ -347,7 +348,7 @@ export interface AuthzTupleUsageTable {
   last_used_at: string;
 }
 
-export interface Database {
+export interface Database extends AuthnDatabase {
   users: UsersTable;
   user_emails: UserEmailsTable;
   user_totp: UserTotpTable;

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { checkPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from '../../src/authn/password.js';
 import { isGatehouseError } from '../../src/kernel/errors.js';
 
-function policyReason(password: string, ctx?: Parameters<typeof checkPasswordPolicy>[1]): string | null {
+function policyReason(password: string, ctx?: Parameters<typeof checkPasswordPolicy>[1], opts?: Parameters<typeof checkPasswordPolicy>[2]): string | null {
   try {
-    checkPasswordPolicy(password, ctx);
+    checkPasswordPolicy(password, ctx, opts);
     return null;
   } catch (err) {
     if (!isGatehouseError(err, 'weak_password')) throw err;
@@ -51,26 +51,36 @@ describe('password hashing (argon2id)', () => {
   });
 });
 
-describe('password policy (NIST SP 800-63B-4)', () => {
-  it('accepts 8 to 256 characters of any Unicode, with no composition rules', () => {
-    expect(policyReason('abcdefgh')).toBeNull();
-    expect(policyReason('        ')).toBeNull();
-    expect(policyReason('пароль-пароль')).toBeNull();
-    expect(policyReason('🔑🔑🔑🔑🔑🔑🔑🔑')).toBeNull(); // 8 code points, 16 UTF-16 units
-    expect(policyReason('x'.repeat(256))).toBeNull();
-  });
-
-  it('refuses shorter than 8 or longer than 256 code points', () => {
-    expect(policyReason('abcdefg')).toBe('too_short');
-    expect(policyReason('🔑🔑🔑🔑🔑🔑🔑')).toBe('too_short');
-    expect(policyReason('')).toBe('too_short');
+describe('password policy (NIST SP 800-63B-4 §3.1.1.2)', () => {
+  it('needs 15 code points as the only factor, 8 with MFA, at most 256; any Unicode, no composition rules', () => {
+    expect(policyReason('purple elephant umbrella')).toBeNull();
+    expect(policyReason('пароль-кошка-дом-лес')).toBeNull();
+    expect(policyReason('short phrase ok')).toBeNull(); // 15
+    expect(policyReason('short phrase o')).toBe('too_short'); // 14
+    expect(policyReason('zq7 vb8 wm', {}, { minLength: 8 })).toBeNull();
+    expect(policyReason('🔑🔑🔑🔑🔑🔑🔑', {}, { minLength: 8 })).toBe('too_short');
     expect(policyReason('x'.repeat(257))).toBe('too_long');
   });
 
-  it('refuses a password equal to or containing the userName or an email local part, case-folded', () => {
-    expect(policyReason('alice.smith', { userName: 'Alice.Smith' })).toBe('contains_user_name');
-    expect(policyReason('my-ALICE.SMITH-2026', { userName: 'alice.smith' })).toBe('contains_user_name');
-    expect(policyReason('hello-asmith-99', { userName: 'x', emails: ['ASmith@example.com'] })).toBe('contains_user_name');
+  it('refuses common and breached passwords and trivial patterns (shipped list, no network)', () => {
+    expect(policyReason('password123456789')).toBe('blocklisted');
+    expect(policyReason('aaaaaaaaaaaaaaaa')).toBe('blocklisted');
+    expect(policyReason('123456789012345')).toBe('blocklisted');
+    expect(policyReason('qwertyuiopasdfgh')).toBe('blocklisted');
+    expect(policyReason('P@ssw0rd12345678')).toBe('blocklisted');
+  });
+
+  it('refuses context words: userName, email local part, names (case-folded)', () => {
+    expect(policyReason('alice.smith is here now', { userName: 'Alice.Smith' })).toBe('contains_user_name');
+    expect(policyReason('hello-asmith-99-purple', { userName: 'x', emails: ['ASmith@example.com'] })).toBe('contains_user_name');
+    expect(policyReason('liddell wonder tea party', { names: ['Liddell'] })).toBe('contains_user_name');
     expect(policyReason('a completely different one', { userName: 'alice.smith', emails: ['alice@example.com'] })).toBeNull();
+  });
+
+  it('flags hashes made with other parameters for a transparent rehash', async () => {
+    const { needsRehash } = await import('../../src/authn/password.js');
+    expect(needsRehash(await hashPassword('purple elephant umbrella'))).toBe(false);
+    expect(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA')).toBe(true);
+    expect(needsRehash('$2b$10$abcdefghijklmnopqrstuv')).toBe(true);
   });
 });
