@@ -67,7 +67,9 @@ export class ScimUserEndpoint {
   /** POST /Users (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`, `weak_password`. */
   async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
     const input = userInputFromScim(body, { requireSchemas: true }, this.rt);
-    return this.result(ctx, await this.users.create(ctx, input), projection);
+    const user = await this.users.create(ctx, input);
+    // A new user belongs to no group yet.
+    return { doc: project(this.view(user, []), projection, this.rt), version: user.version, id: user.id };
   }
 
   /** GET /Users/{id}. @throws GatehouseError `not_found`. */

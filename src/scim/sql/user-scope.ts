@@ -115,7 +115,12 @@ export class UserRowScope implements RowScope {
         if (sub.name === 'primary') return { kind: 'bool', def: sub, isTrue: sql`(e.is_primary = 1)` };
         const c = EMAIL_COLUMNS[sub.name];
         if (!c) return notFilterable(l);
-        return d.text(sub, sql.ref(`e.${c}`), sub.name === 'value' ? 'norm' : undefined);
+        const v = d.text(sub, sql.ref(`e.${c}`), sub.name === 'value' ? 'norm' : undefined);
+        // SQLite: the FTS5 trigram index of 0004_scim (PostgreSQL's pg_trgm index serves LIKE by itself).
+        if (sub.name === 'value' && d.kind === 'sqlite' && v.kind === 'text') {
+          v.substringIndex = (needle) => sql`e.rowid in (select rowid from user_emails_trgm where user_emails_trgm match ${`"${needle.replace(/"/g, '""')}"`})`;
+        }
+        return v;
       },
     };
     return {

@@ -26,7 +26,15 @@ export type Fold = 'exact' | 'ascii' | 'norm';
 
 /** A SQL expression holding one attribute value of a row or element. */
 export type ValueExpr =
-  | { kind: 'text'; def: AttributeDef; sql: Sql; fold: Fold; dateTime?: boolean }
+  | {
+      kind: 'text';
+      def: AttributeDef;
+      sql: Sql;
+      fold: Fold;
+      dateTime?: boolean;
+      /** An index for substrings of at least 3 characters (SQLite FTS5 trigram): a condition narrowing the rows, rechecked exactly. */
+      substringIndex?: (needle: string) => Sql;
+    }
   /** A SQL boolean test that is true when the attribute is true; `assigned` when it can be unassigned. */
   | { kind: 'bool'; def: AttributeDef; isTrue: Sql; assigned?: Sql }
   | { kind: 'number'; def: AttributeDef; sql: Sql }
@@ -192,11 +200,11 @@ export function compare(d: SqlDialect, v: ValueExpr, op: CompareOp, compValue: C
         case 'ne':
           return sql`(${x} <> ${p})`;
         case 'co':
-          return d.contains(x, p);
         case 'sw':
-          return d.startsWith(x, p);
-        case 'ew':
-          return d.endsWith(x, p);
+        case 'ew': {
+          const exact = op === 'co' ? d.contains(x, p) : op === 'sw' ? d.startsWith(x, p) : d.endsWith(x, p);
+          return v.substringIndex && [...p].length >= 3 ? sql`(${v.substringIndex(p)} and ${exact})` : exact;
+        }
         default:
           return sql`(${d.binary(x)} ${sql.raw(numberOps[op]!)} ${p})`;
       }
