@@ -21,6 +21,8 @@ import { openStorage, type Storage } from './storage/database.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { buildHttpApp } from './http/app.js';
 import { TotpService } from './authn/totp.js';
+import { createAuthnServices, type AuthnServices } from './authn/index.js';
+import { gatehousePolicy } from './oidc/policy.js';
 import { createOidcService, type OidcService } from './oidc/provider.js';
 import { createMachineServices } from './oidc/machine-services.js';
 import type { CredentialService } from './identity/credentials.js';
@@ -51,6 +53,7 @@ export interface Services {
   authzTuples: RelationshipService;
   groups: GroupService;
   credentials: CredentialService;
+  authn: AuthnServices;
   oidc: OidcService;
   roles: RoleService;
   serviceAccounts: ServiceAccountService;
@@ -107,7 +110,8 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     services.authz = await startAuthz(services);
     Object.assign(services, createAuthzStoreServices(services));
     services.totp = new TotpService(storage, audit, clock);
-    services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT });
+    services.authn = createAuthnServices(services);
+    services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT, policy: gatehousePolicy(services.authn, DEFAULT_TENANT) });
     Object.assign(services, createMachineServices(services as Services & Pick<IdentityServices, 'deprovisioner'>));
 
     const http = await buildHttpApp(services);

@@ -10,6 +10,7 @@ import { authzenRoutes } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
 import { scimRoutes } from './routes/scim.js';
 import { oidcRoutes } from './routes/oidc.js';
+import { accountRoutes } from './routes/account/index.js';
 import { adminApi } from './routes/admin/index.js';
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -62,6 +63,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(async (scope) => openfgaRoutes(scope, services), { prefix: '/stores' });
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
   await app.register(async (scope) => oidcRoutes(scope, services));
+  await app.register(async (scope) => accountRoutes(scope, services));
   await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });
 
   return app;

@@ -98,6 +98,10 @@ export const configSchema = z
       .describe('GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE: fraction (0 to 1) of decisions logged in `sampled` mode.'),
   })
   .strict();
+    oidcAllowPrivateNetworkCallbacks: z
+      .union([z.boolean(), z.stringbool()])
+      .default(false)
+      .describe('GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS: let the OpenID Provider call loopback and private addresses (back-channel logout URIs); off by default as SSRF protection; for development and tests.'),
 
 /** Validated configuration. `issuer` is always set after {@link loadConfig}. */
 export type Config = z.infer<typeof configSchema> & { issuer: string };
@@ -140,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
       throw new GatehouseError('invalid_config', `GATEHOUSE_CONFIG: ${file} must hold a JSON object`);
     }
+  oidcAllowPrivateNetworkCallbacks: 'GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS',
   }
   const fromEnv: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) {

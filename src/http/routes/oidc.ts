@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from 'oidc-provider';
 import type { Services } from '../../gatehouse.js';
 import { classifyError } from '../errors.js';
-import { LoginInteractions, type InteractionOutcome } from '../../oidc/interactions.js';
+import { LoginInteractions, type InteractionOutcome, type InteractionRequestMeta } from '../../oidc/interactions.js';
+import { SESSION_COOKIE } from '../../authn/sessions.js';
 import { errorPage } from '../../oidc/views.js';
 
 /** Passes the raw request to oidc-provider, keeping the request id and the security headers set so far. */
@@ -32,6 +33,12 @@ function mountProvider(app: FastifyInstance, services: Services): void {
 
 function send(reply: FastifyReply, outcome: InteractionOutcome): FastifyReply {
   reply.header('cache-control', 'no-store');
+  if (outcome.cookies?.length) {
+    // oidc-provider may have set its own cookies on the raw response: append, never replace.
+    const prior = reply.raw.getHeader('set-cookie');
+    const list = prior === undefined ? [] : Array.isArray(prior) ? prior.map(String) : [String(prior)];
+    reply.raw.setHeader('set-cookie', [...list, ...outcome.cookies]);
+  }
   if (outcome.kind === 'redirect') return reply.redirect(outcome.location, 303);
   return reply.code(outcome.status).type('text/html; charset=utf-8').send(outcome.body);
 }
@@ -41,10 +48,16 @@ export async function oidcRoutes(app: FastifyInstance, services: Services): Prom
   mountProvider(app, services);
   const interactions = new LoginInteractions({
     oidc: services.oidc,
-    totp: services.totp,
-    storage: services.storage,
-    audit: services.audit,
+    authn: services.authn,
     clock: services.clock,
+    secureCookies: new URL(services.config.issuer).protocol === 'https:',
+    sessionTtlSeconds: services.config.sessionTtlSeconds,
+  });
+  const metaOf = (request: FastifyRequest): InteractionRequestMeta => ({
+    requestId: String(request.id),
+    sourceIp: request.ip,
+    sessionToken: request.cookies[SESSION_COOKIE],
+    userAgent: request.headers['user-agent'],
   });
   const issuerOrigin = new URL(services.config.issuer).origin;
 
@@ -62,24 +75,30 @@ export async function oidcRoutes(app: FastifyInstance, services: Services): Prom
   });
 
   app.get<{ Params: { uid: string } }>('/login/:uid', async (request, reply) =>
-    send(reply, await interactions.show(request.raw, reply.raw, request.params.uid)),
+    send(reply, await interactions.show(request.raw, reply.raw, request.params.uid, metaOf(request))),
   );
 
-  app.post<{ Params: { uid: string } }>('/login/:uid', async (request, reply) => {
-    // Same-origin check on top of the interaction cookie binding (see oidc/interactions.ts).
+  // Same-origin check on top of the interaction cookie binding (see oidc/interactions.ts).
+  const crossSite = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== issuerOrigin && origin !== `${request.protocol}://${request.host}`) {
-      return reply
-        .code(403)
-        .header('cache-control', 'no-store')
-        .type('text/html; charset=utf-8')
-        .send(errorPage({ title: 'Request refused', message: 'This form was posted from another site.' }));
-    }
-    const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {};
-    const outcome = await interactions.submit(request.raw, reply.raw, request.params.uid, body, {
-      requestId: String(request.id),
-      sourceIp: request.ip,
-    });
-    return send(reply, outcome);
+    if (origin === undefined || origin === issuerOrigin || origin === `${request.protocol}://${request.host}`) return undefined;
+    return reply
+      .code(403)
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(errorPage({ title: 'Request refused', message: 'This form was posted from another site.' }));
+  };
+  const formOf = (request: FastifyRequest) => (request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {});
+
+  app.post<{ Params: { uid: string } }>('/login/:uid', async (request, reply) => {
+    return crossSite(request, reply) ?? send(reply, await interactions.submit(request.raw, reply.raw, request.params.uid, formOf(request), metaOf(request)));
+  });
+  app.post<{ Params: { uid: string } }>('/login/:uid/passkey/options', async (request, reply) => {
+    if (crossSite(request, reply)) return reply;
+    const options = await interactions.passkeyOptions(request.raw, reply.raw, request.params.uid);
+    return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(JSON.stringify(options));
+  });
+  app.post<{ Params: { uid: string } }>('/login/:uid/passkey', async (request, reply) => {
+    return crossSite(request, reply) ?? send(reply, await interactions.submitPasskey(request.raw, reply.raw, request.params.uid, formOf(request), metaOf(request)));
   });
 }

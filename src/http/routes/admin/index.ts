@@ -17,6 +17,8 @@ import { requireApiToken } from '../../auth.js';
 import { sendProblem } from '../../problem.js';
 import { applicationRoutes } from './applications.js';
 import { auditRoutes } from './audit.js';
+import { authnRoutes } from './authn.js';
+import type { AuthnServices } from '../../../authn/index.js';
 import { groupRoutes } from './groups.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRoute, type AdminRoute } from './route.js';
@@ -43,6 +45,7 @@ export interface AdminApiServices {
   serviceAccounts: ServiceAccountService;
   applications: ApplicationService;
   totp: TotpEnroller;
+  authn: AuthnServices;
 }
 
 /** Every admin API operation, in document order. */
@@ -54,6 +57,7 @@ export function adminRoutes(services: AdminApiServices): AdminRoute[] {
     ...serviceAccountRoutes(services),
     ...applicationRoutes(services),
     ...auditRoutes(services),
+    ...authnRoutes(services),
     ...apiTokenRoutes(services),
   ];
 }
