@@ -51,6 +51,22 @@ export const configSchema = z
       .min(60)
       .default(8 * 3600)
       .describe('GATEHOUSE_SESSION_TTL_SECONDS: absolute lifetime of a sign-in session, in seconds.'),
+    sessionIdleTimeoutSeconds: z.coerce.number().int().min(60).default(3600)
+      .describe('GATEHOUSE_SESSION_IDLE_TIMEOUT_SECONDS: a sign-in session ends after this many seconds without use (NIST SP 800-63B-4 §2.2.3: at most 1 hour at AAL2).'),
+    passwordMinLength: z.coerce.number().int().min(8).max(64).default(15)
+      .describe('GATEHOUSE_PASSWORD_MIN_LENGTH: shortest password, in characters, when the password is the only factor (NIST SP 800-63B-4 §3.1.1.2: at least 15).'),
+    passwordMinLengthWithMfa: z.coerce.number().int().min(8).max(64).default(8)
+      .describe('GATEHOUSE_PASSWORD_MIN_LENGTH_WITH_MFA: shortest password, in characters, for a user with a second factor (NIST: at least 8).'),
+    passwordResetTtlSeconds: z.coerce.number().int().min(60).max(86400).default(900)
+      .describe('GATEHOUSE_PASSWORD_RESET_TTL_SECONDS: lifetime of a password-reset link, in seconds (default 15 minutes).'),
+    lockoutThreshold: z.coerce.number().int().min(5).max(100).default(100)
+      .describe('GATEHOUSE_LOCKOUT_THRESHOLD: consecutive failed sign-ins after which an account is locked (NIST SP 800-63B-4 §3.2.2: at most 100).'),
+    lockoutSeconds: z.coerce.number().int().min(60).default(3600)
+      .describe('GATEHOUSE_LOCKOUT_SECONDS: how long a locked account stays locked, in seconds.'),
+    smtpUrl: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional()
+      .describe('GATEHOUSE_SMTP_URL: `smtp(s)://user:pass@host:port` for outgoing mail; without it mail goes to the outbox (`GET /api/v1/outbox`).'),
+    mailFrom: z.string().min(3).default('Gatehouse <gatehouse@localhost>')
+      .describe('GATEHOUSE_MAIL_FROM: the From address of mail Gatehouse sends.'),
     credentialMaxLifetimeDays: z.coerce
       .number()
       .int()
@@ -82,6 +98,10 @@ export const configSchema = z
       )
       .default({})
       .describe('GATEHOUSE_RESOURCE_SERVERS: JSON object of OAuth resource servers (RFC 8707 resource indicator URL → `{scope, accessTokenTtlSeconds}`); tokens for them are JWT access tokens (RFC 9068).'),
+    oidcAllowPrivateNetworkCallbacks: z
+      .union([z.boolean(), z.stringbool()])
+      .default(false)
+      .describe('GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS: let the OpenID Provider call loopback and private addresses (back-channel logout URIs); off by default as SSRF protection; for development and tests.'),
     scimSchemaExtensions: z
       .preprocess((v) => (typeof v === 'string' ? (() => { try { return JSON.parse(v) as unknown; } catch { return v; } })() : v), z.array(z.record(z.string(), z.unknown())).max(20))
       .default([])
@@ -98,10 +118,6 @@ export const configSchema = z
       .describe('GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE: fraction (0 to 1) of decisions logged in `sampled` mode.'),
   })
   .strict();
-    oidcAllowPrivateNetworkCallbacks: z
-      .union([z.boolean(), z.stringbool()])
-      .default(false)
-      .describe('GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS: let the OpenID Provider call loopback and private addresses (back-channel logout URIs); off by default as SSRF protection; for development and tests.'),
 
 /** Validated configuration. `issuer` is always set after {@link loadConfig}. */
 export type Config = z.infer<typeof configSchema> & { issuer: string };
@@ -117,9 +133,18 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtlSeconds: 'GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS',
   sessionTtlSeconds: 'GATEHOUSE_SESSION_TTL_SECONDS',
+  sessionIdleTimeoutSeconds: 'GATEHOUSE_SESSION_IDLE_TIMEOUT_SECONDS',
+  passwordMinLength: 'GATEHOUSE_PASSWORD_MIN_LENGTH',
+  passwordMinLengthWithMfa: 'GATEHOUSE_PASSWORD_MIN_LENGTH_WITH_MFA',
+  passwordResetTtlSeconds: 'GATEHOUSE_PASSWORD_RESET_TTL_SECONDS',
+  lockoutThreshold: 'GATEHOUSE_LOCKOUT_THRESHOLD',
+  lockoutSeconds: 'GATEHOUSE_LOCKOUT_SECONDS',
+  smtpUrl: 'GATEHOUSE_SMTP_URL',
+  mailFrom: 'GATEHOUSE_MAIL_FROM',
   credentialMaxLifetimeDays: 'GATEHOUSE_CREDENTIAL_MAX_LIFETIME_DAYS',
   serviceAccountOwnerLeaverPolicy: 'GATEHOUSE_SERVICE_ACCOUNT_OWNER_LEAVER_POLICY',
   resourceServers: 'GATEHOUSE_RESOURCE_SERVERS',
+  oidcAllowPrivateNetworkCallbacks: 'GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS',
   scimSchemaExtensions: 'GATEHOUSE_SCIM_SCHEMA_EXTENSIONS',
   authzDecisionLog: 'GATEHOUSE_AUTHZ_DECISION_LOG',
   authzDecisionLogSampleRate: 'GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE',
@@ -144,7 +169,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
       throw new GatehouseError('invalid_config', `GATEHOUSE_CONFIG: ${file} must hold a JSON object`);
     }
-  oidcAllowPrivateNetworkCallbacks: 'GATEHOUSE_OIDC_ALLOW_PRIVATE_NETWORK_CALLBACKS',
   }
   const fromEnv: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) {
