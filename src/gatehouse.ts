@@ -16,6 +16,7 @@ import { BUILTIN_STORE_ID } from './authz/tuples.js';
 import { systemClock, type Clock } from './kernel/clock.js';
 import { DEFAULT_TENANT } from './kernel/context.js';
 import type { Config } from './kernel/config.js';
+import { GatehouseError } from './kernel/errors.js';
 import { createLogger, type Logger } from './kernel/logger.js';
 import { openStorage, type Storage } from './storage/database.js';
 import { migrateToLatest } from './storage/migrate.js';
@@ -120,7 +121,16 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
       ...services,
       http,
       async listen() {
-        await http.listen({ host: config.host, port: config.port });
+        try {
+          await http.listen({ host: config.host, port: config.port });
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+            const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
+            throw new GatehouseError('invalid_config', `cannot listen on ${config.host}:${config.port}: the address ${why}; set HOST/PORT to another address`, { host: config.host, port: config.port });
+          }
+          throw err;
+        }
         const addr = http.server.address();
         const port = typeof addr === 'object' && addr ? addr.port : config.port;
         return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
