@@ -7,6 +7,8 @@ import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerClient } from './commands/client.js';
+import { registerKeys } from './commands/keys.js';
+import { registerCredentials } from './commands/credentials.js';
 
 const program = new Command();
 program
@@ -22,5 +24,7 @@ registerAuthz(program);
 registerToken(program);
 registerAdmin(program);
 registerClient(program);
+registerKeys(program);
+registerCredentials(program);
 
 await program.parseAsync(process.argv);

@@ -238,6 +238,10 @@ export async function createOidcService(deps: OidcDeps): Promise<OidcService> {
         },
       },
     },
+    // oidc-provider refuses to call special-use addresses (SSRF protection) unless configured otherwise.
+    ...(config.oidcAllowPrivateNetworkCallbacks
+      ? { fetch: (url: string | URL | Request, options?: RequestInit) => globalThis.fetch(url, { ...options, dispatcher: undefined } as RequestInit) }
+      : {}),
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     ttl: {
@@ -291,9 +295,10 @@ export async function createOidcService(deps: OidcDeps): Promise<OidcService> {
   provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
     logger.error({ err, route: ctx.oidc?.route }, 'oidc-provider server_error');
   });
-  for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error'] as const) {
+  for (const event of ['grant.error', 'authorization.error', 'introspection.error', 'revocation.error', 'userinfo.error', 'end_session.error', 'backchannel.error', 'pushed_authorization_request.error', 'device_authorization.error', 'code_verification.error'] as const) {
     (provider as unknown as NodeJS.EventEmitter).on(event, (_ctx: unknown, err: Error & { error?: string; error_description?: string }) => {
-      logger.debug({ event, error: err.error, error_description: err.error_description }, 'oidc-provider refused a request');
+      // Error codes and descriptions only: never the request, which may carry secrets or tokens.
+      logger.debug({ event, error: err.error ?? err.name, error_description: err.error_description ?? err.message }, 'oidc-provider refused a request');
     });
   }
 

@@ -12,7 +12,9 @@ import type { Config } from '../../src/kernel/config.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { systemContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
-import { freePort, seedUser } from './support.js';
+import { newId, randomToken } from '../../src/kernel/ids.js';
+import { sha256Hex } from '../../src/kernel/secrets.js';
+import { REDIRECT_URI, freePort, seedUser } from './support.js';
 
 /** The resource server every test uses (RFC 8707). */
 export const API_RESOURCE = 'https://api.example.test/';
@@ -124,4 +126,29 @@ export async function oauthError(p: Promise<unknown>): Promise<{ error: string |
     return { error: challenge?.parameters?.error, status: err.status ?? res };
   }
   throw new Error('expected the call to fail');
+}
+
+/** Inserts an application with extra client metadata (device grant, back-channel logout, ...). */
+export async function seedApp(
+  gh: Gatehouse,
+  metadata: Record<string, unknown>,
+  opts: { public?: boolean } = {},
+): Promise<{ clientId: string; clientSecret: string | null }> {
+  const clientId = newId();
+  const secret = opts.public ? null : `gh_cs_${randomToken(32)}`;
+  const now = new Date().toISOString();
+  const full = {
+    client_id: clientId,
+    client_name: 'Grant test app',
+    redirect_uris: [REDIRECT_URI],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: opts.public ? 'none' : 'client_secret_basic',
+    ...metadata,
+  };
+  await gh.storage.db
+    .insertInto('applications')
+    .values({ tenant_id: 'default', id: clientId, name: String(full.client_name), client_secret_hash: secret ? sha256Hex(secret) : null, metadata: JSON.stringify(full), owner_user_id: null, status: 'active', created_at: now, updated_at: now })
+    .execute();
+  return { clientId, clientSecret: secret };
 }

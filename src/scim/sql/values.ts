@@ -185,6 +185,8 @@ export function compare(d: SqlDialect, v: ValueExpr, op: CompareOp, compValue: C
     }
     case 'text': {
       if (typeof compValue !== 'string') return bad(`"${label}" is a ${v.def.type}: compare it with a JSON string`);
+      // PostgreSQL text cannot hold U+0000, and no stored value contains it (control characters are refused on input).
+      if (compValue.includes('\u0000')) return bad(`the value compared with "${label}" contains U+0000`);
       if (v.def.type === 'binary' && ['gt', 'ge', 'lt', 'le'].includes(op)) return bad(`"${label}" is binary: gt, ge, lt and le do not apply`);
       if (v.dateTime) {
         if (op === 'co' || op === 'sw' || op === 'ew') return bad(`"${label}" is a dateTime: co, sw and ew do not apply`);

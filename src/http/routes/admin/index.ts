@@ -17,6 +17,8 @@ import { requireApiToken } from '../../auth.js';
 import { sendProblem } from '../../problem.js';
 import { applicationRoutes } from './applications.js';
 import { auditRoutes } from './audit.js';
+import { credentialRoutes } from './credentials.js';
+import type { CredentialService } from '../../../identity/credentials.js';
 import { authnRoutes } from './authn.js';
 import type { AuthnServices } from '../../../authn/index.js';
 import { groupRoutes } from './groups.js';
@@ -43,6 +45,7 @@ export interface AdminApiServices {
   groups: GroupService;
   roles: RoleService;
   serviceAccounts: ServiceAccountService;
+  credentials: CredentialService;
   applications: ApplicationService;
   totp: TotpEnroller;
   authn: AuthnServices;
@@ -55,6 +58,7 @@ export function adminRoutes(services: AdminApiServices): AdminRoute[] {
     ...groupRoutes(services),
     ...roleRoutes(services),
     ...serviceAccountRoutes(services),
+    ...credentialRoutes(services),
     ...applicationRoutes(services),
     ...auditRoutes(services),
     ...authnRoutes(services),
