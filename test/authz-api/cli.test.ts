@@ -110,7 +110,7 @@ describeEachBackend('gatehouse authz commands', (backend) => {
     const model = cli(['authz', 'model', 'write', join(FIXTURES, 'docs.fga')], url);
     expect(model.status).toBe(0);
     expect(model.json.store_id).toBe(store.json.id);
-  }, 120_000);
+  }, 300_000);
 
   it('writes tuples from CSV and YAML files; a duplicate fails unless --on-duplicate ignore', () => {
     expect(cli(['authz', 'tuples', 'write', join(FIXTURES, 'tuples.csv')], url).json).toMatchObject({ written: 5 });
@@ -120,7 +120,7 @@ describeEachBackend('gatehouse authz commands', (backend) => {
     expect(dup.status).toBe(2);
     expect(dup.stderr).toContain('cannot write a tuple which already exists');
     expect(cli(['authz', 'tuples', 'write', join(dir, 't.yaml'), '--on-duplicate', 'ignore'], url).status).toBe(0);
-  }, 120_000);
+  }, 300_000);
 
   it('checks (context, contextual tuples, explain), lists objects and prints the model', () => {
     const allowed = cli(['authz', 'check', 'user:carl', 'viewer', 'folder:sub', '--explain'], url);
@@ -135,7 +135,7 @@ describeEachBackend('gatehouse authz commands', (backend) => {
     expect(unknown.stderr).toContain("type 'invoice' not found");
     const dsl = cli(['authz', 'model', 'get'], url);
     expect(dsl.stdout).toContain('define viewer: ([user, user:*, team#member] or editor or viewer from parent) but not blocked');
-  }, 120_000);
+  }, 300_000);
 
   it('imports a folder into a fresh store marked default', () => {
     const folder = join(dir, 'acme');
@@ -153,5 +153,5 @@ describeEachBackend('gatehouse authz commands', (backend) => {
     expect(back.json).toMatchObject({ id: 'gatehouse', default: true });
     const missing = cli(['authz', 'import', join(dir, 'nowhere')], url);
     expect(missing.status).toBe(2);
-  }, 120_000);
+  }, 300_000);
 });
