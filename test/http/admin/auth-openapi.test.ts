@@ -75,6 +75,12 @@ describeEachBackend('admin API: authentication and the OpenAPI document', (backe
       '/api/v1/applications': ['get', 'post'],
       '/api/v1/applications/{id}': ['delete', 'get'],
       '/api/v1/audit': ['get'],
+      '/api/v1/api-tokens': ['get', 'post'],
+      '/api/v1/api-tokens/{id}': ['delete'],
+      '/api/v1/api-tokens/{id}/rotate': ['post'],
+      '/api/v1/sessions': ['get'],
+      '/api/v1/sessions/{id}': ['delete'],
+      '/api/v1/outbox': ['get'],
       '/api/v1/openapi.json': ['get'],
     };
     expect(Object.keys(doc.paths).sort()).toEqual(Object.keys(expected).sort());
