@@ -86,7 +86,7 @@ export function modelFromDsl(dsl: string): AuthorizationModel {
       source = `${dsl.replace(/\s*$/, '')}\n\n${add.map((n) => BUILTIN_DSL[n]).join('\n\n')}\n`;
     }
   }
-  return checkCompiles(parseDsl(source));
+  return checkCompiles(parseDsl(source), dsl);
 }
 
 /**
@@ -140,12 +140,32 @@ function builtinTypeRefs(model: AuthorizationModel, declared: Set<string>): Set<
   return out;
 }
 
-function checkCompiles(model: AuthorizationModel): AuthorizationModel {
+/**
+ * Compiles the model with the engine's compiler (which also type-checks CEL conditions). A
+ * condition error is placed in the DSL text when there is one: the engine reports positions
+ * relative to the expression.
+ */
+function checkCompiles(model: AuthorizationModel, dsl?: string): AuthorizationModel {
   try {
     compileModel(model, new Symbols());
   } catch (err) {
-    if (err instanceof GatehouseError) throw invalidModel([{ message: err.message } satisfies ModelProblem]);
-    throw err;
+    if (!(err instanceof GatehouseError)) throw err;
+    const problem: ModelProblem = { message: err.message };
+    const condition = err.details?.condition;
+    const expression = typeof condition === 'string' ? (model.conditions as Record<string, { expression?: string }> | undefined)?.[condition]?.expression : undefined;
+    if (dsl && typeof condition === 'string' && expression) {
+      const header = dsl.search(new RegExp(`^\\s*condition\\s+${condition}\\s*\\(`, 'm'));
+      const start = header >= 0 ? dsl.indexOf(expression, header) : -1;
+      if (start >= 0) {
+        const relLine = typeof err.details?.line === 'number' ? err.details.line : 1;
+        const relColumn = typeof err.details?.column === 'number' ? err.details.column : 1;
+        const before = dsl.slice(0, start);
+        const line = before.split('\n').length + relLine - 1;
+        problem.line = line;
+        problem.column = relLine === 1 ? start - before.lastIndexOf('\n') + relColumn - 1 : relColumn;
+      }
+    }
+    throw invalidModel([problem]);
   }
   return model;
 }

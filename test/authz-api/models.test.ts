@@ -54,6 +54,8 @@ describe('model validation (DSL and JSON)', () => {
         parameters: { ip: { type_name: 'TYPE_NAME_IPADDRESS' }, office: { type_name: 'TYPE_NAME_STRING' } },
       },
     });
+    const cel = failure(() => modelFromDsl('model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define v: [user with c]\ncondition c(x: int) {\n  y > 3\n}\n'));
+    expect(cel.details?.problems).toEqual([{ message: "condition 'c': invalid CEL expression: Unknown variable: y", line: 8, column: 3 }]);
     const unused = failure(() => modelFromDsl('model\n  schema 1.1\ntype user\ntype doc\n  relations\n    define v: [user with c]\n'));
     expect(unused.details?.openfga).toBe('invalid_authorization_model');
   });
