@@ -112,6 +112,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     Object.assign(services, createAuthzStoreServices(services));
     services.totp = new TotpService(storage, audit, clock);
     services.authn = createAuthnServices(services);
+    (services as Services & Pick<IdentityServices, 'deprovisioner'>).deprovisioner.endSessionsWith(services.authn.sessions);
     services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT, policy: gatehousePolicy(services.authn, DEFAULT_TENANT) });
     Object.assign(services, createMachineServices(services as Services & Pick<IdentityServices, 'deprovisioner'>));
 

@@ -37,7 +37,21 @@ export interface DeprovisionResult {
   totpDeleted: number;
   /** Email addresses released (user `delete` only). */
   emailsDeleted: number;
+  /** Gatehouse sign-in sessions (`authn_sessions`) ended (users only; 0 when no session service is attached). */
+  sessionsEnded: number;
 }
+
+/**
+ * What deprovisioning needs of the sign-in session service (src/authn/sessions.ts
+ * `SessionService`): end every live session of a user inside the given transaction, writing one
+ * `session.end` audit event per session, and return how many were ended.
+ */
+export interface UserSessionEnder {
+  endAllForUser(ctx: OperationContext, userId: string, opts: { trx?: Executor; reason?: string }): Promise<number>;
+}
+
+/** The `reason` recorded on each `session.end` audit event written by deprovisioning. */
+export const DEPROVISION_SESSION_END_REASON = 'deprovisioned';
 
 /**
  * Extra work when a user is deprovisioned, run inside the same transaction after the user's own
@@ -52,6 +66,7 @@ export type UserDeprovisionHook = (trx: Executor, ctx: OperationContext, userId:
  */
 export class Deprovisioner {
   private readonly userHooks: UserDeprovisionHook[] = [];
+  private sessions: UserSessionEnder | undefined;
 
   constructor(
     private readonly tuples: TupleStore,
@@ -64,6 +79,14 @@ export class Deprovisioner {
   }
 
   /**
+   * Attaches the sign-in session service (at wiring time, in src/gatehouse.ts, once the authn
+   * module exists), so deprovisioning a user also ends their Gatehouse sessions.
+   */
+  endSessionsWith(sessions: UserSessionEnder): void {
+    this.sessions = sessions;
+  }
+
+  /**
    * Deprovisions `identity` inside `trx` and writes the audit event `identity.deprovision`
    * with the counts of what was removed.
    *
@@ -73,8 +96,13 @@ export class Deprovisioner {
    * 3. Deletes every OIDC artifact issued to the account: rows whose `account_id` is the identity,
    *    and every row sharing a `grant_id` with one of them (access and refresh tokens, codes).
    *    Ending sessions this way ends everything issued under them (OIDC Core; RFC 7009 §2.1).
-   * 4. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
- * 5. For a user, runs the registered {@link UserDeprovisionHook}s (owned service accounts).
+   * 4. For a user, ends every live Gatehouse sign-in session (`authn_sessions.ended_at` set, one
+   *    `session.end` audit event each with reason `deprovisioned`), so the `gh_session` cookie is
+   *    dead for good: reactivating the user later does not revive it (NIST SP 800-63B-4 §5.1 /
+   *    OWASP ASVS 5.0 V7.4: sessions end when the account is disabled). Needs
+   *    {@link Deprovisioner.endSessionsWith}.
+   * 5. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
+   * 6. For a user, runs the registered {@link UserDeprovisionHook}s (owned service accounts).
    *
    * @param trx - an open transaction (not the bare database): the change must be atomic.
    * @returns counts of what was removed and the changelog revision.
@@ -88,6 +116,9 @@ export class Deprovisioner {
       if (res.deleted.length > 0) revision = res.revision;
     }
     const oidcArtifactsDeleted = await deleteOidcArtifacts(trx, ctx.tenantId, identity.id);
+    // After the OIDC artifacts, so `oidcArtifactsDeleted` counts all of them.
+    const sessionsEnded =
+      identity.type === 'user' && this.sessions ? await this.sessions.endAllForUser(ctx, identity.id, { trx, reason: DEPROVISION_SESSION_END_REASON }) : 0;
     let totpDeleted = 0;
     let emailsDeleted = 0;
     if (mode === 'delete' && identity.type === 'user') {
@@ -97,7 +128,7 @@ export class Deprovisioner {
       emailsDeleted = Number(e.numDeletedRows);
     }
     if (identity.type === 'user') for (const hook of this.userHooks) await hook(trx, ctx, identity.id, mode);
-    const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted };
+    const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted, sessionsEnded };
     await this.audit.append(trx, ctx, {
       action: 'identity.deprovision',
       target: { type: identity.type, id: identity.id },
