@@ -109,17 +109,28 @@ export function listResponse(page: Pick<Page<unknown>, 'totalResults'>, startInd
 export interface Projection {
   attributes?: string[];
   excludedAttributes?: string[];
+  /** Skip names this resource type does not have (a search across resource types, RFC 7644 §3.4.3). */
+  lenient?: boolean;
 }
 
 /** One attribute named in `attributes` / `excludedAttributes`: the document key (core name or extension URN), the attribute in it, and optionally a sub-attribute. */
 type Selector = { key: string; attr: string | null; sub: string | null };
 
-function selectors(list: string, rt: ResourceTypeDef, param: string): Selector[] {
-  return list
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((raw): Selector => {
+function selectors(list: string, rt: ResourceTypeDef, param: string, lenient = false): Selector[] {
+  const out: Selector[] = [];
+  for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+    try {
+      out.push(selector(raw, rt, param));
+    } catch (err) {
+      if (!lenient) throw err;
+    }
+  }
+  return out;
+}
+
+function selector(raw: string, rt: ResourceTypeDef, param: string): Selector {
+  {
+    {
       const lower = raw.toLowerCase();
       let rest = raw;
       let ext: ResourceTypeDef['extensions'][number]['schema'] | null = null;
@@ -156,7 +167,8 @@ function selectors(list: string, rt: ResourceTypeDef, param: string): Selector[]
         sub = subDef.name;
       }
       return key ? { key, attr: name, sub } : { key: name, attr: null, sub };
-    });
+    }
+  }
 }
 
 function pickSub(v: unknown, sub: string): unknown {
@@ -228,7 +240,7 @@ export function project(doc: ScimDoc, p: Projection, rt: ResourceTypeDef): ScimD
   if (!wantRaw && !dropRaw) return doc;
   const out: ScimDoc = {};
   if (wantRaw) {
-    const want = selectors(wantRaw, rt, 'attributes');
+    const want = selectors(wantRaw, rt, 'attributes', p.lenient);
     for (const [k, v] of Object.entries(doc)) {
       const isExt = rt.extensions.some((e) => e.schema.id === k);
       if (!isExt) {
@@ -263,7 +275,7 @@ export function project(doc: ScimDoc, p: Projection, rt: ResourceTypeDef): ScimD
     if (Array.isArray(out.schemas)) out.schemas = (out.schemas as string[]).filter((s) => s === rt.schema.id || out[s] !== undefined);
     return out;
   }
-  const drop = selectors(dropRaw!, rt, 'excludedAttributes');
+  const drop = selectors(dropRaw!, rt, 'excludedAttributes', p.lenient);
   for (const [k, v] of Object.entries(doc)) {
     const isExt = rt.extensions.some((e) => e.schema.id === k);
     if (!isExt) {

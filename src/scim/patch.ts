@@ -313,11 +313,19 @@ function applyToPath(doc: ScimDoc, op: PatchOpName, p: ParsedPath, value: unknow
       const added: Array<Record<string, unknown>> = [];
       for (const g of given as Array<Record<string, unknown>>) {
         const k = valueKey(g, attr);
-        if (keys.has(k)) continue;
+        if (keys.has(k)) {
+          // Already there (same `value`): not duplicated; the sub-attributes given are merged into it (RFC 7644 §3.5.2.1).
+          const existing = items.find((i) => valueKey(i, attr) === k);
+          if (isPlainObject(existing) && isPlainObject(g)) {
+            for (const [sk, sv] of Object.entries(g)) setSub(existing, sk, sv);
+            added.push(existing);
+          }
+          continue;
+        }
         keys.add(k);
         added.push(g);
       }
-      const next = [...items, ...added];
+      const next = [...items, ...added.filter((x) => !items.includes(x))];
       keepPrimaryUnique(next, added);
       container[name] = next;
       return;

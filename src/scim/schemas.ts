@@ -205,6 +205,7 @@ export const ALL_SCHEMAS: SchemaDef[] = [USER_SCHEMA_DEF, ENTERPRISE_USER_SCHEMA
 
 /** Common attributes (RFC 7643 §3.1) as attribute definitions, for paths, filters and sorting. */
 export const COMMON_ATTRIBUTES: AttributeDef[] = [
+  attr('schemas', 'reference', 'The schema URNs the resource carries.', { multiValued: true, caseExact: false, mutability: 'readOnly', returned: 'always' }),
   attr('id', 'string', 'Unique identifier assigned by Gatehouse (UUIDv7).', { caseExact: true, mutability: 'readOnly', returned: 'always', uniqueness: 'server' }),
   attr('externalId', 'string', 'Identifier assigned by the provisioning client.', { caseExact: true }),
   attr('meta', 'complex', 'Resource metadata.', {

@@ -7,7 +7,7 @@
 import { sql } from 'kysely';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 import { scimInvalid } from '../errors.js';
-import type { AttributeDef, ResourceTypeDef } from '../schemas.js';
+import { GROUP_SCHEMA, type AttributeDef, type ResourceTypeDef } from '../schemas.js';
 import type { AttrRef, ElementScope, RowScope, Target } from './filter-sql.js';
 import type { SqlDialect, ValueExpr } from './values.js';
 
@@ -44,6 +44,8 @@ export class GroupRowScope implements RowScope {
             return notFilterable(l);
           },
         };
+      case 'schemas':
+        return { kind: 'multi', def, exists: (cond) => sql`exists (select 1 from (select cast(${GROUP_SCHEMA} as text) as s) as sch where ${cond({ value: () => d.text(def, sql.ref('sch.s'), 'ascii') })})` };
       case 'members':
         return this.members(def);
       default:
