@@ -86,14 +86,19 @@ export class MachineClients {
    * One query; used for client lookup and introspection.
    */
   async isUsable(serviceAccountId: string): Promise<boolean> {
+    return (await this.usable(serviceAccountId)) !== undefined;
+  }
+
+  /** The service account's name when it is usable (see {@link isUsable}), else undefined. */
+  private async usable(serviceAccountId: string): Promise<{ name: string } | undefined> {
     const row = await this.deps.storage.db
       .selectFrom('service_accounts as sa')
       .leftJoin('users as u', (j) => j.onRef('u.tenant_id', '=', 'sa.tenant_id').onRef('u.id', '=', 'sa.owner_user_id'))
-      .select(['sa.status as status', 'sa.owner_user_id as owner', 'u.status as ownerStatus'])
+      .select(['sa.name as name', 'sa.status as status', 'sa.owner_user_id as owner', 'u.status as ownerStatus'])
       .where('sa.tenant_id', '=', this.deps.tenantId)
       .where('sa.id', '=', serviceAccountId)
       .executeTakeFirst();
-    return !!row && row.status === 'active' && (row.owner === null || row.ownerStatus === 'active');
+    return row && row.status === 'active' && (row.owner === null || row.ownerStatus === 'active') ? { name: row.name } : undefined;
   }
 
   private liveCredentials(serviceAccountId: string, kind: 'client_secret' | 'public_key') {
@@ -112,8 +117,8 @@ export class MachineClients {
    * account holds a live key, else `client_secret_basic`.
    */
   async clientMetadata(id: string): Promise<Record<string, unknown> | undefined> {
-    if (!(await this.isUsable(id))) return undefined;
-    const sa = await this.deps.storage.db.selectFrom('service_accounts').select('name').where('tenant_id', '=', this.deps.tenantId).where('id', '=', id).executeTakeFirstOrThrow();
+    const sa = await this.usable(id);
+    if (!sa) return undefined;
     const keys = (await this.liveCredentials(id, 'public_key').select('public_jwk').orderBy('created_at', 'desc').execute()).map((r) => JSON.parse(r.public_jwk!) as JWK);
     const method = methodOfRequest() ?? (keys.length > 0 ? 'private_key_jwt' : 'client_secret_basic');
     const metadata: Record<string, unknown> = {
