@@ -61,6 +61,12 @@ function referencesOf(v: unknown, out: Set<string>): Set<string> {
   return out;
 }
 
+/** The last segment of a path (`/Users/bulkId:qwerty` → `bulkId:qwerty`), or the path when it has no resource id. */
+function pathRef(path: string): string {
+  const m = /^\/(?:Users|Groups)\/(bulkId:.+)$/.exec(path);
+  return m ? m[1]! : path;
+}
+
 function substitute(v: unknown, ids: Map<string, string>): unknown {
   if (typeof v === 'string') {
     const m = BULK_REF_RE.exec(v);
@@ -164,7 +170,7 @@ export class ScimBulkProcessor {
       let progressed = false;
       for (const op of pending) {
         if (failOnErrors !== null && errors >= failOnErrors) break;
-        const refs = [...referencesOf([op.path, op.data], new Set())];
+        const refs = [...referencesOf([pathRef(op.path), op.data], new Set())];
         const blockedBy = refs.filter((r) => !created.has(r));
         const canWait = blockedBy.every((r) => definedBy.has(r) && !failedBulkIds.has(r) && !results.has(definedBy.get(r)!.index) && r !== op.bulkId);
         if (blockedBy.length > 0 && canWait) {
@@ -205,7 +211,8 @@ export class ScimBulkProcessor {
 
   private async execute(ctx: OperationContext, op: BulkOperation, created: Map<string, string>): Promise<BulkOperationResult> {
     try {
-      const path = substitute(op.path, created) as string;
+      const ref = pathRef(op.path);
+      const path = ref === op.path ? op.path : op.path.slice(0, op.path.length - ref.length) + (substitute(ref, created) as string);
       const data = substitute(op.data, created);
       const m = /^\/(Users|Groups)(?:\/([^/?#]+))?$/.exec(path);
       if (!m) throw new GatehouseError('not_found', `no bulk target "${op.path}": use /Users, /Groups, /Users/{id} or /Groups/{id}`);

@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
-import { loadConfig } from '../../src/kernel/config.js';
+import { loadConfig, type Config } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import type { Backend } from '../support/backends.js';
@@ -43,9 +43,9 @@ export interface ScimHarness {
   close(): Promise<void>;
 }
 
-export async function startScim(backend: Backend, bodyLimitBytes?: number): Promise<ScimHarness> {
+export async function startScim(backend: Backend, bodyLimitBytes?: number, overrides: Partial<Config> = {}): Promise<ScimHarness> {
   const { url, drop } = await backend.create();
-  const config = loadConfig({}, { databaseUrl: url, logLevel: 'silent', issuer: ISSUER, ...(bodyLimitBytes ? { bodyLimitBytes } : {}) });
+  const config = loadConfig({}, { databaseUrl: url, logLevel: 'silent', issuer: ISSUER, ...(bodyLimitBytes ? { bodyLimitBytes } : {}), ...overrides });
   const gh = await createGatehouse({ config, logger: createLogger('silent') });
   const scim = await gh.apiTokens.create(cliContext(), { name: 'scim-test', scopes: ['scim'] });
   const admin = await gh.apiTokens.create(cliContext(), { name: 'admin-test', scopes: ['admin'] });
