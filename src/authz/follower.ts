@@ -70,6 +70,8 @@ export class ChangelogFollower {
 
   /** Loads the index from the database (one snapshot). Call once, before {@link start}. */
   async build(): Promise<void> {
+    // Bigger pages while building: fewer keyset queries over the primary key.
+    const buildRows = Math.max(this.batchRows, 50_000);
     const load = async (trx: Executor) => {
       const rev = await trx.selectFrom('authz_revision').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
       let after: string[] | null = null;
@@ -80,10 +82,10 @@ export class ChangelogFollower {
           q = q.where(sql<boolean>`(${sql.join(TUPLE_KEY.map((c) => sql.ref(c)))}) > (${sql.join(a)})`);
         }
         for (const c of TUPLE_KEY) q = q.orderBy(c);
-        const rows = await q.limit(this.batchRows).execute();
+        const rows = await q.limit(buildRows).execute();
         for (const r of rows) this.index.storeForWrite(r.tenant_id, r.store_id).write(rowToTuple(r));
         const last = rows[rows.length - 1];
-        if (!last || rows.length < this.batchRows) break;
+        if (!last || rows.length < buildRows) break;
         after = TUPLE_KEY.map((c) => last[c]);
       }
       const models = await trx.selectFrom('authz_models').select(['tenant_id', 'store_id', 'id', 'model']).orderBy('id').execute();

@@ -4,15 +4,21 @@
  * A reverse walk from the subject over the graph's reverse edges and the model's reverse rewrites
  * ({@link analyse}): starting at the subject (and the wildcard `type:*` of its type), each step
  * finds `object#relation`s the subject may be in — through a tuple naming it (directly or as a
- * userset), a computed relation, or a tuple-to-userset parent. When the asked relation is
- * monotone (no intersection or exclusion anywhere below it) and no conditional edge is met, the
- * walk applies the evaluator's own filters (type restrictions, expiry) and is exact. Otherwise the
- * walk only yields candidates, and each candidate is decided by Check. Either way the result is
- * the set of objects for which Check is true.
+ * userset), a computed relation, or a tuple-to-userset parent. Only relations the asked relation
+ * depends on are visited, and found objects are expanded further only when the relation is
+ * recursive.
+ *
+ * - A monotone relation (no intersection or exclusion below it): the walk applies the evaluator's
+ *   own filters (type restrictions, expiry) and is exact.
+ * - Otherwise the relation's rewrite is evaluated as set algebra over exact walks of its monotone
+ *   parts (`viewer but not blocked` = walk(viewer) minus walk(blocked); intersection likewise).
+ * - What remains (a conditional edge met, or `this` / tuple-to-userset directly under an
+ *   intersection or exclusion) gives candidates from an unfiltered walk, each decided by Check.
+ * Either way the result is the set of objects for which Check is true.
  */
 import type { GraphView } from './graph.js';
 import type { Evaluator } from './evaluator.js';
-import { analyse } from './model-analysis.js';
+import { analyse, type ModelAnalysis } from './model-analysis.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type Rewrite } from './model.js';
 
 /** The subject and question of a ListObjects, as interned ids. */
@@ -46,33 +52,30 @@ function edgeState(view: GraphView, o: number, r: number, sr: number, s: number,
 }
 
 /**
- * Object nodes of `q.objectType` for which Check(subject, relation, object) is true, up to `limit`.
- * @throws GatehouseError `resolution_too_complex` / `condition_error` as Check does.
+ * The reverse walk for `objectType#relation`. With `exact`, edges are filtered as Check filters
+ * them, and the result is exact unless a conditional edge is met (then `exact` comes back false).
+ * Without, the result is a superset (candidates).
  */
-export function listObjectNodes(
-  ev: Evaluator,
-  view: GraphView,
-  model: CompiledModel,
-  q: ListObjectsQuestion,
-  nowMs: number,
-  context: Record<string, unknown> | undefined,
-  limit: number,
-): number[] {
-  const a = analyse(model);
-  const exactAllowed = a.monotone(q.objectType, q.relation) && !(q.subjectNode >= 0 && q.subjectNode === view.wildcardNode(q.subjectType));
-  let exact = exactAllowed;
+function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, exactMode: boolean, nowMs: number, limit = Infinity): { exact: boolean; nodes: number[] } {
+  let exact = exactMode;
+  const relevant = a.relevant(objectType, relation);
+  const expandTargets = a.recursive(objectType, relation);
+  const targetKey = restrictionKey(objectType, relation);
   const seen = new Set<number>();
   const found: number[] = [];
   const stack: number[] = [];
-  const key = (n: number, r: number) => n * 4096 + r;
   const push = (n: number, r: number) => {
-    const kk = key(n, r);
+    const tk = restrictionKey(view.typeOf(n), r);
+    if (!relevant.has(tk)) return;
+    const kk = n * 4096 + r;
     if (seen.has(kk)) return;
     seen.add(kk);
+    if (tk === targetKey) {
+      found.push(n);
+      if (!expandTargets) return;
+    }
     stack.push(n, r);
-    if (r === q.relation && view.typeOf(n) === q.objectType) found.push(n);
   };
-
   // Reverse tuple edges o#r@x#xr: the subject (or a userset containing it) is named by o#r.
   const reverse = (x: number, xr: number, viaWildcard: boolean) => {
     const row = view.objectRow(x, xr);
@@ -96,13 +99,14 @@ export function listObjectNodes(
       else for (const o of set) each(o);
     }
   };
-
   if (q.subjectNode >= 0) reverse(q.subjectNode, q.subjectRelation, false);
   if (q.subjectRelation === 0) {
     const w = view.wildcardNode(q.subjectType);
     if (w >= 0 && w !== q.subjectNode) reverse(w, 0, true);
   }
   while (stack.length > 0) {
+    // Enough exact answers: stop (only the top-level exact walk passes a limit).
+    if (exact && found.length >= limit) break;
     const r = stack.pop() as number;
     const x = stack.pop() as number;
     const xt = view.typeOf(x);
@@ -110,6 +114,7 @@ export function listObjectNodes(
     reverse(x, r, false);
     for (const r2 of a.computedBy(xt, r)) push(x, r2);
     for (const use of a.ttuBy(r)) {
+      if (!relevant.has(restrictionKey(use.ownerType, use.ownerRelation))) continue;
       const parents = view.objectsOf(x, 0, use.tupleset);
       if (parents === undefined) continue;
       const each = (p: number) => {
@@ -127,18 +132,65 @@ export function listObjectNodes(
       else for (const p of parents) each(p);
     }
   }
-  if (exact) return found.length > limit ? found.slice(0, limit) : found;
-  // Candidates only: decide each by Check. A walk that turned inexact midway is redone in full.
-  if (exactAllowed) return listObjectNodesInexact(ev, view, model, q, nowMs, context, limit);
-  const out: number[] = [];
-  for (const o of found) {
-    if (out.length >= limit) break;
-    if (ev.checkNodes(view, model, q.subjectType, q.subjectNode, q.subjectRelation, o, q.relation, nowMs, context)) out.push(o);
-  }
-  return out;
+  return { exact, nodes: found };
 }
 
-function listObjectNodesInexact(
+/** Exact object set of `objectType#relation` by set algebra over exact walks; null when not possible. */
+function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, limit = Infinity): Set<number> | null {
+  if (depth > 8) return null;
+  if (a.monotone(objectType, relation)) {
+    const w = walk(view, model, a, q, objectType, relation, true, nowMs, limit);
+    return w.exact ? new Set(w.nodes) : null;
+  }
+  const cr = model.relation(objectType, relation);
+  if (!cr) return new Set();
+  const ev = (rw: Rewrite): Set<number> | null => {
+    switch (rw.kind) {
+      case 'computed':
+        return exactSet(view, model, a, q, objectType, rw.relation, nowMs, depth + 1);
+      case 'union': {
+        const out = new Set<number>();
+        for (const c of rw.children) {
+          const s = ev(c);
+          if (!s) return null;
+          for (const n of s) out.add(n);
+        }
+        return out;
+      }
+      case 'intersection': {
+        let out: Set<number> | null = null;
+        for (const c of rw.children) {
+          const s = ev(c);
+          if (!s) return null;
+          if (out === null) out = s;
+          else {
+            const both = new Set<number>();
+            for (const n of out) if (s.has(n)) both.add(n);
+            out = both;
+          }
+        }
+        return out ?? new Set();
+      }
+      case 'difference': {
+        const base = ev(rw.base);
+        if (!base || base.size === 0) return base;
+        const sub = ev(rw.subtract);
+        if (!sub) return null;
+        for (const n of sub) base.delete(n);
+        return base;
+      }
+      default:
+        return null;
+    }
+  };
+  return ev(cr.rewrite);
+}
+
+/**
+ * Object nodes of `q.objectType` for which Check(subject, relation, object) is true, up to `limit`.
+ * @throws GatehouseError `resolution_too_complex` / `condition_error` as Check does.
+ */
+export function listObjectNodes(
   ev: Evaluator,
   view: GraphView,
   model: CompiledModel,
@@ -147,46 +199,21 @@ function listObjectNodesInexact(
   context: Record<string, unknown> | undefined,
   limit: number,
 ): number[] {
-  // Same walk without filters (a superset), then Check.
   const a = analyse(model);
-  const seen = new Set<number>();
-  const cands: number[] = [];
-  const stack: number[] = [];
-  const push = (n: number, r: number) => {
-    const kk = n * 4096 + r;
-    if (seen.has(kk)) return;
-    seen.add(kk);
-    stack.push(n, r);
-    if (r === q.relation && view.typeOf(n) === q.objectType) cands.push(n);
-  };
-  const reverse = (x: number, xr: number) => {
-    const row = view.objectRow(x, xr);
-    if (!row) return;
-    for (let r = 1; r < row.length; r++) {
-      const set = row[r];
-      if (set === undefined) continue;
-      if (typeof set === 'number') push(set, r);
-      else for (const o of set) push(o, r);
-    }
-  };
-  if (q.subjectNode >= 0) reverse(q.subjectNode, q.subjectRelation);
-  if (q.subjectRelation === 0) {
-    const w = view.wildcardNode(q.subjectType);
-    if (w >= 0 && w !== q.subjectNode) reverse(w, 0);
-  }
-  while (stack.length > 0) {
-    const r = stack.pop() as number;
-    const x = stack.pop() as number;
-    reverse(x, r);
-    for (const r2 of a.computedBy(view.typeOf(x), r)) push(x, r2);
-    for (const use of a.ttuBy(r)) {
-      const parents = view.objectsOf(x, 0, use.tupleset);
-      if (parents === undefined) continue;
-      if (typeof parents === 'number') {
-        if (view.typeOf(parents) === use.ownerType) push(parents, use.ownerRelation);
-      } else for (const p of parents) if (view.typeOf(p) === use.ownerType) push(p, use.ownerRelation);
+  const subjectIsWildcard = q.subjectNode >= 0 && q.subjectNode === view.wildcardNode(q.subjectType);
+  if (!subjectIsWildcard) {
+    const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, limit);
+    if (exact) {
+      const out: number[] = [];
+      for (const n of exact) {
+        if (out.length >= limit) break;
+        out.push(n);
+      }
+      return out;
     }
   }
+  // Candidates from an unfiltered walk, each decided by Check.
+  const cands = walk(view, model, a, q, q.objectType, q.relation, false, nowMs).nodes;
   const out: number[] = [];
   for (const o of cands) {
     if (out.length >= limit) break;

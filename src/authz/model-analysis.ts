@@ -21,6 +21,10 @@ export interface TtuUse {
 
 export interface ModelAnalysis {
   monotone(typeId: number, relationId: number): boolean;
+  /** `type*4096+relation` keys of every relation `type#relation` depends on, itself included. */
+  relevant(typeId: number, relationId: number): ReadonlySet<number>;
+  /** True when `type#relation` depends on itself (recursion such as `viewer from parent`). */
+  recursive(typeId: number, relationId: number): boolean;
   computedBy(typeId: number, relationId: number): readonly number[];
   ttuBy(relationId: number): readonly TtuUse[];
 }
@@ -100,7 +104,28 @@ export function analyse(model: CompiledModel): ModelAnalysis {
       }
     }
   }
+  const closures = new Map<number, { set: Set<number>; recursive: boolean }>();
+  const closure = (t: number, r: number) => {
+    const own = k(t, r);
+    let c = closures.get(own);
+    if (c) return c;
+    const set = new Set<number>([own]);
+    let recursive = false;
+    const stack = [...(deps.get(own) ?? [])];
+    while (stack.length > 0) {
+      const d = stack.pop() as number;
+      if (d === own) recursive = true;
+      if (set.has(d)) continue;
+      set.add(d);
+      stack.push(...(deps.get(d) ?? []));
+    }
+    c = { set, recursive };
+    closures.set(own, c);
+    return c;
+  };
   const a: ModelAnalysis = {
+    relevant: (t, r) => closure(t, r).set,
+    recursive: (t, r) => closure(t, r).recursive,
     monotone: (t, r) => mono.get(k(t, r)) === true,
     computedBy: (t, r) => computedBy.get(k(t, r)) ?? EMPTY,
     ttuBy: (r) => ttuBy.get(r) ?? EMPTY,

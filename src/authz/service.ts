@@ -323,6 +323,35 @@ export class AuthzService implements AuthzEngine {
     requireText(req.object?.type, 'object.type');
     requireText(req.object?.id, 'object.id');
     const revision = this.index.revision;
+    if (
+      (req.storeId === undefined || req.storeId === BUILTIN_STORE_ID) &&
+      req.authorizationModelId === undefined &&
+      (req.contextualTuples === undefined || req.contextualTuples.length === 0) &&
+      !req.explain &&
+      (this.decisionLog === undefined || this.decisionLog.mode === 'off')
+    ) {
+      // The hot path (built-in store, no extras): straight to the evaluator.
+      if (req.context !== undefined && (req.context === null || typeof req.context !== 'object' || Array.isArray(req.context))) {
+        throw new GatehouseError('invalid_input', 'context must be a JSON object', { field: 'context' });
+      }
+      if (!req.subject.relation && this.index.isDisabled(ctx.tenantId, req.subject.type, req.subject.id)) return { decision: false, revision };
+      const graph = this.index.store(ctx.tenantId, BUILTIN_STORE_ID);
+      const decision = this.evaluator.check(
+        graph,
+        this.builtin,
+        {
+          subjectType: req.subject.type,
+          subjectId: req.subject.id,
+          subjectRelation: req.subject.relation ?? '',
+          relation: req.relation,
+          objectType: req.object.type,
+          objectId: req.object.id,
+        },
+        this.clock.now().getTime(),
+        req.context,
+      );
+      return { decision, revision };
+    }
     const sc = this.scope(ctx, req);
     const deny = (summary: string): CheckResult => (req.explain ? { decision: false, revision, explanation: { decision: false, path: [], summary } } : { decision: false, revision });
     const model = sc.model;

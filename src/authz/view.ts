@@ -82,12 +82,25 @@ export class LayeredView implements GraphView {
     this.isBuiltinNode = (n: number) => builtinTypes.has(space.typeOf(n));
   }
 
+  /** The built-in layer applies to `o` (an identity-type object, in a customer store). */
+  private overlay(o: number): boolean {
+    return this.builtin !== undefined && this.builtinTypes.has(this.space.typeOf(o));
+  }
+
   private layers(o: number): StoreGraph[] {
     const out: StoreGraph[] = [];
     if (this.own) out.push(this.own);
-    if (this.builtin && this.builtinTypes.has(this.space.typeOf(o))) out.push(this.builtin);
+    if (this.overlay(o)) out.push(this.builtin!);
     if (this.contextual) out.push(this.contextual);
     return out;
+  }
+
+  /** The single layer holding edges of `o`, when only one can (no merge needed); null otherwise. */
+  private single(o: number): StoreGraph | undefined | null {
+    const ov = this.overlay(o);
+    if (this.contextual) return !ov && !this.own ? this.contextual : null;
+    if (ov) return this.own ? null : this.builtin;
+    return this.own;
   }
 
   typeOf(node: number): number {
@@ -112,11 +125,17 @@ export class LayeredView implements GraphView {
   }
 
   subjects(o: number, r: number, sr: number): IdSet | undefined {
+    const one = this.single(o);
+    if (one !== null) return one?.subjects(o, r, sr);
     return merge(this.layers(o).map((g) => g.subjects(o, r, sr)));
   }
 
   subjectRow(o: number, r: number): ReadonlyArray<IdSet | undefined> | undefined {
-    return mergeRows(this.layers(o).map((g) => g.subjectRow(o, r)));
+    const one = this.single(o);
+    if (one !== null) return one?.subjectRow(o, r);
+    const rows = this.layers(o).map((g) => g.subjectRow(o, r));
+    if (rows.filter((x) => x !== undefined).length <= 1) return rows.find((x) => x !== undefined);
+    return mergeRows(rows);
   }
 
   private reverse<T>(fn: (g: StoreGraph) => T): { values: T[]; keeps: Array<((n: number) => boolean) | undefined> } {
@@ -138,6 +157,10 @@ export class LayeredView implements GraphView {
   }
 
   objectsOf(s: number, sr: number, r: number): IdSet | undefined {
+    if (!this.contextual && (!this.builtin || !this.own)) {
+      if (this.own) return this.own.objectsOf(s, sr, r);
+      if (!this.builtin) return undefined;
+    }
     const { values, keeps } = this.reverse((g) => g.objectsOf(s, sr, r));
     return merge(values, keeps);
   }
@@ -148,17 +171,23 @@ export class LayeredView implements GraphView {
   }
 
   has(o: number, r: number, sr: number, s: number): boolean {
+    const one = this.single(o);
+    if (one !== null) return one !== undefined && one.has(o, r, sr, s);
     for (const g of this.layers(o)) if (g.has(o, r, sr, s)) return true;
     return false;
   }
 
   hasMeta(o: number): boolean {
+    const one = this.single(o);
+    if (one !== null) return one !== undefined && one.hasMeta(o);
     for (const g of this.layers(o)) if (g.hasMeta(o)) return true;
     return false;
   }
 
   /** The meta of the edge; undefined (unconditional) if any layer holds the edge without meta. */
   edgeMeta(o: number, r: number, sr: number, s: number): EdgeMeta | undefined {
+    const one = this.single(o);
+    if (one !== null) return one?.edgeMeta(o, r, sr, s);
     let first: EdgeMeta | undefined;
     for (const g of this.layers(o)) {
       if (!idsHas(g.subjects(o, r, sr), s)) continue;
