@@ -6,6 +6,7 @@
  * bounded in time (`durationSeconds` per run).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -22,9 +23,24 @@ export interface HttpResult {
   non2xx: number;
   errors: number;
   connections: number;
+  /** Server process CPU time (user + system, from /proc) per request, in microseconds. */
+  serverCpuUsPerRequest: number;
+  /** Decisions per second of server CPU time: what one server core gives with nothing else running. */
+  decisionsPerServerCpuSecond: number;
 }
 
-async function startServer(): Promise<{ url: string; token: string; stop: () => void }> {
+/** CPU time (user + system) of process `pid` in microseconds, from /proc/<pid>/stat (Linux). */
+function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5) (utime, stime), counted from the state field (3).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+}
+/** `getconf CLK_TCK` on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+async function startServer(): Promise<{ url: string; token: string; pid: number; stop: () => void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
@@ -33,7 +49,7 @@ async function startServer(): Promise<{ url: string; token: string; stop: () => 
   });
   const { url, token } = JSON.parse(line) as { url: string; token: string };
   if (!new URL(url).hostname.startsWith('127.')) throw new Error(`refusing to load-test a non-loopback address: ${url}`);
-  return { url, token, stop: () => child.kill('SIGTERM') };
+  return { url, token, pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -71,6 +87,7 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
     await run({ url: `${server.url}/access/v1/evaluation`, method: 'POST', headers, body: singles[0], duration: 2, connections: opts.connections });
     const results: HttpResult[] = [];
     let si = 0;
+    let cpu0 = cpuMicros(server.pid);
     const single = await run({
       url: `${server.url}/access/v1/evaluation`,
       method: 'POST',
@@ -79,8 +96,9 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.connections,
       requests: [{ setupRequest: (req) => ({ ...req, body: singles[si++ % singles.length] }) }],
     });
-    results.push(summarize('evaluation (single)', single, 1, opts.connections));
+    results.push(summarize('evaluation (single)', single, 1, opts.connections, cpuMicros(server.pid) - cpu0));
     let bi = 0;
+    cpu0 = cpuMicros(server.pid);
     const batch = await run({
       url: `${server.url}/access/v1/evaluations`,
       method: 'POST',
@@ -89,15 +107,27 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.batchConnections,
       requests: [{ setupRequest: (req) => ({ ...req, body: batches[bi++ % batches.length] }) }],
     });
-    results.push(summarize('evaluations (batch of 100)', batch, 100, opts.batchConnections));
+    results.push(summarize('evaluations (batch of 100)', batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0));
     return results;
   } finally {
     server.stop();
   }
 }
 
-function summarize(name: string, r: autocannon.Result, perRequest: number, connections: number): HttpResult {
+function summarize(name: string, r: autocannon.Result, perRequest: number, connections: number, serverCpuUs: number): HttpResult {
   const ok = r.requests.total - r.non2xx;
   const rps = ok / r.duration;
-  return { name, requestsPerSecond: rps, decisionsPerSecond: rps * perRequest, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, connections };
+  const serverCpuUsPerRequest = serverCpuUs / Math.max(1, r.requests.total);
+  return {
+    name,
+    requestsPerSecond: rps,
+    decisionsPerSecond: rps * perRequest,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+    connections,
+    serverCpuUsPerRequest,
+    decisionsPerServerCpuSecond: (perRequest * 1e6) / serverCpuUsPerRequest,
+  };
 }
