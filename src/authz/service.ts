@@ -13,9 +13,9 @@
  * the same transaction, appends one `authz_changelog` row with operation `'model'`,
  * `object_type = 'authorization_model'`, `object_id = <model id>`, `store_id`, and the other
  * tuple columns ''. The follower then reads that row of `authz_models` by (tenant_id, id) —
- * columns `id`, `tenant_id`, `store_id`, `model_json` (the OpenFGA JSON `AuthorizationModel`
- * text, conditions included), `created_at` — compiles it and makes it the store's latest. At build
- * every store's models are loaded. A store's latest model is the one with the greatest revision.
+ * column `model` holds the OpenFGA JSON `AuthorizationModel` text, conditions included — compiles
+ * it and adds it to the store; the greatest id (ULID) is the store's latest. At build
+ * every store's models are loaded.
  * Built-in identity types (user, service_account, group, role, permission, application) are
  * overlaid: in store S their edges also come from the built-in store (docs/authz-engine.md).
  */
