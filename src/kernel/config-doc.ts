@@ -22,7 +22,7 @@ export function renderConfigReference(): string {
     let def = '';
     try {
       const v = (schema as unknown as { parse: (x: unknown) => unknown }).parse(undefined);
-      def = v === undefined ? '' : `\`${String(v)}\``;
+      def = v === undefined ? '' : `\`${typeof v === 'object' ? JSON.stringify(v) : String(v)}\``;
     } catch {
       def = '';
     }
