@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from 'oidc-provider';
 import type { Services } from '../../gatehouse.js';
 import { classifyError } from '../errors.js';
+import { isCrossSiteRequest } from '../same-origin.js';
 import { LoginInteractions, type InteractionOutcome, type InteractionRequestMeta } from '../../oidc/interactions.js';
 import { SESSION_COOKIE } from '../../authn/sessions.js';
 import { errorPage } from '../../oidc/views.js';
@@ -80,8 +81,7 @@ export async function oidcRoutes(app: FastifyInstance, services: Services): Prom
 
   // Same-origin check on top of the interaction cookie binding (see oidc/interactions.ts).
   const crossSite = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
-    const origin = request.headers.origin;
-    if (origin === undefined || origin === issuerOrigin || origin === `${request.protocol}://${request.host}`) return undefined;
+    if (!isCrossSiteRequest(request.headers, [issuerOrigin, `${request.protocol}://${request.host}`])) return undefined;
     return reply
       .code(403)
       .header('cache-control', 'no-store')

@@ -20,6 +20,7 @@ import { isGatehouseError } from '../../../kernel/errors.js';
 import { randomToken } from '../../../kernel/ids.js';
 import { constantTimeEqual, sha256Hex } from '../../../kernel/secrets.js';
 import { classifyError } from '../../errors.js';
+import { isCrossSiteRequest } from '../../same-origin.js';
 import { sessionCookie, OTP_FAILED_MESSAGE, PASSKEY_FAILED_MESSAGE, SIGNIN_FAILED_MESSAGE, MAX_OTP_FAILURES, PENDING_LOGIN_TTL_SECONDS } from '../../../oidc/interactions.js';
 import { WEBAUTHN_SCRIPT_PATH, errorPage, secondFactorPage, signInPage } from '../../../oidc/views.js';
 import { forgotPage, mfaPage, overviewPage, passkeysPage, passwordPage, recoveryCodesPage, resetPage, sessionsPage } from './views.js';
@@ -55,8 +56,7 @@ export async function accountRoutes(app: FastifyInstance, services: Services): P
   // Cross-site POSTs are refused before anything runs.
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'POST') return;
-    const origin = request.headers.origin;
-    if (origin !== undefined && origin !== issuerOrigin && origin !== `${request.protocol}://${request.host}`) {
+    if (isCrossSiteRequest(request.headers, [issuerOrigin, `${request.protocol}://${request.host}`])) {
       return html(reply, errorPage({ title: 'Request refused', message: 'This form was posted from another site.' }), 403);
     }
   });
