@@ -196,4 +196,16 @@ describeEachBackend('AuthZEN 1.0 certification scenario', (backend) => {
     const builtin = await call({ path: '/stores/gatehouse/access/v1/evaluation', body });
     expect(builtin.body).toEqual({ decision: false });
   });
+
+  it('follows `store default`: the root endpoints switch stores within the one-second cache', async () => {
+    const body = { subject: { type: 'user', id: 'alice' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
+    expect((await call({ path: '/access/v1/evaluation', body })).body).toEqual({ decision: true });
+    const imported = (await gh.authzStores.list(cliContext())).stores.find((s) => s.isDefault)!;
+    await gh.authzStores.setDefault(cliContext(), 'gatehouse');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await call({ path: '/access/v1/evaluation', body })).body).toEqual({ decision: false });
+    await gh.authzStores.setDefault(cliContext(), imported.id);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await call({ path: '/access/v1/evaluation', body })).body).toEqual({ decision: true });
+  });
 });
