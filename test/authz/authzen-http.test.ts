@@ -78,6 +78,23 @@ describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
     expect(await decide('service_account:etl', 'read', 'documents')).toEqual({ decision: false });
   });
 
+  it('searches the built-in store by permission: holders, every resource of the type, held actions', async () => {
+    const search = async (kind: string, body: unknown) => {
+      const res = await gh.http.inject({ method: 'POST', url: `/access/v1/search/${kind}`, headers: { authorization: `Bearer ${authzToken}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      expect(res.statusCode).toBe(200);
+      return JSON.parse(res.body).results;
+    };
+    expect(await search('subject', { subject: { type: 'user' }, action: { name: 'read' }, resource: { type: 'documents', id: 'd1' } })).toEqual([
+      { type: 'user', id: 'alice' },
+      { type: 'user', id: 'bob' },
+    ]);
+    expect(await search('subject', { subject: { type: 'service_account' }, action: { name: 'write' }, resource: { type: 'documents', id: 'd1' } })).toEqual([{ type: 'service_account', id: 'etl' }]);
+    expect(await search('resource', { subject: { type: 'user', id: 'bob' }, action: { name: 'read' }, resource: { type: 'documents' } })).toEqual([{ type: 'documents', id: '*' }]);
+    expect(await search('resource', { subject: { type: 'user', id: 'bob' }, action: { name: 'write' }, resource: { type: 'documents' } })).toEqual([]);
+    expect(await search('action', { subject: { type: 'service_account', id: 'etl' }, resource: { type: 'documents', id: 'd1' } })).toEqual([{ name: 'write' }]);
+    expect(await search('action', { subject: { type: 'user', id: 'alice' }, resource: { type: 'invoices', id: 'i1' } })).toEqual([]);
+  });
+
   it('answers false (not an error) for an unknown subject or subject type', async () => {
     expect(await decide('user:nobody', 'read', 'documents')).toEqual({ decision: false });
     expect(await decide('robot:r2', 'read', 'documents')).toEqual({ decision: false });
