@@ -24,6 +24,7 @@ import { GatehouseError } from '../kernel/errors.js';
 import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
+import { analyse, type ModelAnalysis } from './model-analysis.js';
 
 /** Default resolution depth limit (OpenFGA's default). */
 export const DEFAULT_MAX_DEPTH = 25;
@@ -90,6 +91,9 @@ export class Resolution {
   /** Visited `node#relation` keys: a short array scanned linearly, grown into a Set past 32. */
   private visited: number[] = [];
   private visitedSet: Set<number> | null = null;
+  /** Per relation id: the nodes whose (pure) relation holds the subject, with their chain length; null when a condition makes it unusable. */
+  private closures: Map<number, Map<number, number> | null> | null = null;
+  private analysis: ModelAnalysis | null = null;
 
   constructor(
     private readonly graph: GraphView,
@@ -259,7 +263,74 @@ export class Resolution {
       }
     }
     if (!this.usable(node, cr.relationId, usr, member)) return false;
+    const a = (this.analysis ??= analyse(this.model));
+    if (a.pure(mt, usr)) {
+      const c = this.closure(usr, a);
+      if (c !== null) {
+        const d = c.get(member);
+        if (d === undefined) return false;
+        if (depth + 1 + d > this.maxDepth) {
+          throw new GatehouseError('resolution_too_complex', `the check needed more than ${this.maxDepth} nested rewrites or usersets`, { maxDepth: this.maxDepth });
+        }
+        return true;
+      }
+    }
     return this.visit(member, usr, depth + 1);
+  }
+
+  /**
+   * The nodes `x` whose pure relation `usr` holds the subject (Leopard-style, Zanzibar §3.2.4):
+   * a breadth-first walk over reverse edges of `usr` from the subject (and its type's wildcard),
+   * with type restrictions and expiry applied; the value is the chain length. Computed once per
+   * check. Null when an edge on the way carries a condition (then the ordinary expansion runs).
+   */
+  private closure(usr: number, a: ModelAnalysis): Map<number, number> | null {
+    this.closures ??= new Map();
+    if (this.closures.has(usr)) return this.closures.get(usr) as Map<number, number> | null;
+    const g = this.graph;
+    // The wildcard subject `type:*` itself matches under two restrictions: leave it to the expansion.
+    if (this.subjectNode >= 0 && this.subjectNode === g.wildcardNode(this.subjectType)) {
+      this.closures.set(usr, null);
+      return null;
+    }
+    const found = new Map<number, number>();
+    const queue: number[] = [];
+    let tainted = false;
+    const from = (x: number, xr: number, key: number, dist: number) => {
+      const objs = g.objectsOf(x, xr, usr);
+      if (objs === undefined) return;
+      const each = (o: number) => {
+        if (found.has(o)) return;
+        const ot = g.typeOf(o);
+        if (!a.pure(ot, usr) || !this.model.relation(ot, usr)!.directTypes.has(key)) return;
+        if (g.hasMeta(o)) {
+          const meta = g.edgeMeta(o, usr, xr, x);
+          if (meta) {
+            if (meta.expiresAtMs <= this.nowMs) return;
+            if (meta.condition) {
+              tainted = true;
+              return;
+            }
+          }
+        }
+        found.set(o, dist);
+        queue.push(o);
+      };
+      if (typeof objs === 'number') each(objs);
+      else for (const o of objs) each(o);
+    };
+    if (this.subjectNode >= 0) from(this.subjectNode, this.subjectRelation, restrictionKey(this.subjectType, this.subjectRelation), 0);
+    if (this.subjectRelation === 0 && this.subjectType >= 0) {
+      const w = g.wildcardNode(this.subjectType);
+      if (w >= 0 && w !== this.subjectNode) from(w, 0, restrictionKey(this.subjectType, WILDCARD_REL), 0);
+    }
+    for (let i = 0; i < queue.length && !tainted; i++) {
+      const o = queue[i] as number;
+      from(o, usr, restrictionKey(g.typeOf(o), usr), (found.get(o) as number) + 1);
+    }
+    const result = tainted ? null : found;
+    this.closures.set(usr, result);
+    return result;
   }
 
   private tupleToUserset(node: number, cr: CompiledRelation, tupleset: number, computed: number, depth: number): boolean {

@@ -23,6 +23,12 @@ export interface ModelAnalysis {
   monotone(typeId: number, relationId: number): boolean;
   /** `type*4096+relation` keys of every relation `type#relation` depends on, itself included. */
   relevant(typeId: number, relationId: number): ReadonlySet<number>;
+  /**
+   * True when `type#relation` is pure direct assignment whose usersets are all `U#relation` of the
+   * same relation name, themselves pure (like `group#member: [user, group#member]`): membership is
+   * then exactly reachability over reverse edges of that one relation.
+   */
+  pure(typeId: number, relationId: number): boolean;
   /** True when `type#relation` depends on itself (recursion such as `viewer from parent`). */
   recursive(typeId: number, relationId: number): boolean;
   computedBy(typeId: number, relationId: number): readonly number[];
@@ -104,6 +110,30 @@ export function analyse(model: CompiledModel): ModelAnalysis {
       }
     }
   }
+  const pure = new Map<number, boolean>();
+  for (const cr of rels) {
+    let ok = cr.rewrite.kind === 'this' && cr.conditions.size === 0;
+    for (const key of cr.directTypes) {
+      const rel = key % 4096;
+      if (rel !== 0 && rel !== 0xfff && rel !== cr.relationId) ok = false;
+    }
+    pure.set(k(cr.typeId, cr.relationId), ok);
+  }
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const cr of rels) {
+      const own = k(cr.typeId, cr.relationId);
+      if (!pure.get(own)) continue;
+      for (const key of cr.directTypes) {
+        const rel = key % 4096;
+        if (rel !== 0 && rel !== 0xfff && pure.get(key) !== true) {
+          pure.set(own, false);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
   const closures = new Map<number, { set: Set<number>; recursive: boolean }>();
   const closure = (t: number, r: number) => {
     const own = k(t, r);
@@ -125,6 +155,7 @@ export function analyse(model: CompiledModel): ModelAnalysis {
   };
   const a: ModelAnalysis = {
     relevant: (t, r) => closure(t, r).set,
+    pure: (t, r) => pure.get(k(t, r)) === true,
     recursive: (t, r) => closure(t, r).recursive,
     monotone: (t, r) => mono.get(k(t, r)) === true,
     computedBy: (t, r) => computedBy.get(k(t, r)) ?? EMPTY,
