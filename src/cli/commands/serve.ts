@@ -14,6 +14,14 @@ export function registerServe(program: Command): void {
         const gh = await createGatehouse({ config });
         const url = await gh.listen();
         gh.logger.info({ url, issuer: config.issuer, database: gh.storage.displayUrl }, `Gatehouse listening on ${url}`);
+        const issuerHost = new URL(config.issuer).hostname;
+        if (/^[\d.]+$/.test(issuerHost) || issuerHost.startsWith('[')) {
+          // WebAuthn's relying-party id must be a domain name (WebAuthn Level 3 §5.1.4.1); browsers refuse an IP address.
+          gh.logger.warn(
+            { issuer: config.issuer },
+            `passkeys need a domain name in GATEHOUSE_ISSUER (browsers refuse an IP address as WebAuthn relying-party id); for local use set GATEHOUSE_ISSUER=http://localhost:${new URL(config.issuer).port || 80}`,
+          );
+        }
         let stopping = false;
         const stop = async (signal: string) => {
           if (stopping) return;
