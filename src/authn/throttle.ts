@@ -118,10 +118,13 @@ export class SignInThrottle {
     return result;
   }
 
-  /** A successful sign-in: the account's counter starts again (the address's too). */
-  async succeed(tenantId: string, accountKey: string, ip: string | null): Promise<void> {
-    const keys = ip ? [accountKey, `ip:${ip}`] : [accountKey];
-    await this.storage.db.deleteFrom('authn_throttle').where('tenant_id', '=', tenantId).where('key', 'in', keys).execute();
+  /**
+   * A successful sign-in: the account's counter starts again. The source address's counter is
+   * left to expire on its own ({@link IP_WINDOW_SECONDS}); otherwise one valid account would let
+   * an attacker reset the address's delays between guesses at other accounts.
+   */
+  async succeed(tenantId: string, accountKey: string, _ip: string | null): Promise<void> {
+    await this.storage.db.deleteFrom('authn_throttle').where('tenant_id', '=', tenantId).where('key', '=', accountKey).execute();
   }
 
   /** Consecutive failures and lock state of a key (for admins and tests). */

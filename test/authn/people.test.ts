@@ -104,6 +104,19 @@ describeEachBackend('people authentication', (backend) => {
     expect((await throttle.state('default', `account:${id}`)).failures).toBe(5);
   });
 
+  it('a success resets only the account counter: the source address keeps its failures', async () => {
+    const clock = new FixedClock(Date.UTC(2026, 2, 1));
+    const throttle = new SignInThrottle(gh.storage, clock, { lockoutThreshold: 100, lockoutSeconds: 3600 });
+    const signInSvc = new SignInService({ storage: gh.storage, audit: gh.audit, clock, throttle, totp: gh.totp, recoveryCodes: gh.authn.recoveryCodes, passkeys: gh.authn.passkeys });
+    const mine = await seedUser(gh, { userName: 'attacker-own', password: PASSWORD });
+    await seedUser(gh, { userName: 'victim-x', password: PASSWORD });
+    const meta = { sourceIp: '203.0.113.7', requestId: null };
+    for (let i = 0; i < 3; i++) expect((await signInSvc.password('default', 'victim-x', `guess ${i}`, meta)).ok).toBe(false);
+    expect(await signInSvc.password('default', 'attacker-own', PASSWORD, meta)).toMatchObject({ ok: true, userId: mine });
+    expect((await throttle.state('default', 'ip:203.0.113.7')).failures).toBe(3);
+    expect((await throttle.state('default', `account:${mine}`)).failures).toBe(0);
+  });
+
   it('reset link: mailed to the outbox, works once, ends sessions; with TOTP the reset and the next sign-in still ask for TOTP', async () => {
     const { id, secret } = await withTotp('resetter');
     const before = await signIn(rp, { username: 'resetter', password: PASSWORD, otp: async () => generate({ secret }) });
