@@ -175,7 +175,10 @@ export class PasswordService {
     const found = await this.inspectReset(tenantId, token);
     if (!found) throw new GatehouseError('invalid_input', 'This reset link is not valid: it was used already, has expired, or is mistyped.', { reason: 'reset_link_invalid' });
     if (found.secondFactors) {
-      const answered = answer.otp?.trim() ? { otp: answer.otp } : answer.recoveryCode?.trim() ? { recoveryCode: answer.recoveryCode } : undefined;
+      // One field takes either: an authenticator code is 6 to 8 digits; anything else typed there is a recovery code.
+      const otp = answer.otp?.trim();
+      const answered =
+        otp && /^[\d ]{6,10}$/.test(otp) ? { otp } : otp ? { recoveryCode: otp } : answer.recoveryCode?.trim() ? { recoveryCode: answer.recoveryCode } : undefined;
       const ok = answered ? await this.deps.signIn.secondFactor(tenantId, found.userId, answered, meta) : undefined;
       if (!ok) throw new GatehouseError('unauthenticated', 'Enter a valid code from your authenticator app, or a recovery code.', { reason: 'second_factor_required' });
     }

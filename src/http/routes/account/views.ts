@@ -158,7 +158,7 @@ export function resetPage(o: { action: string; minLength: number; totp: boolean;
       ? `<label for="otp">Code from your authenticator app${o.recoveryCode ? ' or a recovery code' : ''}</label>
 <p class="muted" id="otp-help">Your account has a second factor, so a reset needs it too.</p>
 <input id="otp" name="${o.totp ? 'otp' : 'recovery_code'}" type="text" autocomplete="one-time-code" aria-describedby="otp-help" maxlength="64" required>
-${o.totp && o.recoveryCode ? '<label for="rc">…or a recovery code instead</label><input id="rc" name="recovery_code" type="text" autocomplete="off" maxlength="64">\n' : ''}`
+`
       : '';
   return page(
     'Choose a new password',
