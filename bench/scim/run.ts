@@ -98,7 +98,9 @@ async function runBackend(kind: string) {
   const { token } = await gh.apiTokens.create(cliContext(), { name: 'bench', scopes: ['scim'] });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const send = () => fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    // A keep-alive connection left idle while users are created in-process may have been closed: retry once.
+    const res = await send().catch(() => send());
     const json = (await res.json()) as Record<string, unknown>;
     if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
     return json;
