@@ -9,7 +9,8 @@ import type { TupleStore } from '../authz/tuple-store.js';
 import { BUILTIN_STORE_ID, type RelationTuple } from '../authz/tuples.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Executor } from '../storage/database.js';
-import type { GroupMemberRef } from './types.js';
+import type { GroupRow } from '../storage/schema.js';
+import type { Group, GroupMember, GroupMemberRef } from './types.js';
 
 /** The identity types a group can hold and a role can be assigned to. */
 export const PRINCIPAL_TYPES = ['user', 'service_account', 'group'] as const;
@@ -117,4 +118,18 @@ export async function ancestorGroupIds(db: Executor, tuples: TupleStore, tenantI
     frontier = next;
   }
   return [...seen];
+}
+
+/** A group row and its direct members (with display names) as the domain's {@link Group}. */
+export function groupFromRow(row: GroupRow, members: GroupMember[]): Group {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    externalId: row.external_id,
+    description: row.description,
+    members,
+    created: row.created_at,
+    lastModified: row.updated_at,
+    version: Number(row.version),
+  };
 }

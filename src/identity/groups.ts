@@ -11,7 +11,7 @@ import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { OperationContext } from '../kernel/context.js';
 import { isUniqueViolation, type Executor } from '../storage/database.js';
 import type { GroupRow } from '../storage/schema.js';
-import { ancestorGroupIds, assertPrincipalsExist, checkRefs, displayNames, membershipTuple, refOfSubject } from './graph.js';
+import { ancestorGroupIds, assertPrincipalsExist, checkRefs, displayNames, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
 import { checkVersion, lockAuthorizationGraph, optionalText, pageBounds, requiredName, type IdentityDeps } from './shared.js';
 import type { Group, GroupFilter, GroupInput, GroupMember, GroupMemberRef, GroupService, ListQuery, Page } from './types.js';
 
@@ -245,15 +245,6 @@ export class GroupServiceImpl implements GroupService {
     const refs = tuples.map(refOfSubject).filter((r): r is GroupMemberRef => r !== null);
     const names = await displayNames(db, row.tenant_id, refs);
     const members: GroupMember[] = refs.map((r) => ({ ...r, display: names.get(key(r)) ?? null }));
-    return {
-      id: row.id,
-      displayName: row.display_name,
-      externalId: row.external_id,
-      description: row.description,
-      members,
-      created: row.created_at,
-      lastModified: row.updated_at,
-      version: Number(row.version),
-    };
+    return groupFromRow(row, members);
   }
 }

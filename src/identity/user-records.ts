@@ -2,6 +2,7 @@
  * Validation of {@link UserInput} and the mapping between users and their rows (`users`,
  * `user_emails`). Attribute names follow SCIM 2.0 (RFC 7643 §4.1 core User, §4.3 enterprise extension).
  */
+import type { Executor } from '../storage/database.js';
 import { GatehouseError } from '../kernel/errors.js';
 import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { UserRow } from '../storage/schema.js';
@@ -193,4 +194,27 @@ export function toUser(row: UserRow, emails: EmailRow[]): User {
     lastModified: row.updated_at,
     version: Number(row.version),
   };
+}
+
+/**
+ * Loads the SCIM `emails` of several users in one query, in their stored order.
+ * @returns a map from user id to its email rows (absent for users without emails).
+ */
+export async function loadEmails(db: Executor, tenantId: string, userIds: string[]): Promise<Map<string, EmailRow[]>> {
+  const out = new Map<string, EmailRow[]>();
+  if (userIds.length === 0) return out;
+  const rows = await db
+    .selectFrom('user_emails')
+    .select(['user_id', 'position', 'value', 'type', 'is_primary', 'display'])
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', 'in', userIds)
+    .orderBy('user_id')
+    .orderBy('position')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.user_id) ?? [];
+    list.push(r);
+    out.set(r.user_id, list);
+  }
+  return out;
 }

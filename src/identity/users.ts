@@ -15,7 +15,7 @@ import type { OperationContext } from '../kernel/context.js';
 import { isUniqueViolation, type Executor } from '../storage/database.js';
 import type { AccountStatus, UserRow } from '../storage/schema.js';
 import { checkVersion, pageBounds, type IdentityDeps } from './shared.js';
-import { toUser, validateUserInput, type EmailRecord, type EmailRow, type ValidUserInput } from './user-records.js';
+import { loadEmails, toUser, validateUserInput, type EmailRecord, type ValidUserInput } from './user-records.js';
 import type { AdministratorInput, ListQuery, Page, User, UserFilter, UserInput, UserService } from './types.js';
 
 /** {@link UserService} on the `users` and `user_emails` tables. */
@@ -91,7 +91,7 @@ export class UserServiceImpl implements UserService {
     }
     const total = await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
     const rows = limit === 0 ? [] : await q.selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute();
-    const emails = await this.emailsOf(db, ctx.tenantId, rows.map((r) => r.id));
+    const emails = await loadEmails(db, ctx.tenantId, rows.map((r) => r.id));
     return { totalResults: Number(total.n), startIndex, items: rows.map((r) => toUser(r, emails.get(r.id) ?? [])) };
   }
 
@@ -266,26 +266,8 @@ export class UserServiceImpl implements UserService {
   }
 
   private async withEmails(db: Executor, tenantId: string, row: UserRow): Promise<User> {
-    const emails = await this.emailsOf(db, tenantId, [row.id]);
+    const emails = await loadEmails(db, tenantId, [row.id]);
     return toUser(row, emails.get(row.id) ?? []);
   }
 
-  private async emailsOf(db: Executor, tenantId: string, userIds: string[]): Promise<Map<string, EmailRow[]>> {
-    const out = new Map<string, EmailRow[]>();
-    if (userIds.length === 0) return out;
-    const rows = await db
-      .selectFrom('user_emails')
-      .select(['user_id', 'position', 'value', 'type', 'is_primary', 'display'])
-      .where('tenant_id', '=', tenantId)
-      .where('user_id', 'in', userIds)
-      .orderBy('user_id')
-      .orderBy('position')
-      .execute();
-    for (const r of rows) {
-      const list = out.get(r.user_id) ?? [];
-      list.push(r);
-      out.set(r.user_id, list);
-    }
-    return out;
-  }
 }

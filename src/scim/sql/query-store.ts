@@ -6,8 +6,8 @@
  */
 import { sql } from 'kysely';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
-import { displayNames, refOfSubject } from '../../identity/graph.js';
-import { toUser, type EmailRow } from '../../identity/user-records.js';
+import { displayNames, groupFromRow, refOfSubject } from '../../identity/graph.js';
+import { loadEmails, toUser } from '../../identity/user-records.js';
 import type { Group, GroupMember, GroupMemberRef, User } from '../../identity/types.js';
 import type { Executor, Storage } from '../../storage/database.js';
 import type { GroupRow, UserRow } from '../../storage/schema.js';
@@ -71,7 +71,7 @@ export class ScimQueryStore {
       .where(sql<boolean>`u.status <> 'deprovisioned'`)
       .where(sql<boolean>`${where}`);
     const page = await this.page<UserRow>(base, scope, q, sql.ref('u.created_at'), sql.ref('u.id'));
-    const emails = await this.emailsOf(db, tenantId, page.items.map((r) => r.id));
+    const emails = await loadEmails(db, tenantId, page.items.map((r) => r.id));
     return { totalResults: page.totalResults, items: page.items.map((r) => toUser(r, emails.get(r.id) ?? [])) };
   }
 
@@ -176,35 +176,8 @@ export class ScimQueryStore {
     const names = await displayNames(db, tenantId, [...refsByGroup.values()].flat());
     return rows.map((row) => {
       const members: GroupMember[] = (refsByGroup.get(row.id) ?? []).map((r) => ({ ...r, display: names.get(key(r)) ?? null }));
-      return {
-        id: row.id,
-        displayName: row.display_name,
-        externalId: row.external_id,
-        description: row.description,
-        members,
-        created: row.created_at,
-        lastModified: row.updated_at,
-        version: Number(row.version),
-      };
+      return groupFromRow(row, members);
     });
   }
 
-  private async emailsOf(db: Executor, tenantId: string, userIds: string[]): Promise<Map<string, EmailRow[]>> {
-    const out = new Map<string, EmailRow[]>();
-    if (userIds.length === 0) return out;
-    const rows = await db
-      .selectFrom('user_emails')
-      .select(['user_id', 'position', 'value', 'type', 'is_primary', 'display'])
-      .where('tenant_id', '=', tenantId)
-      .where('user_id', 'in', userIds)
-      .orderBy('user_id')
-      .orderBy('position')
-      .execute();
-    for (const r of rows) {
-      const list = out.get(r.user_id) ?? [];
-      list.push(r);
-      out.set(r.user_id, list);
-    }
-    return out;
-  }
 }
