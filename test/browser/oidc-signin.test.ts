@@ -14,7 +14,7 @@ import { cliContext } from '../../src/kernel/context.js';
 import { SIGNIN_FAILED_MESSAGE } from '../../src/oidc/interactions.js';
 import { describeEachBackend } from '../support/backends.js';
 import { REDIRECT_URI, relyingParty, seedClient, startAuthorization } from '../oidc/support.js';
-import { addVirtualAuthenticator, capture, describeWithChromium, launchChromium, startGatehouseForBrowser } from './support.js';
+import { addVirtualAuthenticator, capture, describeWithChromium, launchChromium, startGatehouseForBrowser, gotoSettled } from './support.js';
 
 const PASSWORD = 'purple otters juggling winter plums';
 const ctx = cliContext();
@@ -97,7 +97,7 @@ describeWithChromium('OIDC sign-in pages in Chromium', () => {
     });
 
     it('an unknown or expired sign-in page is a clear, accessible error page', async () => {
-      await page.goto(`${base}/login/not-a-real-interaction`);
+      await gotoSettled(page, `${base}/login/not-a-real-interaction`);
       const facts = await shot('oidc-signin-expired');
       expect(facts.h1).toEqual(['Sign-in expired']);
     });

@@ -161,3 +161,18 @@ export async function capture(page: Page, name: string): Promise<AccessibilityFa
   await screenshot(page, name);
   return expectAccessible(page);
 }
+
+/**
+ * `page.goto` that tolerates a navigation still running from the step before (for example the
+ * redirect to the relying party's unreachable redirect_uri ending on Chromium's error page):
+ * it waits for that navigation to settle and goes again.
+ */
+export async function gotoSettled(page: Page, url: string): Promise<void> {
+  try {
+    await page.goto(url);
+  } catch (err) {
+    if (!/interrupted by another navigation/.test(String(err))) throw err;
+    await page.waitForLoadState('load');
+    await page.goto(url);
+  }
+}
