@@ -3,6 +3,11 @@
  * subject) or denied (what was examined and why it did not count). A separate, simple depth-first
  * search, so the hot Check path carries no tracing; it follows the same rules as the evaluator
  * (type restrictions, wildcards, expiry, CEL conditions, intersection, exclusion, depth limit).
+ *
+ * Errors (a CEL condition that cannot be evaluated, the depth limit) are three-valued as in
+ * OpenFGA: a union holds when any branch holds, whatever the others' errors; an intersection is
+ * denied when any operand does not hold; an exclusion is denied when its base does not hold or its
+ * subtracted set holds. Only when no definite answer remains is the outcome an error.
  */
 import { GatehouseError } from '../kernel/errors.js';
 import type { GraphView } from './graph.js';
@@ -12,13 +17,25 @@ import type { IdSet } from './idset.js';
 
 const MAX_DENIED = 50;
 
+/** A branch whose answer is an error (it neither holds nor fails). */
+class Err {
+  constructor(readonly error: GatehouseError) {}
+}
+
+/** A path that holds, null (does not hold), or an error. */
+type Outcome = ExplainStep[] | null | Err;
+
 function members(set: IdSet | undefined): number[] {
   if (set === undefined) return [];
   if (typeof set === 'number') return [set];
   return [...set];
 }
 
-/** Explains Check(subject, relation, object); `decision` is the explainer's own answer. */
+/**
+ * Explains Check(subject, relation, object); `decision` is the explainer's own answer. Never
+ * throws for a condition error or the depth limit: when the only answer is an error (plain Check
+ * fails then), the explanation is a denial whose `summary` and `denied` carry the error message.
+ */
 export function explainCheck(
   view: GraphView,
   model: CompiledModel,
@@ -42,8 +59,8 @@ export function explainCheck(
     if (denied.length < MAX_DENIED) denied.push({ at: where, reason });
   };
 
-  /** Usable edge? Records why not. Returns the condition name when one held. */
-  const usable = (o: number, r: number, sr: number, s: number): { ok: boolean; condition?: string } => {
+  /** Usable edge? Records why not. The condition name when one held; an {@link Err} when it could not be evaluated. */
+  const usable = (o: number, r: number, sr: number, s: number): { ok: boolean; condition?: string; error?: Err } => {
     if (!view.hasMeta(o)) return { ok: true };
     const m = view.edgeMeta(o, r, sr, s);
     if (!m) return { ok: true };
@@ -57,7 +74,15 @@ export function explainCheck(
       deny(at(o, r), `tuple ${tupleText(o, r, sr, s)} names undeclared condition ${m.condition.name}`);
       return { ok: false };
     }
-    if (!c.evaluate(m.condition.context, context)) {
+    let holds: boolean;
+    try {
+      holds = c.evaluate(m.condition.context, context);
+    } catch (err) {
+      if (!(err instanceof GatehouseError)) throw err;
+      deny(at(o, r), `condition ${m.condition.name} of ${tupleText(o, r, sr, s)} could not be evaluated: ${err.message}`);
+      return { ok: false, error: new Err(err) };
+    }
+    if (!holds) {
       deny(at(o, r), `condition ${m.condition.name} of ${tupleText(o, r, sr, s)} is false`);
       return { ok: false };
     }
@@ -66,8 +91,12 @@ export function explainCheck(
 
   const step = (kind: ExplainStep['kind'], where: string, extra: Partial<ExplainStep> = {}): ExplainStep => ({ kind, at: where, ...extra });
 
-  const why = (o: number, r: number, depth: number, path: Set<number>): ExplainStep[] | null => {
-    if (depth > maxDepth) throw new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
+  const why = (o: number, r: number, depth: number, path: Set<number>): Outcome => {
+    if (depth > maxDepth) {
+      const err = new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
+      deny(at(o, r), err.message);
+      return new Err(err);
+    }
     const k = o * 4096 + r;
     if (path.has(k)) return null;
     const cr = model.relation(view.typeOf(o), r);
@@ -77,93 +106,118 @@ export function explainCheck(
     try {
       const res = rewrite(o, cr, cr.rewrite, depth, path);
       // Dead ends explored before a path was found are not reasons for a denial.
-      if (res) denied.length = mark;
+      if (Array.isArray(res)) denied.length = mark;
       return res;
     } finally {
       path.delete(k);
     }
   };
 
-  const rewrite = (o: number, cr: CompiledRelation, rw: Rewrite, depth: number, path: Set<number>): ExplainStep[] | null => {
+  /** Union of candidate paths (OpenFGA): the first that holds wins; else the first error; else null. */
+  const anyOf = (first: Err | null, tries: Iterable<() => Outcome>): Outcome => {
+    let error = first;
+    for (const attempt of tries) {
+      const res = attempt();
+      if (Array.isArray(res)) return res;
+      if (res instanceof Err) error ??= res;
+    }
+    return error;
+  };
+
+  const rewrite = (o: number, cr: CompiledRelation, rw: Rewrite, depth: number, path: Set<number>): Outcome => {
     const r = cr.relationId;
     const here = at(o, r);
+    const tupleStep = (kind: ExplainStep['kind'], to: number, tr: number, sr: number, s: number, condition: string | undefined) =>
+      step(kind, here, { tuple: tupleText(to, tr, sr, s), contextual: view.isContextual(to, tr, sr, s) || undefined, condition });
     switch (rw.kind) {
       case 'this': {
         const s = subject.node;
         const sr = subject.relation;
+        let error: Err | null = null;
         if (s >= 0 && cr.directTypes.has(restrictionKey(subject.type, sr)) && view.has(o, r, sr, s)) {
           const u = usable(o, r, sr, s);
-          if (u.ok) return [step('direct', here, { tuple: tupleText(o, r, sr, s), contextual: view.isContextual(o, r, sr, s) || undefined, condition: u.condition })];
+          if (u.ok) return [tupleStep('direct', o, r, sr, s, u.condition)];
+          error ??= u.error ?? null;
         }
         if (sr === 0 && subject.type >= 0 && cr.directTypes.has(restrictionKey(subject.type, WILDCARD_REL))) {
           const w = view.wildcardNode(subject.type);
           if (w >= 0 && view.has(o, r, 0, w)) {
             const u = usable(o, r, 0, w);
-            if (u.ok) return [step('wildcard', here, { tuple: tupleText(o, r, 0, w), contextual: view.isContextual(o, r, 0, w) || undefined, condition: u.condition })];
+            if (u.ok) return [tupleStep('wildcard', o, r, 0, w, u.condition)];
+            error ??= u.error ?? null;
           }
         }
         const row = view.subjectRow(o, r);
+        const tries: Array<() => Outcome> = [];
         if (row) {
           for (let usr = 1; usr < row.length; usr++) {
             for (const m of members(row[usr])) {
               if (!cr.directTypes.has(restrictionKey(view.typeOf(m), usr))) continue;
-              const u = usable(o, r, usr, m);
-              if (!u.ok) continue;
-              const sub = why(m, usr, depth + 1, path);
-              if (sub) return [step('userset', here, { tuple: tupleText(o, r, usr, m), contextual: view.isContextual(o, r, usr, m) || undefined, condition: u.condition }), ...sub];
+              tries.push(() => {
+                const u = usable(o, r, usr, m);
+                if (!u.ok) return u.error ?? null;
+                const sub = why(m, usr, depth + 1, path);
+                return Array.isArray(sub) ? [tupleStep('userset', o, r, usr, m, u.condition), ...sub] : sub;
+              });
             }
           }
         }
-        deny(here, 'no tuple names the subject, a wildcard for it, or a userset containing it');
-        return null;
+        const res = anyOf(error, tries);
+        if (!Array.isArray(res)) deny(here, 'no tuple names the subject, a wildcard for it, or a userset containing it');
+        return res;
       }
       case 'computed': {
         const sub = why(o, rw.relation, depth + 1, path);
-        return sub ? [step('computed', here), ...sub] : null;
+        return Array.isArray(sub) ? [step('computed', here), ...sub] : sub;
       }
       case 'ttu': {
         const ts = model.relation(cr.typeId, rw.tupleset);
+        const tries: Array<() => Outcome> = [];
         for (const p of members(view.subjects(o, rw.tupleset, 0))) {
           if (!ts?.directTypes.has(restrictionKey(view.typeOf(p), 0)) || !model.relation(view.typeOf(p), rw.computed)) continue;
-          const u = usable(o, rw.tupleset, 0, p);
-          if (!u.ok) continue;
-          const sub = why(p, rw.computed, depth + 1, path);
-          if (sub) return [step('ttu', here, { tuple: tupleText(o, rw.tupleset, 0, p), contextual: view.isContextual(o, rw.tupleset, 0, p) || undefined, condition: u.condition }), ...sub];
+          tries.push(() => {
+            const u = usable(o, rw.tupleset, 0, p);
+            if (!u.ok) return u.error ?? null;
+            const sub = why(p, rw.computed, depth + 1, path);
+            return Array.isArray(sub) ? [tupleStep('ttu', o, rw.tupleset, 0, p, u.condition), ...sub] : sub;
+          });
         }
-        deny(here, `no parent through ${rel(rw.tupleset)} grants ${rel(rw.computed)}`);
-        return null;
+        const res = anyOf(null, tries);
+        if (!Array.isArray(res)) deny(here, `no parent through ${rel(rw.tupleset)} grants ${rel(rw.computed)}`);
+        return res;
       }
       case 'union': {
         const mark = denied.length;
-        for (const c of rw.children) {
-          const sub = rewrite(o, cr, c, depth, path);
-          if (sub) {
-            denied.length = mark;
-            return sub;
-          }
-        }
-        return null;
+        const res = anyOf(null, rw.children.map((c) => () => rewrite(o, cr, c, depth, path)));
+        if (Array.isArray(res)) denied.length = mark;
+        return res;
       }
       case 'intersection': {
+        // Any operand that does not hold denies, even when another could not be evaluated.
         const all: ExplainStep[] = [step('intersection', here)];
+        let error: Err | null = null;
         for (const c of rw.children) {
           const sub = rewrite(o, cr, c, depth + 1, new Set());
-          if (!sub) {
+          if (sub === null) {
             deny(here, 'an operand of the intersection does not hold');
             return null;
           }
-          all.push(...sub);
+          if (sub instanceof Err) error ??= sub;
+          else all.push(...sub);
         }
-        return all;
+        return error ?? all;
       }
       case 'difference': {
+        // Denied when the base does not hold or the subtracted set holds, whatever the other side; else any error stands.
         const base = rewrite(o, cr, rw.base, depth + 1, new Set());
-        if (!base) return null;
+        if (base === null) return null;
         const sub = rewrite(o, cr, rw.subtract, depth + 1, new Set());
-        if (sub) {
+        if (Array.isArray(sub)) {
           deny(here, `excluded: ${sub.filter((x) => x.tuple).map((x) => x.tuple).join(' → ')}`);
           return null;
         }
+        if (base instanceof Err) return base;
+        if (sub instanceof Err) return sub;
         return [step('difference', here), ...base];
       }
     }
@@ -172,6 +226,9 @@ export function explainCheck(
   const path = objectNode >= 0 ? why(objectNode, relation, 0, new Set()) : null;
   if (objectNode < 0) deny(`?#${rel(relation)}`, 'no tuple names the object');
   const subj = subject.node >= 0 ? `${fmt(subject.node)}${subject.relation ? `#${rel(subject.relation)}` : ''}` : 'the subject';
+  if (path instanceof Err) {
+    return { decision: false, path: [], summary: `error: ${path.error.code}: ${path.error.message}`, denied };
+  }
   if (path) {
     const chain = path.map((p) => p.tuple ?? `${p.kind} ${p.at}`).join(' → ');
     return { decision: true, path, summary: `allowed: ${chain}` };
