@@ -5,6 +5,7 @@ import cookie from '@fastify/cookie';
 import { newId } from '../kernel/ids.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
+import { trackRoutes, unmatchedRoute } from './allowed-methods.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
@@ -53,9 +54,8 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404 })),
-  );
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, unmatchedRoute(request, reply)));
+  trackRoutes(app);
 
   await app.register(async (scope) => healthRoutes(scope, services));
   // --- API registration (each module adds one line) ---

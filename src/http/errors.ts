@@ -44,7 +44,7 @@ export function classifyError(err: unknown): ClassifiedError {
     }
     if (e instanceof SyntaxError) return { status: 400, code: 'invalid_input', message: 'the request body is not valid JSON', unexpected: false };
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      const code: ErrorCode = e.statusCode === 404 ? 'not_found' : e.statusCode === 413 ? 'payload_too_large' : e.statusCode === 415 ? 'unsupported_media_type' : e.statusCode === 429 ? 'rate_limited' : e.statusCode === 401 ? 'unauthenticated' : e.statusCode === 403 ? 'forbidden' : 'invalid_input';
+      const code: ErrorCode = e.statusCode === 404 ? 'not_found' : e.statusCode === 405 ? 'method_not_allowed' : e.statusCode === 413 ? 'payload_too_large' : e.statusCode === 415 ? 'unsupported_media_type' : e.statusCode === 429 ? 'rate_limited' : e.statusCode === 401 ? 'unauthenticated' : e.statusCode === 403 ? 'forbidden' : 'invalid_input';
       return { status: e.statusCode, code, message: e.message ?? code, unexpected: false };
     }
   }

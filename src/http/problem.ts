@@ -28,6 +28,8 @@ const TITLES: Record<string, string> = {
   precondition_failed: 'Precondition failed',
   payload_too_large: 'Payload too large',
   unsupported_media_type: 'Unsupported media type',
+  method_not_allowed: 'Method not allowed',
+  group_nesting_too_deep: 'Group nesting too deep',
   rate_limited: 'Too many requests',
   weak_password: 'Weak password',
   storage_unavailable: 'Service unavailable',

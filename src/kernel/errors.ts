@@ -24,6 +24,10 @@ export const ERROR_CODES = {
   precondition_failed: 412,
   /** The request body exceeds the configured limit. */
   payload_too_large: 413,
+  /** The path exists but not under the request's HTTP method (the `Allow` header lists those it serves). */
+  method_not_allowed: 405,
+  /** Group nesting would be deeper than the authorization resolution depth limit (25), so checks through it could not be answered. */
+  group_nesting_too_deep: 409,
   /** The request's media type is not accepted. */
   unsupported_media_type: 415,
   /** Too many requests from this caller. */

@@ -80,6 +80,7 @@ export function toScimError(c: ErrorView, fallbackScimType?: ScimType): { status
       break;
     case 'weak_password':
     case 'invariant_violation':
+    case 'group_nesting_too_deep':
       status = 400;
       scimType = 'invalidValue';
       break;
@@ -90,6 +91,7 @@ export function toScimError(c: ErrorView, fallbackScimType?: ScimType): { status
     case 'payload_too_large':
     case 'unsupported_media_type':
     case 'rate_limited':
+    case 'method_not_allowed':
       break;
     default:
       status = c.status >= 500 ? c.status : 500;

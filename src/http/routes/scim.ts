@@ -25,6 +25,7 @@ import { ScimQueryStore } from '../../scim/sql/query-store.js';
 import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
 import { bearerToken, contextOf, requireApiToken } from '../auth.js';
 import { classifyError } from '../errors.js';
+import { unmatchedRoute } from '../allowed-methods.js';
 
 /** The media type of SCIM messages (RFC 7644 §3.1). */
 export const SCIM_MEDIA_TYPE = 'application/scim+json; charset=utf-8';
@@ -82,7 +83,7 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = toScimError({ status: 404, code: 'not_found', message: `no SCIM endpoint ${request.method} ${request.url.split('?')[0]}`, unexpected: false });
+    const { status, body } = toScimError(classifyError(unmatchedRoute(request, reply)));
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
   });
 

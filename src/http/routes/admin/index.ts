@@ -15,6 +15,7 @@ import type { ApiTokenService } from '../../../identity/api-tokens.js';
 import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from '../../../identity/types.js';
 import { requireApiToken } from '../../auth.js';
 import { sendProblem } from '../../problem.js';
+import { unmatchedRoute } from '../../allowed-methods.js';
 import { applicationRoutes } from './applications.js';
 import { auditRoutes } from './audit.js';
 import { credentialRoutes } from './credentials.js';
@@ -83,9 +84,7 @@ export async function adminApi(scope: FastifyInstance, services: AdminApiService
   const document = buildOpenApiDocument(routes, packageVersion());
 
   scope.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
-  scope.setNotFoundHandler((request, reply) =>
-    sendProblem(request, reply, Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404 })),
-  );
+  scope.setNotFoundHandler((request, reply) => sendProblem(request, reply, unmatchedRoute(request, reply)));
 
   // Only JSON bodies: other media types (forms, text/plain) are answered 415 before any handler runs.
   // An empty JSON body counts as no body, so `POST …/deactivate` with a JSON content type works.

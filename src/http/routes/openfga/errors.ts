@@ -29,6 +29,9 @@ export function openfgaError(err: unknown): { status: number; body: OpenfgaError
       return { status: 401, body: { code: 'unauthenticated', message: c.message }, unexpected: false };
     case 'forbidden':
       return { status: 403, body: { code: 'forbidden', message: c.message }, unexpected: false };
+    case 'method_not_allowed':
+      // OpenFGA's gateway turns this routing error into gRPC Unimplemented (`unimplemented`); Gatehouse keeps the 405 status.
+      return { status: 405, body: { code: 'unimplemented', message: c.message }, unexpected: false };
     case 'rate_limited':
       return { status: 429, body: { code: 'rate_limit_exceeded', message: c.message }, unexpected: false };
     case 'resolution_too_complex':

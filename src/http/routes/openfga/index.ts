@@ -7,15 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../gatehouse.js';
 import { requireApiToken } from '../../auth.js';
 import { sendOpenfgaError } from './errors.js';
+import { unmatchedRoute } from '../../allowed-methods.js';
 import { managementRoutes } from './management.js';
 import { queryRoutes } from './queries.js';
 
 /** Registers the routes under `/stores` (the caller mounts this plugin with that prefix), with its own authentication hook, error handler and 404. */
 export async function openfgaRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendOpenfgaError(request, reply, err));
-  app.setNotFoundHandler((request, reply) =>
-    sendOpenfgaError(request, reply, Object.assign(new Error(`no route for ${request.method} ${request.url.split('?')[0]}`), { statusCode: 404 })),
-  );
+  app.setNotFoundHandler((request, reply) => sendOpenfgaError(request, reply, unmatchedRoute(request, reply)));
   app.addHook('onRequest', requireApiToken(services, 'authz'));
   await managementRoutes(app, services);
   await queryRoutes(app, services);
