@@ -11,6 +11,7 @@ import { TupleStore } from './authz/tuple-store.js';
 import { startAuthz, type AuthzService } from './authz/service.js';
 import { createAuthzStoreServices, type RelationshipService } from './authz/relationships.js';
 import type { AuthzModelService } from './authz/models.js';
+import type { AuthzAssertionService } from './authz/assertions.js';
 import type { AuthzStoreService } from './authz/stores.js';
 import { BUILTIN_STORE_ID } from './authz/tuples.js';
 import { systemClock, type Clock } from './kernel/clock.js';
@@ -49,6 +50,7 @@ export interface Services {
   // --- services wired by domain modules (keep one line each, alphabetical) ---
   applications: ApplicationService;
   authz: AuthzService;
+  authzAssertions: AuthzAssertionService;
   authzModels: AuthzModelService;
   authzStores: AuthzStoreService;
   authzTuples: RelationshipService;

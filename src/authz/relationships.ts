@@ -18,6 +18,7 @@ import type { Storage } from '../storage/database.js';
 import type { Clock } from '../kernel/clock.js';
 import { AuthzModelService } from './models.js';
 import { AuthzStoreService, decodeToken, encodeToken, pageSizeOf } from './stores.js';
+import { AuthzAssertionService } from './assertions.js';
 import { rowToTuple, type TupleStore } from './tuple-store.js';
 import { BUILTIN_STORE_ID, formatTuple, type RelationTuple } from './tuples.js';
 import { fgaInvalid, keyFromTuple, keyText, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from './validation.js';
@@ -245,8 +246,14 @@ export function createAuthzStoreServices(s: { storage: Storage; audit: AuditLog;
   authzStores: AuthzStoreService;
   authzModels: AuthzModelService;
   authzTuples: RelationshipService;
+  authzAssertions: AuthzAssertionService;
 } {
   const authzStores = new AuthzStoreService(s.storage, s.audit, s.clock);
   const authzModels = new AuthzModelService(s.storage, s.audit, s.clock, s.tuples, authzStores);
-  return { authzStores, authzModels, authzTuples: new RelationshipService(s.storage, s.audit, s.tuples, authzStores, authzModels) };
+  return {
+    authzStores,
+    authzModels,
+    authzTuples: new RelationshipService(s.storage, s.audit, s.tuples, authzStores, authzModels),
+    authzAssertions: new AuthzAssertionService(s.storage, s.audit, s.clock, authzModels),
+  };
 }

@@ -8,6 +8,7 @@ import * as m0003 from './migrations/0003_authz_decision_log.js';
 import * as m0004 from './migrations/0004_scim.js';
 import * as m0005 from './migrations/0005_authn.js';
 import * as m0006 from './migrations/0006_oidc_machines.js';
+import * as m0011 from './migrations/0011_authz_assertions.js';
 
 /** Every migration, in order. Add new ones here; never edit one that has shipped. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004_scim': m0004,
   '0005_authn': m0005,
   '0006_oidc_machines': m0006,
+  '0011_authz_assertions': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

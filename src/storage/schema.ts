@@ -219,6 +219,15 @@ export interface AuthzModelsTable {
   created_at: string;
 }
 
+/** OpenFGA assertions of one authorization model: the whole list as OpenFGA JSON (`Assertion[]`). */
+export interface AuthzAssertionsTable {
+  tenant_id: string;
+  store_id: string;
+  model_id: string;
+  assertions: string;
+  updated_at: string;
+}
+
 /** A single-row counter that hands out changelog revisions in commit order (its row lock serialises writers). */
 export interface AuthzRevisionTable {
   id: number;
@@ -362,6 +371,7 @@ export interface Database extends AuthnDatabase {
   authz_changelog: AuthzChangelogTable;
   authz_revision: AuthzRevisionTable;
   authz_models: AuthzModelsTable;
+  authz_assertions: AuthzAssertionsTable;
   authz_decision_log: AuthzDecisionLogTable;
   authz_tuple_usage: AuthzTupleUsageTable;
   oidc_payloads: OidcPayloadsTable;

@@ -1,7 +1,6 @@
 /**
  * The OpenFGA-compatible HTTP API under `/stores` (bearer token with the `authz` scope), in
  * OpenFGA's request and response shapes and error codes, so the official SDKs work unmodified.
- * Not served: assertions and streamed-list-objects (404 `undefined_endpoint`).
  */
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../gatehouse.js';
@@ -10,6 +9,7 @@ import { sendOpenfgaError } from './errors.js';
 import { unmatchedRoute } from '../../allowed-methods.js';
 import { managementRoutes } from './management.js';
 import { queryRoutes } from './queries.js';
+import { assertionRoutes } from './assertions.js';
 
 /** Registers the routes under `/stores` (the caller mounts this plugin with that prefix), with its own authentication hook, error handler and 404. */
 export async function openfgaRoutes(app: FastifyInstance, services: Services): Promise<void> {
@@ -18,4 +18,5 @@ export async function openfgaRoutes(app: FastifyInstance, services: Services): P
   app.addHook('onRequest', requireApiToken(services, 'authz'));
   await managementRoutes(app, services);
   await queryRoutes(app, services);
+  await assertionRoutes(app, services);
 }

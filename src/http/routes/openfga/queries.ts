@@ -1,13 +1,14 @@
 /**
  * OpenFGA relationship queries (openfga/api `openfga_service.proto`): Check, BatchCheck,
- * ListObjects, ListUsers, Expand. Each request is validated against the store's model first
+ * ListObjects, StreamedListObjects, ListUsers, Expand. Each request is validated against the store's model first
  * (OpenFGA codes: `type_not_found`, `relation_not_found`, `validation_error` ...), then answered
  * by the engine ({@link AuthzEngine}) from the in-memory index.
  *
  * Gatehouse extensions (ignored by OpenFGA clients): Check accepts `explain: true` and then
  * answers an `explanation`; `x-gatehouse-at-least-revision` makes a query wait for a revision.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../../../gatehouse.js';
 import { GatehouseError } from '../../../kernel/errors.js';
@@ -143,7 +144,8 @@ export async function queryRoutes(app: FastifyInstance, services: Services): Pro
     return { result };
   });
 
-  app.post('/:store_id/list-objects', async (request) => {
+  /** ListObjects and StreamedListObjects: the same request, validated against the model. */
+  const listObjects = async (request: FastifyRequest): Promise<string[]> => {
     const ctx = contextOf(request);
     const body = listObjectsBody.parse(request.body ?? {});
     const scope = await resolveScope(services, ctx, params(request), body, request.headers);
@@ -160,7 +162,19 @@ export async function queryRoutes(app: FastifyInstance, services: Services): Pro
       contextualTuples: contextualTuples(scope, body.contextual_tuples?.tuple_keys),
       atLeastRevision: scope.atLeastRevision,
     });
-    return { objects: res.objects };
+    return res.objects;
+  };
+
+  app.post('/:store_id/list-objects', async (request) => ({ objects: await listObjects(request) }));
+
+  app.post('/:store_id/streamed-list-objects', async (request, reply) => {
+    let objects: string[];
+    try {
+      objects = await listObjects(request);
+    } catch (err) {
+      return sendStreamError(request, reply, err);
+    }
+    return reply.type('application/json').send(Readable.from(ndjsonResults(objects)));
   });
 
   app.post('/:store_id/list-users', async (request) => {
@@ -199,6 +213,34 @@ export async function queryRoutes(app: FastifyInstance, services: Services): Pro
     });
     return { tree: res.tree };
   });
+}
+
+/** Objects per chunk written to a StreamedListObjects response. */
+const STREAM_CHUNK = 500;
+
+/** StreamedListObjects' body: one `{"result":{"object":…}}` line per object (grpc-gateway's newline-delimited stream), a few hundred lines per chunk. */
+function* ndjsonResults(objects: string[]): Generator<string> {
+  for (let i = 0; i < objects.length; i += STREAM_CHUNK) {
+    let chunk = '';
+    for (const object of objects.slice(i, i + STREAM_CHUNK)) chunk += `${JSON.stringify({ result: { object } })}\n`;
+    yield chunk;
+  }
+}
+
+/** gRPC status codes of OpenFGA's encoded errors, by the HTTP status they map to (grpc-gateway `HTTPStatusFromCode`, reversed). */
+const GRPC_CODE_OF_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 409: 10, 429: 8, 500: 13, 503: 14 };
+
+/**
+ * A stream's error as OpenFGA's gateway sends it (its stream error handler encodes the error, then
+ * grpc-gateway writes an error chunk): the HTTP status of the error, and the body
+ * `{"error":{"code":<gRPC code>,"message":…,"details":[]}}` followed by a newline.
+ */
+function sendStreamError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const e = openfgaError(err);
+  if (e.unexpected) request.log.error({ err }, 'unexpected error');
+  if (e.status === 401) reply.header('www-authenticate', 'Bearer');
+  const code = GRPC_CODE_OF_STATUS[e.status] ?? 2;
+  return reply.code(e.status).type('application/json').send(`${JSON.stringify({ error: { code, message: e.body.message, details: [] } })}\n`);
 }
 
 /** OpenFGA's `CheckError` of one batch item. */
