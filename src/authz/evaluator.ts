@@ -21,10 +21,12 @@
  * or wrongly typed parameter, unknown condition) fails the check with `condition_error`.
  */
 import { GatehouseError } from '../kernel/errors.js';
+import type { Clock } from '../kernel/clock.js';
 import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
+import { ClosureSlot } from './closure.js';
 
 /** Default resolution depth limit (OpenFGA's default). */
 export const DEFAULT_MAX_DEPTH = 25;
@@ -39,9 +41,16 @@ export interface CheckQuestion {
   objectId: string;
 }
 
-/** Evaluates checks. Stateless between calls; one instance serves every store. */
+/** An instant in epoch milliseconds, or a clock read only when an edge with an expiry or condition is met. */
+export type Now = number | Clock;
+
+/**
+ * Evaluates checks. One instance serves every store; between calls it keeps only scratch space
+ * (one pooled {@link Resolution}), so a check allocates nothing in the common case.
+ */
 export class Evaluator {
   readonly maxDepth: number;
+  private spare: Resolution | null = null;
 
   constructor(options: { maxDepth?: number } = {}) {
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -51,11 +60,11 @@ export class Evaluator {
    * Answers one check. A missing graph (no tuple ever written to the store), an unknown object,
    * type or relation all answer false.
    *
-   * @param nowMs - the current instant in epoch milliseconds (from the injected Clock), for expiry.
+   * @param now - the current instant in epoch milliseconds, or the injected Clock (read lazily), for expiry.
    * @param context - the request context for CEL conditions.
    * @throws GatehouseError `resolution_too_complex` past the depth limit; `condition_error`.
    */
-  check(graph: GraphView | undefined, model: CompiledModel, q: CheckQuestion, nowMs: number, context?: Record<string, unknown>): boolean {
+  check(graph: GraphView | undefined, model: CompiledModel, q: CheckQuestion, now: Now, context?: Record<string, unknown>): boolean {
     if (!graph) return false;
     const symbols = model.symbols;
     const relation = symbols.relations.lookup(q.relation);
@@ -64,55 +73,115 @@ export class Evaluator {
     const subjectRelation = q.subjectRelation ? symbols.relations.lookup(q.subjectRelation) : 0;
     if (subjectRelation < 0) return false;
     const subjectType = symbols.types.lookup(q.subjectType);
-    const r = new Resolution(
-      graph,
-      model,
-      subjectType < 0 ? -1 : graph.lookupNodeOfType(subjectType, q.subjectId),
-      subjectRelation,
-      subjectType,
-      nowMs,
-      this.maxDepth,
-      context,
-    );
-    return r.visit(objectNode, relation, 0);
+    return this.checkNodes(graph, model, subjectType, subjectType < 0 ? -1 : graph.lookupNodeOfType(subjectType, q.subjectId), subjectRelation, objectNode, relation, now, context);
   }
 
   /**
-   * Check with integer ids already resolved (ListObjects / ListUsers verify many candidates).
-   * `subjectNode` -1: the subject is named by no tuple.
+   * Check with integer ids already resolved (the service's fast path; ListObjects / ListUsers
+   * verify many candidates). `subjectNode` -1: the subject is named by no tuple; `subjectType` -1:
+   * the type is unknown.
    */
-  checkNodes(graph: GraphView, model: CompiledModel, subjectType: number, subjectNode: number, subjectRelation: number, objectNode: number, relation: number, nowMs: number, context?: Record<string, unknown>): boolean {
-    return new Resolution(graph, model, subjectNode, subjectRelation, subjectType, nowMs, this.maxDepth, context).visit(objectNode, relation, 0);
+  checkNodes(graph: GraphView, model: CompiledModel, subjectType: number, subjectNode: number, subjectRelation: number, objectNode: number, relation: number, now: Now, context?: Record<string, unknown>): boolean {
+    // Reentrancy-safe pooling: a nested check (none today) would simply allocate its own.
+    const r = this.spare ?? new Resolution(this.maxDepth);
+    this.spare = null;
+    try {
+      r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
+      return r.visit(objectNode, relation, 0);
+    } finally {
+      r.release();
+      this.spare = r;
+    }
   }
 }
 
-/** The state of one check: the subject, the clock reading, and the visited set. */
-export class Resolution {
-  /** Visited `node#relation` keys: a short array scanned linearly, grown into a Set past 32. */
-  private visited: number[] = [];
-  private visitedSet: Set<number> | null = null;
-  /** Per relation id: the nodes whose (pure) relation holds the subject, with their chain length; null when a condition makes it unusable. */
-  private closures: Map<number, Map<number, number> | null> | null = null;
-  private analysis: ModelAnalysis | null = null;
+/** Closures kept per check (one per userset relation met); past this many, expansion is used. */
+const MAX_CLOSURES = 4;
 
-  constructor(
-    private readonly graph: GraphView,
-    private readonly model: CompiledModel,
-    /** -1 when no tuple names the subject (it may still match a wildcard). */
-    private readonly subjectNode: number,
-    private readonly subjectRelation: number,
-    /** -1 when the type is unknown to every model and tuple. */
-    private readonly subjectType: number,
-    private readonly nowMs: number,
-    private readonly maxDepth: number,
-    private readonly context: Record<string, unknown> | undefined,
-  ) {}
+function tooComplex(maxDepth: number): GatehouseError {
+  return new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
+}
+
+/**
+ * The state of one check: the subject, the clock reading, the visited set and the subject's
+ * closures. Pooled by {@link Evaluator} ({@link reset} / {@link release}); its arrays are reused.
+ */
+export class Resolution {
+  /** Visited `node#relation` keys: `visited[0 .. visitedLen-1]` scanned linearly, grown into a Set past 32. */
+  private visited: number[] = [];
+  private visitedLen = 0;
+  private visitedSet: Set<number> | null = null;
+  /** Spare visited arrays for the operands of intersection / exclusion. */
+  private readonly visitedPool: number[][] = [];
+  /** Per userset relation met: the nodes whose (pure) relation holds the subject (see {@link closure}). */
+  private readonly slots: ClosureSlot[] = [];
+  private slotCount = 0;
+  private analysisOf: CompiledModel | null = null;
+  private analysis: ModelAnalysis | null = null;
+  private graph!: GraphView;
+  private model!: CompiledModel;
+  /** -1 when no tuple names the subject (it may still match a wildcard). */
+  private subjectNode = -1;
+  private subjectRelation = 0;
+  /** -1 when the type is unknown to every model and tuple. */
+  private subjectType = -1;
+  private nowMs = NaN;
+  private clock: Clock | null = null;
+  private context: Record<string, unknown> | undefined;
+
+  constructor(private readonly maxDepth: number) {}
+
+  /** Prepares for one check. */
+  reset(graph: GraphView, model: CompiledModel, subjectNode: number, subjectRelation: number, subjectType: number, now: Now, context: Record<string, unknown> | undefined): void {
+    this.graph = graph;
+    if (this.analysisOf !== model) {
+      this.analysisOf = null;
+      this.analysis = null;
+    }
+    this.model = model;
+    this.subjectNode = subjectNode;
+    this.subjectRelation = subjectRelation;
+    this.subjectType = subjectType;
+    if (typeof now === 'number') {
+      this.nowMs = now;
+      this.clock = null;
+    } else {
+      this.nowMs = NaN;
+      this.clock = now;
+    }
+    this.context = context;
+    this.visitedLen = 0;
+    this.visitedSet = null;
+    this.slotCount = 0;
+  }
+
+  /** Drops references to request data after a check. */
+  release(): void {
+    this.context = undefined;
+    this.clock = null;
+    this.visitedSet = null;
+  }
+
+  /** The check's instant (the clock is read once, on first need). */
+  private now(): number {
+    if (this.clock !== null) {
+      this.nowMs = this.clock.now().getTime();
+      this.clock = null;
+    }
+    return this.nowMs;
+  }
+
+  private analyse(): ModelAnalysis {
+    if (this.analysis === null || this.analysisOf !== this.model) {
+      this.analysis = analyse(this.model);
+      this.analysisOf = this.model;
+    }
+    return this.analysis;
+  }
 
   /** Is the subject in `node#relation`? */
   visit(node: number, relation: number, depth: number): boolean {
-    if (depth > this.maxDepth) {
-      throw new GatehouseError('resolution_too_complex', `the check needed more than ${this.maxDepth} nested rewrites or usersets`, { maxDepth: this.maxDepth });
-    }
+    if (depth > this.maxDepth) throw tooComplex(this.maxDepth);
     if (this.seen(node * 4096 + relation)) return false;
     const cr = this.model.relation(this.graph.typeOf(node), relation);
     if (!cr) return false;
@@ -127,9 +196,16 @@ export class Resolution {
       return false;
     }
     const v = this.visited;
-    for (let i = 0; i < v.length; i++) if (v[i] === key) return true;
-    v.push(key);
-    if (v.length > 32) this.visitedSet = new Set(v);
+    const n = this.visitedLen;
+    for (let i = 0; i < n; i++) if (v[i] === key) return true;
+    if (n < v.length) v[n] = key;
+    else v.push(key);
+    this.visitedLen = n + 1;
+    if (n + 1 > 32) {
+      const set = new Set<number>();
+      for (let i = 0; i <= n; i++) set.add(v[i] as number);
+      this.visitedSet = set;
+    }
     return false;
   }
 
@@ -141,12 +217,16 @@ export class Resolution {
         return this.visit(node, rw.relation, depth + 1);
       case 'ttu':
         return this.tupleToUserset(node, cr, rw.tupleset, rw.computed, depth);
-      case 'union':
-        for (const c of rw.children) if (this.rewrite(node, cr, c, depth)) return true;
+      case 'union': {
+        const c = rw.children;
+        for (let i = 0; i < c.length; i++) if (this.rewrite(node, cr, c[i] as Rewrite, depth)) return true;
         return false;
-      case 'intersection':
-        for (const c of rw.children) if (!this.isolated(node, cr, c, depth)) return false;
+      }
+      case 'intersection': {
+        const c = rw.children;
+        for (let i = 0; i < c.length; i++) if (!this.isolated(node, cr, c[i] as Rewrite, depth)) return false;
         return true;
+      }
       case 'difference':
         return this.isolated(node, cr, rw.base, depth) && !this.isolated(node, cr, rw.subtract, depth);
     }
@@ -155,13 +235,18 @@ export class Resolution {
   /** Evaluates an operand of intersection/difference as its own reachability question. */
   private isolated(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
     const saved = this.visited;
+    const savedLen = this.visitedLen;
     const savedSet = this.visitedSet;
-    this.visited = [];
+    const fresh = this.visitedPool.pop() ?? [];
+    this.visited = fresh;
+    this.visitedLen = 0;
     this.visitedSet = null;
     try {
       return this.rewrite(node, cr, rw, depth + 1);
     } finally {
+      this.visitedPool.push(fresh);
       this.visited = saved;
+      this.visitedLen = savedLen;
       this.visitedSet = savedSet;
     }
   }
@@ -171,7 +256,7 @@ export class Resolution {
     if (!this.graph.hasMeta(node)) return true;
     const meta = this.graph.edgeMeta(node, relation, subjectRelation, subject);
     if (!meta) return true;
-    if (meta.expiresAtMs <= this.nowMs) return false;
+    if (meta.expiresAtMs <= this.now()) return false;
     if (meta.condition === null) return true;
     const cond = this.model.conditions.get(meta.condition.name);
     // A tuple naming a condition this model does not declare (written under another model) grants nothing.
@@ -202,6 +287,48 @@ export class Resolution {
   }
 
   /**
+   * The fast form of {@link anyUserset}: when every candidate's relation is pure, the subject's
+   * closure holds them exactly, no edge of `node` carries meta (no condition to evaluate, no
+   * expiry) and no chain in the closure can pass the depth limit, the answer is whether any
+   * candidate is in the closure — what the general form computes, without errors possible.
+   * @returns 1 true, 0 false, -1 not applicable.
+   */
+  private closureUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): number {
+    const g = this.graph;
+    if (g.hasMeta(node)) return -1;
+    const a = this.analyse();
+    // Only pure userset relations have closures: decide on the first candidate's type before computing one.
+    const first = typeof set === 'number' ? set : Array.isArray(set) ? (set[0] as number) : (set.values().next().value as number);
+    if (!a.pure(g.typeOf(first), usr)) return -1;
+    const c = this.closure(usr);
+    if (c === null || depth + 1 + c.maxDist > this.maxDepth) return -1;
+    if (typeof set === 'number') {
+      const mt = g.typeOf(set);
+      if (!cr.directTypes.has(restrictionKey(mt, usr))) return 0;
+      if (!a.pure(mt, usr)) return -1;
+      return c.has(set) ? 1 : 0;
+    }
+    let found = false;
+    if (Array.isArray(set)) {
+      for (let i = 0; i < set.length; i++) {
+        const x = set[i] as number;
+        const mt = g.typeOf(x);
+        if (!cr.directTypes.has(restrictionKey(mt, usr))) continue;
+        if (!a.pure(mt, usr)) return -1;
+        if (!found && c.has(x)) found = true;
+      }
+    } else {
+      for (const x of set) {
+        const mt = g.typeOf(x);
+        if (!cr.directTypes.has(restrictionKey(mt, usr))) continue;
+        if (!a.pure(mt, usr)) return -1;
+        if (!found && c.has(x)) found = true;
+      }
+    }
+    return found ? 1 : 0;
+  }
+
+  /**
    * Is the subject in `m#usr` for some member `m` of `set` (the usersets assigned to
    * `node#relation`)? First the subject's own direct tuples `x#usr@subject` are intersected with
    * the candidates through the reverse edges (the common case: a user's few roles against a
@@ -209,11 +336,15 @@ export class Resolution {
    * tuples are expanded. Both steps together give exactly the answer of expanding every candidate.
    */
   private anyUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): boolean {
+    const fast = this.closureUserset(node, cr, usr, set, depth);
+    if (fast >= 0) return fast === 1;
     const shortcut = depth + 1 <= this.maxDepth;
     if (shortcut && this.subjectNode >= 0) {
       const mine = this.graph.objectsOf(this.subjectNode, this.subjectRelation, usr);
       if (mine !== undefined) {
-        const [scan, probe] = idsSize(mine) <= idsSize(set) ? [mine, set] : [set, mine];
+        const small = idsSize(mine) <= idsSize(set);
+        const scan = small ? mine : set;
+        const probe = small ? set : mine;
         if (typeof scan === 'number') {
           if (idsHas(probe, scan) && this.directMember(node, cr, usr, scan)) return true;
         } else if (Array.isArray(scan)) {
@@ -263,15 +394,12 @@ export class Resolution {
       }
     }
     if (!this.usable(node, cr.relationId, usr, member)) return false;
-    const a = (this.analysis ??= analyse(this.model));
-    if (a.pure(mt, usr)) {
-      const c = this.closure(usr, a);
+    if (this.analyse().pure(mt, usr)) {
+      const c = this.closure(usr);
       if (c !== null) {
-        const d = c.get(member);
-        if (d === undefined) return false;
-        if (depth + 1 + d > this.maxDepth) {
-          throw new GatehouseError('resolution_too_complex', `the check needed more than ${this.maxDepth} nested rewrites or usersets`, { maxDepth: this.maxDepth });
-        }
+        const d = c.distance(member);
+        if (d < 0) return false;
+        if (depth + 1 + d > this.maxDepth) throw tooComplex(this.maxDepth);
         return true;
       }
     }
@@ -281,75 +409,90 @@ export class Resolution {
   /**
    * The nodes `x` whose pure relation `usr` holds the subject (Leopard-style, Zanzibar §3.2.4):
    * a breadth-first walk over reverse edges of `usr` from the subject (and its type's wildcard),
-   * with type restrictions and expiry applied; the value is the chain length. Computed once per
-   * check. Null when an edge on the way carries a condition (then the ordinary expansion runs).
+   * with type restrictions and expiry applied; the distance is the chain length. Computed once per
+   * check into a pooled {@link ClosureSlot}. Null when an edge on the way carries a condition (then
+   * the ordinary expansion runs), for the wildcard subject itself, and past {@link MAX_CLOSURES}.
    */
-  private closure(usr: number, a: ModelAnalysis): Map<number, number> | null {
-    this.closures ??= new Map();
-    if (this.closures.has(usr)) return this.closures.get(usr) as Map<number, number> | null;
+  private closure(usr: number): ClosureSlot | null {
+    for (let i = 0; i < this.slotCount; i++) {
+      const s = this.slots[i] as ClosureSlot;
+      if (s.usr === usr) return s.tainted ? null : s;
+    }
+    if (this.slotCount >= MAX_CLOSURES) return null;
+    let slot = this.slots[this.slotCount];
+    if (slot === undefined) {
+      slot = new ClosureSlot();
+      this.slots.push(slot);
+    }
+    this.slotCount++;
+    slot.begin(usr);
     const g = this.graph;
     // The wildcard subject `type:*` itself matches under two restrictions: leave it to the expansion.
     if (this.subjectNode >= 0 && this.subjectNode === g.wildcardNode(this.subjectType)) {
-      this.closures.set(usr, null);
+      slot.tainted = true;
       return null;
     }
-    const found = new Map<number, number>();
-    const queue: number[] = [];
-    let tainted = false;
-    const from = (x: number, xr: number, key: number, dist: number) => {
-      const objs = g.objectsOf(x, xr, usr);
-      if (objs === undefined) return;
-      const each = (o: number) => {
-        if (found.has(o)) return;
-        const ot = g.typeOf(o);
-        if (!a.pure(ot, usr) || !this.model.relation(ot, usr)!.directTypes.has(key)) return;
-        if (g.hasMeta(o)) {
-          const meta = g.edgeMeta(o, usr, xr, x);
-          if (meta) {
-            if (meta.expiresAtMs <= this.nowMs) return;
-            if (meta.condition) {
-              tainted = true;
-              return;
-            }
-          }
-        }
-        found.set(o, dist);
-        queue.push(o);
-      };
-      if (typeof objs === 'number') each(objs);
-      else for (const o of objs) each(o);
-    };
-    if (this.subjectNode >= 0) from(this.subjectNode, this.subjectRelation, restrictionKey(this.subjectType, this.subjectRelation), 0);
+    const a = this.analyse();
+    if (this.subjectNode >= 0) this.closureFrom(slot, a, this.subjectNode, this.subjectRelation, restrictionKey(this.subjectType, this.subjectRelation), 0);
     if (this.subjectRelation === 0 && this.subjectType >= 0) {
       const w = g.wildcardNode(this.subjectType);
-      if (w >= 0 && w !== this.subjectNode) from(w, 0, restrictionKey(this.subjectType, WILDCARD_REL), 0);
+      if (w >= 0 && w !== this.subjectNode) this.closureFrom(slot, a, w, 0, restrictionKey(this.subjectType, WILDCARD_REL), 0);
     }
-    for (let i = 0; i < queue.length && !tainted; i++) {
-      const o = queue[i] as number;
-      from(o, usr, restrictionKey(g.typeOf(o), usr), (found.get(o) as number) + 1);
+    const q = slot.queue;
+    for (let i = 0; i < slot.size && !slot.tainted; i++) {
+      const o = q[i] as number;
+      this.closureFrom(slot, a, o, usr, restrictionKey(g.typeOf(o), usr), slot.distance(o) + 1);
     }
-    const result = tainted ? null : found;
-    this.closures.set(usr, result);
-    return result;
+    return slot.tainted ? null : slot;
+  }
+
+  /** One step of {@link closure}: the objects `o` with a tuple `o#usr@x#xr` that admit it. */
+  private closureFrom(slot: ClosureSlot, a: ModelAnalysis, x: number, xr: number, key: number, dist: number): void {
+    const objs = this.graph.objectsOf(x, xr, slot.usr);
+    if (objs === undefined) return;
+    if (typeof objs === 'number') this.closureAdd(slot, a, objs, x, xr, key, dist);
+    else if (Array.isArray(objs)) {
+      for (let i = 0; i < objs.length; i++) this.closureAdd(slot, a, objs[i] as number, x, xr, key, dist);
+    } else for (const o of objs) this.closureAdd(slot, a, o, x, xr, key, dist);
+  }
+
+  private closureAdd(slot: ClosureSlot, a: ModelAnalysis, o: number, x: number, xr: number, key: number, dist: number): void {
+    if (slot.tainted || slot.has(o)) return;
+    const g = this.graph;
+    const usr = slot.usr;
+    const ot = g.typeOf(o);
+    if (!a.pure(ot, usr) || !(this.model.relation(ot, usr) as CompiledRelation).directTypes.has(key)) return;
+    if (g.hasMeta(o)) {
+      const meta = g.edgeMeta(o, usr, xr, x);
+      if (meta) {
+        if (meta.expiresAtMs <= this.now()) return;
+        if (meta.condition) {
+          slot.tainted = true;
+          return;
+        }
+      }
+    }
+    slot.add(o, dist);
   }
 
   private tupleToUserset(node: number, cr: CompiledRelation, tupleset: number, computed: number, depth: number): boolean {
-    const g = this.graph;
     const ts = this.model.relation(cr.typeId, tupleset);
     if (!ts) return false;
-    const parents = g.subjects(node, tupleset, 0);
+    const parents = this.graph.subjects(node, tupleset, 0);
     if (parents === undefined) return false;
-    const one = (p: number): boolean => {
-      const pt = g.typeOf(p);
-      if (!ts.directTypes.has(restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
-      return this.usable(node, tupleset, 0, p) && this.visit(p, computed, depth + 1);
-    };
-    if (typeof parents === 'number') return one(parents);
+    if (typeof parents === 'number') return this.parent(node, ts, parents, computed, depth);
     if (Array.isArray(parents)) {
-      for (let i = 0; i < parents.length; i++) if (one(parents[i] as number)) return true;
+      for (let i = 0; i < parents.length; i++) if (this.parent(node, ts, parents[i] as number, computed, depth)) return true;
       return false;
     }
-    for (const p of parents) if (one(p)) return true;
+    for (const p of parents) if (this.parent(node, ts, p, computed, depth)) return true;
     return false;
+  }
+
+  /** Is the subject in `p#computed`, for the tupleset edge `node#tupleset@p`? */
+  private parent(node: number, ts: CompiledRelation, p: number, computed: number, depth: number): boolean {
+    const pt = this.graph.typeOf(p);
+    if (!ts.directTypes.has(restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
+    return this.usable(node, ts.relationId, 0, p) && this.visit(p, computed, depth + 1);
   }
 }

@@ -33,8 +33,8 @@ interface TenantState {
   space: NodeSpace;
   stores: Map<string, StoreGraph>;
   models: Map<string, StoreModels>;
-  /** `type:id` of subjects whose decisions deny (not active). */
-  disabled: Set<string>;
+  /** Subjects whose decisions deny (not active): type → ids. */
+  disabled: Map<string, Set<string>>;
 }
 
 /** Tuples of every store of every tenant, plus disabled subjects, at {@link TupleIndex.revision}. */
@@ -48,7 +48,7 @@ export class TupleIndex {
   private tenant(tenantId: string): TenantState {
     let t = this.tenants.get(tenantId);
     if (!t) {
-      t = { space: new NodeSpace(this.symbols), stores: new Map(), models: new Map(), disabled: new Set() };
+      t = { space: new NodeSpace(this.symbols), stores: new Map(), models: new Map(), disabled: new Map() };
       this.tenants.set(tenantId, t);
     }
     return t;
@@ -95,14 +95,28 @@ export class TupleIndex {
   /** True if `type:id` is marked not active in the tenant (its decisions deny). */
   isDisabled(tenantId: string, type: string, id: string): boolean {
     const t = this.tenants.get(tenantId);
-    return t !== undefined && t.disabled.size !== 0 && t.disabled.has(`${type}:${id}`);
+    if (t === undefined || t.disabled.size === 0) return false;
+    const ids = t.disabled.get(type);
+    return ids !== undefined && ids.has(id);
   }
 
   /** Marks a subject disabled or enabled. */
   setDisabled(tenantId: string, type: string, id: string, disabled: boolean): void {
-    const key = `${type}:${id}`;
-    if (disabled) this.tenant(tenantId).disabled.add(key);
-    else this.tenants.get(tenantId)?.disabled.delete(key);
+    if (disabled) {
+      const byType = this.tenant(tenantId).disabled;
+      let ids = byType.get(type);
+      if (!ids) {
+        ids = new Set();
+        byType.set(type, ids);
+      }
+      ids.add(id);
+      return;
+    }
+    const byType = this.tenants.get(tenantId)?.disabled;
+    const ids = byType?.get(type);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) byType!.delete(type);
   }
 
   /**

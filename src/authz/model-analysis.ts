@@ -134,6 +134,13 @@ export function analyse(model: CompiledModel): ModelAnalysis {
       }
     }
   }
+  // pure as [type][relation] flags: the evaluator asks it for every userset member.
+  const pureRows: Array<Uint8Array | undefined> = [];
+  for (const [key, ok] of pure) {
+    if (!ok) continue;
+    const t = Math.floor(key / 4096);
+    (pureRows[t] ??= new Uint8Array(4096))[key % 4096] = 1;
+  }
   const closures = new Map<number, { set: Set<number>; recursive: boolean }>();
   const closure = (t: number, r: number) => {
     const own = k(t, r);
@@ -155,7 +162,7 @@ export function analyse(model: CompiledModel): ModelAnalysis {
   };
   const a: ModelAnalysis = {
     relevant: (t, r) => closure(t, r).set,
-    pure: (t, r) => pure.get(k(t, r)) === true,
+    pure: (t, r) => pureRows[t]?.[r] === 1,
     recursive: (t, r) => closure(t, r).recursive,
     monotone: (t, r) => mono.get(k(t, r)) === true,
     computedBy: (t, r) => computedBy.get(k(t, r)) ?? EMPTY,

@@ -26,24 +26,18 @@ import type { Logger } from '../kernel/logger.js';
 import type { Storage } from '../storage/database.js';
 import { BUILTIN_MODEL } from './builtin-model.js';
 import { DEFAULT_MAX_DEPTH, Evaluator } from './evaluator.js';
-import { expandTree } from './expand.js';
 import { explainCheck } from './explain.js';
 import { ChangelogFollower } from './follower.js';
-import { StoreGraph, type GraphView } from './graph.js';
 import { TupleIndex } from './index.js';
-import { listObjectNodes } from './list-objects.js';
-import { listUserNodes, type NodeFilter } from './list-users.js';
-import { WILDCARD_REL, compileModel, restrictionKey, type CompiledModel } from './model.js';
-import { ExtendedNodeSpace } from './nodes.js';
+import { compileModel, type CompiledModel } from './model.js';
+import { AuthzQueries } from './queries.js';
+import { Scopes, requireText, type ResolvedIds } from './scope.js';
 import { IDENTITY_TYPES } from './store-models.js';
 import type { TupleStore } from './tuple-store.js';
-import { BUILTIN_STORE_ID, formatTuple, validateTupleShape, type RelationTuple } from './tuples.js';
-import { LayeredView } from './view.js';
+import { BUILTIN_STORE_ID, type RelationTuple } from './tuples.js';
 import { DecisionLog, type DecisionLogMode } from './decision-log.js';
 import {
   MAX_BATCH_CHECKS,
-  MAX_CONTEXTUAL_TUPLES,
-  MAX_LIST_RESULTS,
   type AuthzEngine,
   type BatchCheckItem,
   type BatchCheckItemResult,
@@ -55,8 +49,6 @@ import {
   type ListObjectsResult,
   type ListUsersRequest,
   type ListUsersResult,
-  type ListedUser,
-  type QueryScope,
   type SubjectRef,
   type TupleLastUsed,
 } from './contract.js';
@@ -82,24 +74,6 @@ export interface AuthzServiceOptions {
   decisionLog?: DecisionLog;
 }
 
-function requireText(v: unknown, field: string): void {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 512) {
-    throw new GatehouseError('invalid_input', `${field} must be a non-empty string of at most 512 characters`, { field });
-  }
-}
-
-/** What one request evaluates against. */
-interface Scope {
-  storeId: string;
-  /** null: the store has no model (everything denies, lists are empty). */
-  model: CompiledModel | null;
-  /** Customer store: unknown types/relations are errors, not denials. */
-  strict: boolean;
-  view: GraphView | undefined;
-  nowMs: number;
-  context: Record<string, unknown> | undefined;
-}
-
 /**
  * Decides Check, ListObjects, ListUsers and Expand from the in-memory index. Build with
  * {@link AuthzService.start}; stop with {@link AuthzService.close}.
@@ -108,12 +82,14 @@ export class AuthzService implements AuthzEngine {
   private readonly index = new TupleIndex();
   private readonly follower: ChangelogFollower;
   private readonly evaluator: Evaluator;
-  private readonly builtin: CompiledModel;
-  private readonly identityTypes: Set<number>;
+  private readonly scopes: Scopes;
+  private readonly queries: AuthzQueries;
   private readonly clock: Clock;
   private readonly revisionWaitMs: number;
   private readonly maxDepth: number;
   private readonly decisionLog: DecisionLog | undefined;
+  /** Scratch ids of the check fast path (checks are synchronous). */
+  private readonly ids: ResolvedIds = { ot: -1, rel: -1, st: -1, sr: 0 };
   private localRevision = 0;
   private unsubscribe: (() => void) | null = null;
 
@@ -122,9 +98,11 @@ export class AuthzService implements AuthzEngine {
     this.revisionWaitMs = options.revisionWaitMs ?? 2000;
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.evaluator = new Evaluator({ maxDepth: this.maxDepth });
-    this.builtin = compileModel(BUILTIN_MODEL, this.index.symbols);
-    this.identityTypes = new Set(IDENTITY_TYPES.map((t) => this.index.symbols.types.intern(t)));
+    const builtin: CompiledModel = compileModel(BUILTIN_MODEL, this.index.symbols);
+    const identityTypes = new Set(IDENTITY_TYPES.map((t) => this.index.symbols.types.intern(t)));
+    this.scopes = new Scopes(this.index, builtin, identityTypes, this.clock);
     this.decisionLog = options.decisionLog;
+    this.queries = new AuthzQueries(this.scopes, this.evaluator, options.storage, this.decisionLog);
     this.follower = new ChangelogFollower({
       storage: options.storage,
       index: this.index,
@@ -199,104 +177,6 @@ export class AuthzService implements AuthzEngine {
     }
   }
 
-  /** The model and graph view a request evaluates against. */
-  private scope(ctx: OperationContext, s: QueryScope): Scope {
-    const storeId = s.storeId ?? BUILTIN_STORE_ID;
-    requireText(storeId, 'storeId');
-    let model: CompiledModel | null;
-    let strict = false;
-    if (storeId === BUILTIN_STORE_ID) {
-      model = this.builtin;
-    } else {
-      strict = true;
-      const models = this.index.models(ctx.tenantId, storeId);
-      if (s.authorizationModelId !== undefined) {
-        model = models?.byId.get(s.authorizationModelId) ?? null;
-        if (!model) {
-          throw new GatehouseError('not_found', `authorization model '${s.authorizationModelId}' does not exist in store '${storeId}'`, {
-            resource: 'authorization_model',
-            id: s.authorizationModelId,
-          });
-        }
-      } else model = models?.latest ?? null;
-    }
-    if (s.context !== undefined && (s.context === null || typeof s.context !== 'object' || Array.isArray(s.context))) {
-      throw new GatehouseError('invalid_input', 'context must be a JSON object', { field: 'context' });
-    }
-    const ct = s.contextualTuples ?? [];
-    if (!Array.isArray(ct) || ct.length > MAX_CONTEXTUAL_TUPLES) {
-      throw new GatehouseError('invalid_input', `contextualTuples must be an array of at most ${MAX_CONTEXTUAL_TUPLES} tuples`, { field: 'contextualTuples', max: MAX_CONTEXTUAL_TUPLES });
-    }
-    const own = this.index.store(ctx.tenantId, storeId);
-    const builtinGraph = storeId === BUILTIN_STORE_ID ? undefined : this.index.store(ctx.tenantId, BUILTIN_STORE_ID);
-    let view: GraphView | undefined;
-    if (ct.length === 0 && storeId === BUILTIN_STORE_ID) view = own;
-    else {
-      const space = this.index.space(ctx.tenantId);
-      let contextual: StoreGraph | undefined;
-      let viewSpace: ExtendedNodeSpace | typeof space = space;
-      if (ct.length > 0) {
-        const ext = new ExtendedNodeSpace(space);
-        contextual = new StoreGraph(this.index.symbols, ext);
-        viewSpace = ext;
-        for (const t of ct) {
-          this.validateTuple(model, t);
-          contextual.write(t);
-        }
-      }
-      view = new LayeredView(this.index.symbols, viewSpace, own, builtinGraph, this.identityTypes, contextual);
-    }
-    return { storeId, model, strict, view, nowMs: this.clock.now().getTime(), context: s.context };
-  }
-
-  /** A contextual tuple must fit the model's type restrictions (OpenFGA rejects it otherwise). */
-  private validateTuple(model: CompiledModel | null, t: RelationTuple): void {
-    validateTupleShape(t);
-    const bad = (why: string) => new GatehouseError('invalid_input', `contextual tuple ${formatTuple(t)}: ${why}`, { field: 'contextualTuples', tuple: formatTuple(t) });
-    if (!model) throw bad('the store has no authorization model');
-    const sym = this.index.symbols;
-    const ot = sym.types.lookup(t.objectType);
-    const r = sym.relations.lookup(t.relation);
-    const cr = ot >= 0 && r >= 0 ? model.relation(ot, r) : undefined;
-    if (!cr) throw bad(`relation '${t.objectType}#${t.relation}' is not defined`);
-    const st = sym.types.lookup(t.subjectType);
-    const sr = t.subjectRelation ? sym.relations.lookup(t.subjectRelation) : 0;
-    const key = st < 0 || sr < 0 ? -1 : t.subjectId === '*' && !t.subjectRelation ? restrictionKey(st, WILDCARD_REL) : restrictionKey(st, sr);
-    if (!cr.directTypes.has(key)) throw bad('the subject is not allowed by the relation\'s type restrictions');
-    if (t.condition && !cr.conditions.has(t.condition.name)) throw bad(`condition '${t.condition.name}' is not allowed on this relation`);
-  }
-
-  /** Resolves names to ids; unknown names throw in a customer store and yield null (deny) in the built-in one. */
-  private resolve(sc: Scope, model: CompiledModel, objectType: string, relation: string, subject?: SubjectRef) {
-    const sym = this.index.symbols;
-    const ot = sym.types.lookup(objectType);
-    const rel = sym.relations.lookup(relation);
-    const st = subject ? sym.types.lookup(subject.type) : -1;
-    const sr = subject?.relation ? sym.relations.lookup(subject.relation) : 0;
-    if (sc.strict) {
-      if (ot < 0 || !model.hasType(ot)) throw new GatehouseError('invalid_input', `type '${objectType}' is not defined in the authorization model`, { reason: 'unknown_type', type: objectType });
-      if (rel < 0 || !model.relation(ot, rel)) throw new GatehouseError('invalid_input', `relation '${objectType}#${relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: objectType, relation });
-      if (subject) {
-        if (st < 0 || !model.hasType(st)) throw new GatehouseError('invalid_input', `type '${subject.type}' is not defined in the authorization model`, { reason: 'unknown_type', type: subject.type });
-        if (subject.relation && (sr < 0 || !model.relation(st, sr))) {
-          throw new GatehouseError('invalid_input', `relation '${subject.type}#${subject.relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: subject.type, relation: subject.relation });
-        }
-      }
-    }
-    if (ot < 0 || rel < 0 || sr < 0 || !model.relation(ot, rel)) return null;
-    return { ot, rel, st, sr };
-  }
-
-  private validateSubject(subject: SubjectRef | undefined): void {
-    requireText(subject?.type, 'subject.type');
-    requireText(subject?.id, 'subject.id');
-    if (subject?.relation !== undefined && subject.relation !== '') requireText(subject.relation, 'subject.relation');
-  }
-
-  private isDisabled(ctx: OperationContext, subject: SubjectRef): boolean {
-    return !subject.relation && this.index.isDisabled(ctx.tenantId, subject.type, subject.id);
-  }
-
   /**
    * Answers a Check: is `subject` related to `object` by `relation` in the store?
    * A disabled (not active) user or service account is always denied; expired tuples grant nothing.
@@ -315,70 +195,60 @@ export class AuthzService implements AuthzEngine {
 
   /**
    * Check against the index as it is now, without waiting (the in-process hot path).
+   *
+   * The common case — no contextual tuples, no explanation, the decision not logged (log off, or
+   * not drawn by the sample) — resolves names to ids once, reads the store's cached view and runs
+   * the pooled evaluator, reading the clock only if an edge with an expiry or condition is met:
+   * nothing is allocated but the result. Otherwise the general path builds a per-request view.
+   * Both give the same decisions and errors.
    * @throws GatehouseError as {@link check}, except `revision_timeout`.
    */
   checkNow(ctx: OperationContext, req: CheckRequest): CheckResult {
-    this.validateSubject(req.subject);
+    Scopes.validateSubject(req.subject);
     requireText(req.relation, 'relation');
     requireText(req.object?.type, 'object.type');
     requireText(req.object?.id, 'object.id');
     const revision = this.index.revision;
-    if (
-      (req.storeId === undefined || req.storeId === BUILTIN_STORE_ID) &&
-      req.authorizationModelId === undefined &&
-      (req.contextualTuples === undefined || req.contextualTuples.length === 0) &&
-      !req.explain &&
-      (this.decisionLog === undefined || this.decisionLog.mode === 'off')
-    ) {
-      // The hot path (built-in store, no extras): straight to the evaluator.
-      if (req.context !== undefined && (req.context === null || typeof req.context !== 'object' || Array.isArray(req.context))) {
-        throw new GatehouseError('invalid_input', 'context must be a JSON object', { field: 'context' });
-      }
-      if (!req.subject.relation && this.index.isDisabled(ctx.tenantId, req.subject.type, req.subject.id)) return { decision: false, revision };
-      const graph = this.index.store(ctx.tenantId, BUILTIN_STORE_ID);
-      const decision = this.evaluator.check(
-        graph,
-        this.builtin,
-        {
-          subjectType: req.subject.type,
-          subjectId: req.subject.id,
-          subjectRelation: req.subject.relation ?? '',
-          relation: req.relation,
-          objectType: req.object.type,
-          objectId: req.object.id,
-        },
-        this.clock.now().getTime(),
-        req.context,
-      );
-      return { decision, revision };
-    }
-    const sc = this.scope(ctx, req);
+    const log = this.decisionLog;
+    const logged = log !== undefined && log.mode !== 'off' && log.sample();
+    const ct = req.contextualTuples;
+    if (!logged && !req.explain && (ct === undefined || (Array.isArray(ct) && ct.length === 0))) return { decision: this.fastCheck(ctx, req), revision };
+    return this.generalCheck(ctx, req, revision, logged);
+  }
+
+  /** The decision of {@link checkNow}'s common case. */
+  private fastCheck(ctx: OperationContext, req: CheckRequest): boolean {
+    const storeId = req.storeId ?? BUILTIN_STORE_ID;
+    requireText(storeId, 'storeId');
+    const model = this.scopes.model(ctx.tenantId, storeId, req.authorizationModelId);
+    Scopes.checkContext(req.context);
+    if (!model) return false;
+    const ids = this.ids;
+    const known = this.scopes.resolveInto(ids, storeId !== BUILTIN_STORE_ID, model, req.object.type, req.relation, req.subject);
+    if (this.scopes.isDisabled(ctx, req.subject) || !known) return false;
+    const view = this.scopes.plainView(ctx.tenantId, storeId);
+    if (!view) return false;
+    const objectNode = view.lookupNodeOfType(ids.ot, req.object.id);
+    if (objectNode < 0) return false;
+    const subjectNode = ids.st < 0 ? -1 : view.lookupNodeOfType(ids.st, req.subject.id);
+    return this.evaluator.checkNodes(view, model, ids.st, subjectNode, ids.sr, objectNode, ids.rel, this.clock, req.context);
+  }
+
+  /** {@link checkNow} with contextual tuples, an explanation or a logged decision. */
+  private generalCheck(ctx: OperationContext, req: CheckRequest, revision: number, logged: boolean): CheckResult {
+    const sc = this.scopes.scope(ctx, req);
     const deny = (summary: string): CheckResult => (req.explain ? { decision: false, revision, explanation: { decision: false, path: [], summary } } : { decision: false, revision });
     const model = sc.model;
     if (!model) return deny(`denied: store '${sc.storeId}' has no authorization model`);
-    const ids = this.resolve(sc, model, req.object.type, req.relation, req.subject);
-    if (this.isDisabled(ctx, req.subject)) return deny('denied: the subject is not active');
+    const ids = this.scopes.resolve(sc, model, req.object.type, req.relation, req.subject);
+    if (this.scopes.isDisabled(ctx, req.subject)) return deny('denied: the subject is not active');
     if (!ids || !sc.view) return deny('denied: no tuple or rewrite relates the subject to the object');
-    const decision = this.evaluator.check(
-      sc.view,
-      model,
-      {
-        subjectType: req.subject.type,
-        subjectId: req.subject.id,
-        subjectRelation: req.subject.relation ?? '',
-        relation: req.relation,
-        objectType: req.object.type,
-        objectId: req.object.id,
-      },
-      sc.nowMs,
-      sc.context,
-    );
+    const view = sc.view;
+    const objectNode = view.lookupNodeOfType(ids.ot, req.object.id);
+    const subjectNode = ids.st < 0 ? -1 : view.lookupNodeOfType(ids.st, req.subject.id);
+    const decision = objectNode >= 0 && this.evaluator.checkNodes(view, model, ids.st, subjectNode, ids.sr, objectNode, ids.rel, sc.nowMs, sc.context);
     const result: CheckResult = { decision, revision };
-    const logged = this.decisionLog !== undefined && this.decisionLog.mode !== 'off' && this.decisionLog.sample();
     if (req.explain || (logged && decision)) {
-      const view = sc.view;
-      const subjectNode = ids.st < 0 ? -1 : view.lookupNodeOfType(ids.st, req.subject.id);
-      const objectNode = view.lookupNode(req.object.type, req.object.id);
       const explanation = explainCheck(view, model, { type: ids.st, node: subjectNode, relation: ids.sr }, objectNode, ids.rel, sc.nowMs, sc.context, this.maxDepth);
       if (req.explain) result.explanation = { ...explanation, decision };
       if (logged) this.decisionLog!.record(ctx, sc.storeId, req, decision, revision, decision ? explanation : null);
@@ -417,27 +287,7 @@ export class AuthzService implements AuthzEngine {
    */
   async listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult> {
     await this.settle(req.atLeastRevision);
-    this.validateSubject(req.subject);
-    requireText(req.relation, 'relation');
-    requireText(req.objectType, 'objectType');
-    const limit = this.limit(req.limit);
-    const revision = this.index.revision;
-    const sc = this.scope(ctx, req);
-    if (!sc.model) return { objects: [], revision };
-    const ids = this.resolve(sc, sc.model, req.objectType, req.relation, req.subject);
-    if (!ids || !sc.view || ids.st < 0 || this.isDisabled(ctx, req.subject)) return { objects: [], revision };
-    const view = sc.view;
-    const nodes = listObjectNodes(
-      this.evaluator,
-      view,
-      sc.model,
-      { subjectType: ids.st, subjectNode: view.lookupNodeOfType(ids.st, req.subject.id), subjectRelation: ids.sr, objectType: ids.ot, relation: ids.rel },
-      sc.nowMs,
-      sc.context,
-      limit,
-    );
-    const objects = nodes.map((n) => `${req.objectType}:${view.describe(n).id}`).sort();
-    return { objects, revision };
+    return this.queries.listObjects(ctx, req);
   }
 
   /**
@@ -446,49 +296,7 @@ export class AuthzService implements AuthzEngine {
    */
   async listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult> {
     await this.settle(req.atLeastRevision);
-    requireText(req.relation, 'relation');
-    requireText(req.object?.type, 'object.type');
-    requireText(req.object?.id, 'object.id');
-    if (!Array.isArray(req.userFilters) || req.userFilters.length === 0 || req.userFilters.length > 10) {
-      throw new GatehouseError('invalid_input', 'userFilters must hold 1 to 10 filters', { field: 'userFilters' });
-    }
-    for (const f of req.userFilters) {
-      requireText(f?.type, 'userFilters.type');
-      if (f.relation !== undefined && f.relation !== '') requireText(f.relation, 'userFilters.relation');
-    }
-    const revision = this.index.revision;
-    const sc = this.scope(ctx, req);
-    if (!sc.model) return { users: [], revision };
-    const model = sc.model;
-    const ids = this.resolve(sc, model, req.object.type, req.relation);
-    const sym = this.index.symbols;
-    const filters: NodeFilter[] = [];
-    for (const f of req.userFilters) {
-      const t = sym.types.lookup(f.type);
-      const r = f.relation ? sym.relations.lookup(f.relation) : 0;
-      if (sc.strict && (t < 0 || !model.hasType(t))) throw new GatehouseError('invalid_input', `type '${f.type}' is not defined in the authorization model`, { reason: 'unknown_type', type: f.type });
-      if (sc.strict && f.relation && (r < 0 || !model.relation(t, r))) {
-        throw new GatehouseError('invalid_input', `relation '${f.type}#${f.relation}' is not defined in the authorization model`, { reason: 'unknown_relation', type: f.type, relation: f.relation });
-      }
-      if (t >= 0 && r >= 0) filters.push({ type: t, relation: r });
-    }
-    const view = sc.view;
-    const objectNode = view ? view.lookupNode(req.object.type, req.object.id) : -1;
-    if (!ids || !view || objectNode < 0 || filters.length === 0) return { users: [], revision };
-    const disabled = (n: number) => {
-      const d = view.describe(n);
-      return this.index.isDisabled(ctx.tenantId, d.type, d.id);
-    };
-    const nodes = listUserNodes(this.evaluator, view, model, objectNode, ids.rel, filters, sc.nowMs, sc.context, MAX_LIST_RESULTS, disabled);
-    const users: ListedUser[] = nodes.map(({ node, subjectRelation }) => {
-      const d = view.describe(node);
-      if (subjectRelation !== 0) return { userset: { type: d.type, id: d.id, relation: sym.relations.name(subjectRelation) } };
-      if (d.id === '*') return { wildcard: { type: d.type } };
-      return { object: { type: d.type, id: d.id } };
-    });
-    const rank = (u: ListedUser) => ('object' in u ? `0${u.object.type}:${u.object.id}` : 'userset' in u ? `1${u.userset.type}:${u.userset.id}#${u.userset.relation}` : `2${u.wildcard.type}`);
-    users.sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
-    return { users, revision };
+    return this.queries.listUsers(ctx, req);
   }
 
   /**
@@ -497,63 +305,17 @@ export class AuthzService implements AuthzEngine {
    */
   async expand(ctx: OperationContext, req: ExpandRequest): Promise<ExpandResult> {
     await this.settle(req.atLeastRevision);
-    requireText(req.relation, 'relation');
-    requireText(req.object?.type, 'object.type');
-    requireText(req.object?.id, 'object.id');
-    const revision = this.index.revision;
-    const sc = this.scope(ctx, req);
-    const name = `${req.object.type}:${req.object.id}#${req.relation}`;
-    if (!sc.model) return { tree: { root: { name, leaf: { users: { users: [] } } } }, revision };
-    const ids = this.resolve({ ...sc, strict: true }, sc.model, req.object.type, req.relation);
-    const cr = ids ? sc.model.relation(ids.ot, ids.rel) : undefined;
-    if (!cr) return { tree: { root: { name, leaf: { users: { users: [] } } } }, revision };
-    const node = sc.view ? sc.view.lookupNode(req.object.type, req.object.id) : -1;
-    const view = sc.view ?? new StoreGraph(this.index.symbols, this.index.space(ctx.tenantId));
-    return { tree: { root: expandTree(view, sc.model, req.object.type, req.object.id, node, cr, sc.nowMs) }, revision };
-  }
-
-  private limit(n: number | undefined): number {
-    if (n === undefined) return MAX_LIST_RESULTS;
-    if (!Number.isSafeInteger(n) || n < 1) throw new GatehouseError('invalid_input', 'limit must be a positive integer', { field: 'limit' });
-    return Math.min(n, MAX_LIST_RESULTS);
+    return this.queries.expand(ctx, req);
   }
 
   /** Governance: when each tuple granting `subject` (directly named) was last used by an allowed decision. */
-  async grantsLastUsed(ctx: OperationContext, req: { storeId?: string; subject: SubjectRef }): Promise<TupleLastUsed[]> {
-    this.validateSubject(req.subject);
-    const storeId = req.storeId ?? BUILTIN_STORE_ID;
-    const tuples = await this.options.storage.db
-      .selectFrom('authz_tuples')
-      .selectAll()
-      .where('tenant_id', '=', ctx.tenantId)
-      .where('store_id', '=', storeId)
-      .where('subject_type', '=', req.subject.type)
-      .where('subject_id', '=', req.subject.id)
-      .where('subject_relation', '=', req.subject.relation ?? '')
-      .execute();
-    const used = this.decisionLog ? await this.decisionLog.lastUsedFor(ctx.tenantId, storeId, req.subject) : new Map<string, string>();
-    return tuples
-      .map((r) => {
-        const tuple: RelationTuple = {
-          objectType: r.object_type,
-          objectId: r.object_id,
-          relation: r.relation,
-          subjectType: r.subject_type,
-          subjectId: r.subject_id,
-          subjectRelation: r.subject_relation,
-          expiresAt: r.expires_at,
-          condition: r.condition_name ? { name: r.condition_name, context: r.condition_context ? (JSON.parse(r.condition_context) as Record<string, unknown>) : null } : null,
-        };
-        return { storeId, tuple, lastUsedAt: used.get(formatTuple(tuple)) ?? null };
-      })
-      .sort((a, b) => (formatTuple(a.tuple) < formatTuple(b.tuple) ? -1 : 1));
+  grantsLastUsed(ctx: OperationContext, req: { storeId?: string; subject: SubjectRef }): Promise<TupleLastUsed[]> {
+    return this.queries.grantsLastUsed(ctx, req);
   }
 
   /** Governance: when one tuple was last used by an allowed decision (null if never recorded). */
-  async tupleLastUsed(ctx: OperationContext, req: { storeId?: string; tuple: RelationTuple }): Promise<string | null> {
-    validateTupleShape(req.tuple);
-    if (!this.decisionLog) return null;
-    return this.decisionLog.lastUsed(ctx.tenantId, req.storeId ?? BUILTIN_STORE_ID, req.tuple);
+  tupleLastUsed(ctx: OperationContext, req: { storeId?: string; tuple: RelationTuple }): Promise<string | null> {
+    return this.queries.tupleLastUsed(ctx, req);
   }
 
   /** Stops following the changelog and flushes the decision log. Idempotent. */
