@@ -47,6 +47,14 @@ const USER_ROWS: Array<[string, string[]]> = [
   ['not (emails pr)', ['straße']],
   ['emails.primary eq true', ['bjensen']],
   ['emails.type eq "home" and emails.value co "jensen"', ['bjensen']],
+  // A substring of 3+ characters that every matching element must satisfy is answered from the trigram index; elsewhere it is not.
+  ['emails[value sw "JOHN@" and type eq "work"]', ['JSmith']],
+  ['emails[value ew ".ORG"]', ['bjensen', 'omalley']],
+  ['emails[value co "jensen" or type eq "work"]', ['JSmith', 'bjensen', 'omalley']],
+  ['emails[not (value co "example") and type eq "home"]', ['bjensen']],
+  ['emails[type eq "work" and (value co "@example.com" or value co "@nowhere.")]', ['JSmith', 'bjensen']],
+  ['emails co "E.COM"', ['JSmith', 'bjensen']],
+  ['emails co ".c"', ['JSmith', 'bjensen']],
   ['name.familyName co "O\'Malley"', ['omalley']],
   ['name.familyName sw "jen"', ['bjensen']],
   ['name pr', ['bjensen', 'omalley']],
@@ -204,6 +212,10 @@ describeEachBackend('SCIM filter table', (backend) => {
     const res = await h.call('GET', `/Users?filter=${encodeURIComponent('userName ne "x"')}&sortBy=userName&startIndex=2&count=2&attributes=userName`);
     expect(res.body).toMatchObject({ totalResults: 4, itemsPerPage: 2, startIndex: 2 });
     expect(res.body.Resources.map((r: { userName: string }) => r.userName)).toEqual(['JSmith', 'omalley']);
+    const last = await h.call('GET', `/Users?filter=${encodeURIComponent('userName ne "x"')}&sortBy=userName&startIndex=3&count=3&attributes=userName`);
+    expect(last.body).toMatchObject({ totalResults: 4, itemsPerPage: 2, startIndex: 3 });
+    const full = await h.call('GET', `/Users?filter=${encodeURIComponent('emails co "example"')}&count=2&attributes=userName`);
+    expect(full.body).toMatchObject({ totalResults: 3, itemsPerPage: 2, startIndex: 1 });
     const past = await h.call('GET', `/Users?filter=${encodeURIComponent('userName ne "x"')}&startIndex=10`);
     expect(past.body).toMatchObject({ totalResults: 4, itemsPerPage: 0, startIndex: 10, Resources: [] });
     const none = await h.call('GET', `/Users?filter=${encodeURIComponent('userName eq "x"')}&count=0`);

@@ -103,22 +103,35 @@ function valueSub(def: AttributeDef, label: string): AttributeDef {
   return v;
 }
 
-function elementFilter(d: SqlDialect, f: Filter, el: ElementScope, parent: AttributeDef, underNot: boolean): Sql {
+/**
+ * A value filter's condition on one element. `mandatory` is true where the leaf must hold for the
+ * element to match (the top level and under `and`): only there may a substring index narrow the
+ * elements (src/scim/sql/user-scope.ts drives the element scan from it); elsewhere it is dropped.
+ */
+function elementFilter(d: SqlDialect, f: Filter, el: ElementScope, parent: AttributeDef, underNot: boolean, mandatory: boolean): Sql {
   switch (f.op) {
     case 'and':
     case 'or':
-      return sql`(${sql.join(f.filters.map((g) => elementFilter(d, g, el, parent, underNot)), sql.raw(` ${f.op} `))})`;
+      return sql`(${sql.join(f.filters.map((g) => elementFilter(d, g, el, parent, underNot, mandatory && f.op === 'and')), sql.raw(` ${f.op} `))})`;
     case 'not':
-      return sql`not (${elementFilter(d, f.filter, el, parent, true)})`;
+      return sql`not (${elementFilter(d, f.filter, el, parent, true, false)})`;
     case '[]':
       return bad('value filters cannot be nested');
     default: {
       const sub = findAttribute(parent.subAttributes ?? [], f.attrPath);
       if (!sub) bad(`"${parent.name}" has no sub-attribute "${f.attrPath}"`);
       checkReadable(sub, `${parent.name}.${sub.name}`);
-      return leaf(d, el.value(sub, `${parent.name}.${sub.name}`), f, `${parent.name}.${sub.name}`, underNot);
+      return leaf(d, elementValue(el, sub, `${parent.name}.${sub.name}`, mandatory), f, `${parent.name}.${sub.name}`, underNot);
     }
   }
+}
+
+/** An element's value, without its substring index where the leaf is not mandatory (see {@link elementFilter}). */
+function elementValue(el: ElementScope, sub: AttributeDef | undefined, label: string, mandatory: boolean): ValueExpr {
+  const v = el.value(sub, label);
+  if (mandatory || v.kind !== 'text' || !v.substringIndex) return v;
+  const { substringIndex: _dropped, ...rest } = v;
+  return rest;
 }
 
 /**
@@ -139,7 +152,7 @@ export function filterToSql(f: Filter, scope: RowScope, underNot = false): Sql {
       checkReadable(ref.def, ref.label);
       const t = scope.target(ref);
       if (t.kind !== 'multi' || ref.def.type !== 'complex') bad(`"${f.attrPath}[…]": a value filter needs a multi-valued complex attribute`);
-      return t.exists((el) => elementFilter(d, f.valFilter, el, ref.def, false));
+      return t.exists((el) => elementFilter(d, f.valFilter, el, ref.def, false, true));
     }
     default: {
       const ref = resolveAttrPath(f.attrPath, scope.rt);
@@ -158,7 +171,7 @@ export function filterToSql(f: Filter, scope: RowScope, underNot = false): Sql {
       // Multi-valued: some value matches (RFC 7644 §3.4.2.2).
       const sub = ref.sub ?? (ref.def.type === 'complex' ? (f.op === 'pr' ? undefined : valueSub(ref.def, ref.label)) : undefined);
       if (f.op === 'pr' && !ref.sub) return t.exists(() => d.true());
-      return t.exists((el) => leaf(d, el.value(sub, ref.label), f, ref.label, false));
+      return t.exists((el) => leaf(d, elementValue(el, sub, ref.label, true), f, ref.label, false));
     }
   }
 }

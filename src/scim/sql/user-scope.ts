@@ -124,27 +124,44 @@ export class UserRowScope implements RowScope {
     };
   }
 
-  /** `emails` in `user_emails as e`; `value` compares on the indexed normalised address. */
+  /**
+   * `emails` in `user_emails as e`; `value` compares on the indexed normalised address. A `co` /
+   * `sw` / `ew` of 3 or more characters on `value` that every matching element must satisfy
+   * (see elementFilter in filter-sql.ts) makes the trigram index of 0004_scim drive the element
+   * scan: on SQLite the FTS5 table's rowids, with `+e.tenant_id` so that the planner (which has
+   * no statistics) does not prefer walking the tenant's whole index; on PostgreSQL the pg_trgm
+   * GIN index in an InitPlan (`ctid = any(array(…))`), which no stale or missing statistics can
+   * turn into a scan of the tenant's addresses. The exact comparison is always rechecked.
+   */
   private emails(def: AttributeDef): Target {
     const d = this.dialect;
-    const el: ElementScope = {
-      value: (sub, l) => {
-        if (!sub) return notFilterable(l);
-        if (sub.name === 'primary') return { kind: 'bool', def: sub, isTrue: sql`(e.is_primary = 1)` };
-        const c = EMAIL_COLUMNS[sub.name];
-        if (!c) return notFilterable(l);
-        const v = d.text(sub, sql.ref(`e.${c}`), sub.name === 'value' ? 'norm' : undefined);
-        // SQLite: the FTS5 trigram index of 0004_scim (PostgreSQL's pg_trgm index serves LIKE by itself).
-        if (sub.name === 'value' && d.kind === 'sqlite' && v.kind === 'text') {
-          v.substringIndex = (needle) => sql`e.rowid in (select rowid from user_emails_trgm where user_emails_trgm match ${`"${needle.replace(/"/g, '""')}"`})`;
-        }
-        return v;
-      },
-    };
     return {
       kind: 'multi',
       def,
-      exists: (cond) => sql`u.id in (select e.user_id from user_emails as e where e.tenant_id = ${this.tenantId} and ${cond(el)})`,
+      exists: (cond) => {
+        let driven = false;
+        const el: ElementScope = {
+          value: (sub, l) => {
+            if (!sub) return notFilterable(l);
+            if (sub.name === 'primary') return { kind: 'bool', def: sub, isTrue: sql`(e.is_primary = 1)` };
+            const c = EMAIL_COLUMNS[sub.name];
+            if (!c) return notFilterable(l);
+            const v = d.text(sub, sql.ref(`e.${c}`), sub.name === 'value' ? 'norm' : undefined);
+            if (sub.name === 'value' && v.kind === 'text') {
+              v.substringIndex = (needle) => {
+                driven = true;
+                return d.kind === 'sqlite'
+                  ? sql`e.rowid in (select rowid from user_emails_trgm where user_emails_trgm match ${`"${needle.replace(/"/g, '""')}"`})`
+                  : sql`e.ctid = any(array(select x.ctid from user_emails as x where ${d.contains(sql.ref('x.value_norm'), needle)}))`;
+              };
+            }
+            return v;
+          },
+        };
+        const c = cond(el);
+        const tenant = driven && d.kind === 'sqlite' ? sql`+e.tenant_id` : sql`e.tenant_id`;
+        return sql`u.id in (select e.user_id from user_emails as e where ${tenant} = ${this.tenantId} and ${c})`;
+      },
       sortValue: () =>
         d.binary(sql`(select e.value_norm from user_emails as e where e.tenant_id = u.tenant_id and e.user_id = u.id order by e.is_primary desc, e.position limit 1)`),
     };
