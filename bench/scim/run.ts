@@ -10,7 +10,9 @@
  * BENCH_HTTP_USERS (default all): how many of the users go through HTTP; the rest are created
  * in-process through the same UserService (same transaction and audit event, no HTTP) so the
  * query figures at 100,000 users can be had when the provisioning rate is measured on fewer.
- * Prints one JSON summary line per backend at the end.
+ * Prints one JSON summary line per backend at the end: users/s and groups/s through Bulk, through
+ * single requests and in total (wall clock), and the CPU seconds of this process (client and
+ * server both run in it) per phase, for comparisons on a loaded machine.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -86,6 +88,18 @@ async function createDatabase(kind: string): Promise<{ url: string; drop: () => 
   };
 }
 
+/** Wall and CPU seconds since `start`. */
+function lap(start: { wall: number; cpu: NodeJS.CpuUsage }): { seconds: number; cpuSeconds: number } {
+  const cpu = process.cpuUsage(start.cpu);
+  return { seconds: (performance.now() - start.wall) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+}
+const mark = () => ({ wall: performance.now(), cpu: process.cpuUsage() });
+
+/** Rates of one provisioning phase: `n` resources in `t`. */
+function rate(n: number, t: { seconds: number; cpuSeconds: number }) {
+  return { count: n, seconds: Number(t.seconds.toFixed(1)), perSecond: Math.round(n / Math.max(t.seconds, 1e-9)), cpuSeconds: Number(t.cpuSeconds.toFixed(1)), perCpuSecond: Math.round(n / Math.max(t.cpuSeconds, 1e-9)) };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
@@ -109,7 +123,7 @@ async function runBackend(kind: string) {
   const bulkUsers = Math.floor(HTTP_USERS / 2);
 
   // Users: the first half through Bulk, the rest through single requests (CONCURRENCY in flight).
-  const t0 = performance.now();
+  const t0 = mark();
   const pu = new Progress(`[${kind}] users`, USERS);
   for (let from = 0; from < bulkUsers; from += BULK_SIZE) {
     const n = Math.min(BULK_SIZE, bulkUsers - from);
@@ -121,6 +135,8 @@ async function runBackend(kind: string) {
     }
     pu.tick(from + n);
   }
+  const usersBulk = lap(t0);
+  const t0s = mark();
   let next = bulkUsers;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -130,7 +146,8 @@ async function runBackend(kind: string) {
       }
     }),
   );
-  const usersSeconds = (performance.now() - t0) / 1000;
+  const usersSingle = lap(t0s);
+  const usersAll = lap(t0);
   const ctx = { ...cliContext(), source: 'scim' as const };
   for (let i = HTTP_USERS; i < USERS; i++) {
     const b = userBody(i);
@@ -140,7 +157,7 @@ async function runBackend(kind: string) {
   pu.tick(USERS);
 
   // Groups with MEMBERS_PER_GROUP user members each: half through Bulk, half single.
-  const t1 = performance.now();
+  const t1 = mark();
   const pg2 = new Progress(`[${kind}] groups`, GROUPS);
   const groupBody = (i: number) => ({
     schemas: [GROUP_SCHEMA],
@@ -156,6 +173,8 @@ async function runBackend(kind: string) {
     if (res.Operations.some((r) => r.status !== '201')) throw new Error('bulk group failed');
     pg2.tick(from + n);
   }
+  const groupsBulk = lap(t1);
+  const t1s = mark();
   let nextG = bulkGroups;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -166,7 +185,8 @@ async function runBackend(kind: string) {
     }),
   );
   pg2.tick(GROUPS);
-  const groupsSeconds = (performance.now() - t1) / 1000;
+  const groupsSingle = lap(t1s);
+  const groupsAll = lap(t1);
 
   // Filtered list queries at USERS users.
   const queries: Record<string, (i: number) => string> = {
@@ -189,7 +209,16 @@ async function runBackend(kind: string) {
   }
   await gh.close();
   await drop();
-  return { backend: kind, users: USERS, httpUsers: HTTP_USERS, groups: GROUPS, usersPerSecondOverHttp: Math.round(HTTP_USERS / usersSeconds), usersSeconds: Number(usersSeconds.toFixed(1)), groupsSeconds: Number(groupsSeconds.toFixed(1)), latencyMs: latency };
+  return {
+    backend: kind,
+    users: USERS,
+    httpUsers: HTTP_USERS,
+    groups: GROUPS,
+    membersPerGroup: MEMBERS_PER_GROUP,
+    usersOverHttp: { bulk: rate(bulkUsers, usersBulk), single: rate(HTTP_USERS - bulkUsers, usersSingle), total: rate(HTTP_USERS, usersAll) },
+    groupsOverHttp: { bulk: rate(bulkGroups, groupsBulk), single: rate(GROUPS - bulkGroups, groupsSingle), total: rate(GROUPS, groupsAll) },
+    latencyMs: latency,
+  };
 }
 
 const results = [];

@@ -3,6 +3,7 @@ import { newId } from '../kernel/ids.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { Executor, StorageKind } from '../storage/database.js';
+import { transactionMemo } from '../storage/transactions.js';
 import type { AuditEventRow } from '../storage/schema.js';
 import { canonicalJson } from './canonical.js';
 
@@ -95,7 +96,8 @@ function toJsonText(v: unknown): string | null {
  *
  * Appends run inside the caller's transaction, so an event is stored exactly when its change is.
  * On PostgreSQL the chain head row is locked (`FOR UPDATE`) so concurrent appends serialise;
- * SQLite transactions are already serial.
+ * SQLite transactions are already serial. The head is read once per transaction and then kept
+ * in memory ({@link transactionMemo}, which follows savepoint rollbacks).
  */
 export class AuditLog {
   constructor(
@@ -109,14 +111,11 @@ export class AuditLog {
    */
   async append(trx: Executor, ctx: OperationContext, event: AuditEventInput): Promise<number> {
     const tenantId = ctx.tenantId;
-    await trx
-      .insertInto('audit_head')
-      .values({ tenant_id: tenantId, seq: 0, hash: GENESIS_HASH })
-      .onConflict((oc) => oc.column('tenant_id').doNothing())
-      .execute();
-    let q = trx.selectFrom('audit_head').select(['seq', 'hash']).where('tenant_id', '=', tenantId);
-    if (this.kind === 'postgres') q = q.forUpdate();
-    const head = await q.executeTakeFirstOrThrow();
+    const memo = transactionMemo(trx);
+    const memoKey = `audit_head:${tenantId}`;
+    // The head read (and, on PostgreSQL, locked) earlier in this transaction is still the head:
+    // only this transaction can have moved it since.
+    const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
     const row: Omit<AuditEventRow, 'hash'> = {
       tenant_id: tenantId,
       seq: Number(head.seq) + 1,
@@ -138,7 +137,27 @@ export class AuditLog {
     const hash = entryHash(row);
     await trx.insertInto('audit_events').values({ ...row, hash }).execute();
     await trx.updateTable('audit_head').set({ seq: row.seq, hash }).where('tenant_id', '=', tenantId).execute();
+    memo.set(memoKey, { seq: row.seq, hash });
     return row.seq;
+  }
+
+  /** The chain head of `tenantId` (created at genesis if missing), locked on PostgreSQL until the transaction ends. */
+  private async readHead(trx: Executor, tenantId: string): Promise<{ seq: number; hash: string }> {
+    const select = () => {
+      let q = trx.selectFrom('audit_head').select(['seq', 'hash']).where('tenant_id', '=', tenantId);
+      if (this.kind === 'postgres') q = q.forUpdate();
+      return q.executeTakeFirst();
+    };
+    const head = await select();
+    if (head) return { seq: Number(head.seq), hash: head.hash };
+    await trx
+      .insertInto('audit_head')
+      .values({ tenant_id: tenantId, seq: 0, hash: GENESIS_HASH })
+      .onConflict((oc) => oc.column('tenant_id').doNothing())
+      .execute();
+    const created = await select();
+    if (!created) throw new Error(`audit head of tenant ${tenantId} could not be created`);
+    return { seq: Number(created.seq), hash: created.hash };
   }
 
   /** Lists entries, oldest first, with filters and cursor paging. */

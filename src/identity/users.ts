@@ -210,17 +210,14 @@ export class UserServiceImpl implements UserService {
     const now = this.deps.clock.now().toISOString();
     const id = newId();
     const status: AccountStatus = v.active ? 'active' : 'suspended';
+    const row: UserRow = { tenant_id: ctx.tenantId, id, ...v.columns, status, is_admin: isAdmin ? 1 : 0, password_hash: passwordHash, created_at: now, updated_at: now, version: 1 };
     return this.deps.storage.db.transaction().execute(async (trx) => {
-      await this.unique('userName', () =>
-        trx
-          .insertInto('users')
-          .values({ tenant_id: ctx.tenantId, id, ...v.columns, status, is_admin: isAdmin ? 1 : 0, password_hash: passwordHash, created_at: now, updated_at: now, version: 1 })
-          .execute(),
-      );
+      await this.unique('userName', () => trx.insertInto('users').values(row).execute());
       await this.insertEmails(trx, ctx.tenantId, id, v.emails);
       // A user created suspended must deny from the start, whatever grants it later receives.
       if (status === 'suspended') await this.deps.deprovisioner.deprovisionIdentity(trx, ctx, { type: 'user', id }, 'suspend');
-      const after = await this.get1(trx, ctx.tenantId, id);
+      // Built from what was written (the stored row reads back identically; nothing else writes it here).
+      const after = toUser(row, v.emails.map((e, position) => ({ user_id: id, position, value: e.value, type: e.type, is_primary: e.is_primary, display: e.display })));
       await this.deps.audit.append(trx, ctx, { action: 'user.create', target: { type: 'user', id }, after, details: { source: ctx.source ?? null, isAdmin } });
       return after;
     });

@@ -1,13 +1,19 @@
 /**
  * SCIM Bulk (RFC 7644 §3.7), transport-free: reads a BulkRequest, runs its operations through
- * the same Users and Groups endpoints as single requests (each operation is its own transaction
- * and audit trail, as §3.7 describes: a bulk request is not atomic), resolves `bulkId:<id>`
+ * the same Users and Groups endpoints as single requests, all in one database transaction with a
+ * SAVEPOINT per operation (storage/transactions.ts): a failed operation rolls back alone — no row
+ * and no audit event of it remains — while the others commit together with their audit events
+ * (§3.7 does not make a bulk request atomic, and this one is not: each operation keeps its own
+ * outcome). Resolves `bulkId:<id>`
  * references between operations (§3.7.2) — an operation that refers to a later POST waits for
  * it; references that can never resolve (circular, unknown or failed) fail with 409 — honours
  * `failOnErrors` (§3.7.3) and the announced `maxOperations`.
  */
 import { GatehouseError } from '../kernel/errors.js';
 import type { OperationContext } from '../kernel/context.js';
+import { lockAuthorizationGraph } from '../identity/shared.js';
+import type { Storage } from '../storage/database.js';
+import { runSharedTransaction } from '../storage/transactions.js';
 import { scimInvalid, type ScimErrorBody } from './errors.js';
 import { parseEtagCondition, etagOf } from './etag.js';
 import type { ScimGroupEndpoint } from './group-endpoint.js';
@@ -143,12 +149,17 @@ export function readBulkRequest(body: unknown): { failOnErrors: number | null; o
   return { failOnErrors: typeof foe === 'number' ? foe : null, operations };
 }
 
+/** Runs one operation in its own savepoint of the bulk's transaction. */
+type Step = <T>(work: () => Promise<T>) => Promise<T>;
+
 /** Runs bulk requests against the Users and Groups endpoints. */
 export class ScimBulkProcessor {
+  /** @param storage - the database the endpoints' services write to (the bulk's transaction is opened on it). */
   constructor(
     private readonly users: ScimUserEndpoint,
     private readonly groups: ScimGroupEndpoint,
     private readonly toError: ErrorMapper,
+    private readonly storage: Storage,
   ) {}
 
   /**
@@ -159,6 +170,13 @@ export class ScimBulkProcessor {
    */
   async run(ctx: OperationContext, body: unknown): Promise<BulkResponse> {
     const { failOnErrors, operations } = readBulkRequest(body);
+    // The transaction holds the audit chain head from its first event to its commit. On PostgreSQL
+    // the authorization graph lock is taken first, the order every other writer takes them in,
+    // so an operation that changes memberships cannot deadlock with a concurrent writer.
+    return runSharedTransaction(this.storage.rootDb, (step) => this.runAll(ctx, failOnErrors, operations, step), (trx) => lockAuthorizationGraph(trx, this.storage));
+  }
+
+  private async runAll(ctx: OperationContext, failOnErrors: number | null, operations: BulkOperation[], step: Step): Promise<BulkResponse> {
     const definedBy = new Map(operations.filter((o) => o.method === 'POST' && o.bulkId).map((o) => [o.bulkId!, o]));
     const created = new Map<string, string>();
     const failedBulkIds = new Set<string>();
@@ -181,7 +199,7 @@ export class ScimBulkProcessor {
         const result =
           blockedBy.length > 0
             ? this.failure(op, new GatehouseError('conflict', `bulkId reference(s) ${blockedBy.map((r) => `"bulkId:${r}"`).join(', ')} cannot be resolved`, { scimType: 'invalidValue' }))
-            : await this.execute(ctx, op, created);
+            : await this.execute(ctx, op, created, step);
         results.set(op.index, result);
         if (Number(result.status) >= 400) {
           errors++;
@@ -209,42 +227,48 @@ export class ScimBulkProcessor {
     return r;
   }
 
-  private async execute(ctx: OperationContext, op: BulkOperation, created: Map<string, string>): Promise<BulkOperationResult> {
+  private async execute(ctx: OperationContext, op: BulkOperation, created: Map<string, string>, step: Step): Promise<BulkOperationResult> {
     try {
-      const ref = pathRef(op.path);
-      const path = ref === op.path ? op.path : op.path.slice(0, op.path.length - ref.length) + (substitute(ref, created) as string);
-      const data = substitute(op.data, created);
-      const m = /^\/(Users|Groups)(?:\/([^/?#]+))?$/.exec(path);
-      if (!m) throw new GatehouseError('not_found', `no bulk target "${op.path}": use /Users, /Groups, /Users/{id} or /Groups/{id}`);
-      const endpoint = m[1] === 'Users' ? this.users : this.groups;
-      const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
-      const ifMatch = op.version === undefined ? undefined : parseEtagCondition(op.version);
-      let res: ScimResult | undefined;
-      let status = 200;
-      if (op.method === 'POST') {
-        if (id !== undefined) throw scimInvalid('invalidSyntax', 'POST takes a resource type path (/Users or /Groups), not a resource');
-        if (!op.bulkId) throw scimInvalid('invalidSyntax', 'a POST operation needs a "bulkId" (RFC 7644 §3.7)');
-        res = await endpoint.create(ctx, data);
-        status = 201;
-        created.set(op.bulkId, res.id);
-      } else {
-        if (id === undefined) throw scimInvalid('invalidSyntax', `${op.method} takes a resource path such as /Users/{id}`);
-        if (op.method === 'PUT') res = await endpoint.replace(ctx, id, data, ifMatch);
-        else if (op.method === 'PATCH') res = await endpoint.patch(ctx, id, data, ifMatch);
-        else {
-          await endpoint.delete(ctx, id, ifMatch);
-          status = 204;
-        }
-      }
-      const r: BulkOperationResult = { method: op.method, status: String(status) };
-      if (op.bulkId) r.bulkId = op.bulkId;
-      if (res) {
-        r.location = (res.doc.meta as { location?: string } | undefined)?.location ?? `${m[1]}/${res.id}`;
-        r.version = etagOf(res.version);
-      }
-      return r;
+      const r = await step(() => this.apply(ctx, op, created));
+      if (op.method === 'POST' && op.bulkId && r.id !== undefined) created.set(op.bulkId, r.id);
+      return r.result;
     } catch (err) {
       return this.failure(op, err);
     }
+  }
+
+  /** Runs one operation. @throws GatehouseError as the endpoint does; the caller rolls its savepoint back. */
+  private async apply(ctx: OperationContext, op: BulkOperation, created: Map<string, string>): Promise<{ result: BulkOperationResult; id?: string }> {
+    const ref = pathRef(op.path);
+    const path = ref === op.path ? op.path : op.path.slice(0, op.path.length - ref.length) + (substitute(ref, created) as string);
+    const data = substitute(op.data, created);
+    const m = /^\/(Users|Groups)(?:\/([^/?#]+))?$/.exec(path);
+    if (!m) throw new GatehouseError('not_found', `no bulk target "${op.path}": use /Users, /Groups, /Users/{id} or /Groups/{id}`);
+    const endpoint = m[1] === 'Users' ? this.users : this.groups;
+    const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    const ifMatch = op.version === undefined ? undefined : parseEtagCondition(op.version);
+    let res: ScimResult | undefined;
+    let status = 200;
+    if (op.method === 'POST') {
+      if (id !== undefined) throw scimInvalid('invalidSyntax', 'POST takes a resource type path (/Users or /Groups), not a resource');
+      if (!op.bulkId) throw scimInvalid('invalidSyntax', 'a POST operation needs a "bulkId" (RFC 7644 §3.7)');
+      res = await endpoint.create(ctx, data);
+      status = 201;
+    } else {
+      if (id === undefined) throw scimInvalid('invalidSyntax', `${op.method} takes a resource path such as /Users/{id}`);
+      if (op.method === 'PUT') res = await endpoint.replace(ctx, id, data, ifMatch);
+      else if (op.method === 'PATCH') res = await endpoint.patch(ctx, id, data, ifMatch);
+      else {
+        await endpoint.delete(ctx, id, ifMatch);
+        status = 204;
+      }
+    }
+    const r: BulkOperationResult = { method: op.method, status: String(status) };
+    if (op.bulkId) r.bulkId = op.bulkId;
+    if (res) {
+      r.location = (res.doc.meta as { location?: string } | undefined)?.location ?? `${m[1]}/${res.id}`;
+      r.version = etagOf(res.version);
+    }
+    return { result: r, id: res?.id };
   }
 }

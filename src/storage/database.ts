@@ -5,6 +5,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Database } from './schema.js';
+import { activeDatabase } from './transactions.js';
 
 /** The backends Gatehouse runs on. */
 export type StorageKind = 'sqlite' | 'postgres';
@@ -15,7 +16,10 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 /** An open database. */
 export interface Storage {
   readonly kind: StorageKind;
+  /** The database; inside `runSharedTransaction` on it, that transaction (see storage/transactions.ts). */
   readonly db: Kysely<Database>;
+  /** The database itself, never a shared transaction. */
+  readonly rootDb: Kysely<Database>;
   /** The URL with any password removed, for logs. */
   readonly displayUrl: string;
   close(): Promise<void>;
@@ -49,17 +53,52 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { kind: 'sqlite', db, displayUrl: url, close: () => db.destroy() };
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    return storageOf('sqlite', db, url);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle client's error (server restart) must not crash the process.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kind: 'postgres', db, displayUrl: redactUrl(url), close: () => db.destroy() };
+    return storageOf('postgres', db, redactUrl(url));
   }
   throw new GatehouseError('invalid_config', 'GATEHOUSE_DATABASE_URL must start with sqlite:, postgres:// or postgresql://');
+}
+
+/**
+ * `sqlite` whose prepared statements are reused: Kysely's SQLite driver prepares every query anew,
+ * which costs as much as running it. Keeps the `maxStatements` most recently used SQL texts; a
+ * statement still being iterated (`busy`) is never handed out twice.
+ */
+function withStatementCache(sqlite: SQLite.Database, maxStatements = 512) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    prepare(sqlText: string): SQLite.Statement {
+      const cached = cache.get(sqlText);
+      cache.delete(sqlText);
+      const stmt = cached && !cached.busy ? cached : sqlite.prepare(sqlText);
+      cache.set(sqlText, stmt);
+      if (cache.size > maxStatements) cache.delete(cache.keys().next().value as string);
+      return stmt;
+    },
+    close(): void {
+      cache.clear();
+      sqlite.close();
+    },
+  };
+}
+
+function storageOf(kind: StorageKind, root: Kysely<Database>, displayUrl: string): Storage {
+  return {
+    kind,
+    get db() {
+      return activeDatabase(root);
+    },
+    rootDb: root,
+    displayUrl,
+    close: () => root.destroy(),
+  };
 }
 
 /** `url` with its password replaced by `***`. */

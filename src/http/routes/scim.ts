@@ -61,7 +61,7 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const store = new ScimQueryStore(services.storage);
   const users = new ScimUserEndpoint(services.users, store, baseUrl, schemaSet.user);
   const groups = new ScimGroupEndpoint(services.groups, services.users, store, baseUrl);
-  const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err));
+  const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err), services.storage);
 
   app.removeAllContentTypeParsers();
   const jsonParser = app.getDefaultJsonParser('error', 'error');

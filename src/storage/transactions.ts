@@ -1,0 +1,121 @@
+/**
+ * One database transaction shared by many steps, each step behind its own SAVEPOINT (used by
+ * SCIM Bulk, RFC 7644 §3.7: the operations of a request commit together, yet a failed operation
+ * rolls back alone).
+ *
+ * Inside {@link runSharedTransaction} the storage's `db` (see `openStorage`) is the shared
+ * transaction for the code running in that async context, so services that read through
+ * `storage.db` see the earlier steps' writes, and a service's own `storage.db.transaction()`
+ * becomes a nested savepoint instead of a second transaction (which on SQLite would wait for the
+ * one connection forever, and on PostgreSQL would not see the uncommitted rows).
+ *
+ * {@link transactionMemo} gives per-transaction state that follows savepoint rollbacks (the
+ * audit log keeps its chain head there so it does not re-read it for every event).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+interface Shared {
+  root: Kysely<Database>;
+  trx: Transaction<Database>;
+  /** `trx` whose `transaction()` opens a savepoint. */
+  view: Kysely<Database>;
+  memo: Map<string, unknown>;
+  savepoints: number;
+}
+
+const current = new AsyncLocalStorage<Shared>();
+/** Memos of ordinary (not shared) transactions, keyed by their Transaction object. */
+const plainMemos = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * Runs `fn` inside a savepoint of the shared transaction: on success the savepoint is released,
+ * on error everything `fn` wrote (and the memo entries it changed) is rolled back and the error
+ * rethrown. Steps must not run concurrently within one shared transaction.
+ */
+async function inSavepoint<T>(shared: Shared, fn: () => Promise<T>): Promise<T> {
+  const name = `gh_sp_${++shared.savepoints}`;
+  const memo = new Map(shared.memo);
+  await sql.raw(`SAVEPOINT ${name}`).execute(shared.trx);
+  let result: T;
+  try {
+    result = await fn();
+  } catch (err) {
+    await sql.raw(`ROLLBACK TO SAVEPOINT ${name}`).execute(shared.trx);
+    await sql.raw(`RELEASE SAVEPOINT ${name}`).execute(shared.trx);
+    shared.memo = memo;
+    throw err;
+  }
+  await sql.raw(`RELEASE SAVEPOINT ${name}`).execute(shared.trx);
+  return result;
+}
+
+/** A transaction builder whose `execute` opens a savepoint of `shared` (Kysely's `db.transaction()` shape). */
+function savepointBuilder(shared: Shared) {
+  const builder = {
+    setIsolationLevel: () => builder,
+    setAccessMode: () => builder,
+    execute: <T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> => inSavepoint(shared, () => fn(shared.view as Transaction<Database>)),
+  };
+  return builder;
+}
+
+/** `trx` seen as a database whose `transaction()` is a savepoint of `shared`. */
+function sharedView(shared: Shared): Kysely<Database> {
+  return new Proxy(shared.trx, {
+    get(target, prop) {
+      if (prop === 'transaction') return () => savepointBuilder(shared);
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Kysely<Database>;
+}
+
+/**
+ * The executor `storage.db` stands for in the current async context: the shared transaction's
+ * view when {@link runSharedTransaction} on `root` is running, otherwise `root` itself.
+ */
+export function activeDatabase(root: Kysely<Database>): Kysely<Database> {
+  const shared = current.getStore();
+  return shared && shared.root === root ? shared.view : root;
+}
+
+/**
+ * Runs `fn` in one transaction on `root`. `fn` receives `step`, which runs a unit of work in its
+ * own savepoint: a step that throws leaves no row behind, the others stay. The transaction
+ * commits when `fn` returns and rolls back entirely if `fn` throws.
+ *
+ * @param lockFirst - statements run first in the transaction, e.g. to take locks in a fixed order.
+ */
+export async function runSharedTransaction<T>(
+  root: Kysely<Database>,
+  fn: (step: <U>(work: () => Promise<U>) => Promise<U>) => Promise<T>,
+  lockFirst?: (trx: Transaction<Database>) => Promise<void>,
+): Promise<T> {
+  if (current.getStore()?.root === root) throw new Error('runSharedTransaction cannot be nested');
+  return root.transaction().execute(async (trx) => {
+    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0 };
+    shared.view = sharedView(shared);
+    if (lockFirst) await lockFirst(trx);
+    return current.run(shared, () => fn((work) => inSavepoint(shared, work)));
+  });
+}
+
+/**
+ * Per-transaction state for `trx` (an open transaction, or the shared transaction's view): kept
+ * until the transaction ends; changes made inside a savepoint that is rolled back are undone.
+ * Only valid while `trx` is open; for an executor that is not a transaction, an empty map each time.
+ */
+export function transactionMemo(trx: Kysely<Database>): Map<string, unknown> {
+  const shared = current.getStore();
+  if (shared && (trx === shared.view || trx === shared.trx)) return shared.memo;
+  // Outside a transaction every statement commits alone: nothing may be remembered.
+  if (!trx.isTransaction) return new Map();
+  let memo = plainMemos.get(trx);
+  if (!memo) {
+    memo = new Map();
+    plainMemos.set(trx, memo);
+  }
+  return memo;
+}
