@@ -64,18 +64,23 @@ export async function assertPrincipalsExist(db: Executor, tenantId: string, refs
   for (const type of PRINCIPAL_TYPES) {
     const ids = [...new Set(refs.filter((r) => r.type === type).map((r) => r.id))];
     if (ids.length === 0) continue;
-    let found: string[];
-    if (type === 'group') {
-      found = (await db.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', 'in', ids).execute()).map((r) => r.id);
-    } else {
-      const table = type === 'user' ? 'users' : 'service_accounts';
-      found = (
-        await db.selectFrom(table).select('id').where('tenant_id', '=', tenantId).where('id', 'in', ids).where('status', '<>', 'deprovisioned').execute()
-      ).map((r) => r.id);
-    }
-    const missing = ids.find((id) => !found.includes(id));
+    const found = await existingPrincipalIds(db, tenantId, type, ids);
+    const missing = ids.find((id) => !found.has(id));
     if (missing !== undefined) throw new GatehouseError('not_found', `no such ${type.replace('_', ' ')} ${missing}`, { resource: type, id: missing });
   }
+}
+
+/** Which of `ids` name an existing `type`: a user or service account that is not deprovisioned, or a group. One query. */
+export async function existingPrincipalIds(db: Executor, tenantId: string, type: GroupMemberRef['type'], ids: string[]): Promise<Set<string>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Set();
+  if (type === 'group') {
+    return new Set((await db.selectFrom('groups').select('id').where('tenant_id', '=', tenantId).where('id', 'in', unique).execute()).map((r) => r.id));
+  }
+  const table = type === 'user' ? 'users' : 'service_accounts';
+  return new Set(
+    (await db.selectFrom(table).select('id').where('tenant_id', '=', tenantId).where('id', 'in', unique).where('status', '<>', 'deprovisioned').execute()).map((r) => r.id),
+  );
 }
 
 /** Display names for references: userName, service account name, group displayName. Key `type:id`. */

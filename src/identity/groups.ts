@@ -11,7 +11,7 @@ import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { OperationContext } from '../kernel/context.js';
 import { isUniqueViolation, type Executor } from '../storage/database.js';
 import type { GroupRow } from '../storage/schema.js';
-import { ancestorGroupIds, assertPrincipalsExist, checkRefs, displayNames, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
+import { ancestorGroupIds, assertPrincipalsExist, checkRefs, displayNames, existingPrincipalIds, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
 import { checkVersion, lockAuthorizationGraph, optionalText, pageBounds, requiredName, type IdentityDeps } from './shared.js';
 import type { Group, GroupFilter, GroupInput, GroupMember, GroupMemberRef, GroupService, ListQuery, Page } from './types.js';
 
@@ -153,6 +153,10 @@ export class GroupServiceImpl implements GroupService {
     if (ids.length === 0) return [];
     const rows = await db.selectFrom('groups').select(['id', 'display_name']).where('tenant_id', '=', ctx.tenantId).where('id', 'in', ids).orderBy('display_name_norm').execute();
     return rows.map((r) => ({ id: r.id, displayName: r.display_name }));
+  }
+
+  async existingPrincipals(ctx: OperationContext, type: GroupMemberRef['type'], ids: string[]): Promise<Set<string>> {
+    return existingPrincipalIds(this.deps.storage.db, ctx.tenantId, type, ids);
   }
 
   // --- internals ---

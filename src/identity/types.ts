@@ -305,6 +305,11 @@ export interface GroupService {
   removeMembers(ctx: OperationContext, groupId: string, members: GroupMemberRef[]): Promise<Group>;
   /** Groups the identity belongs to, directly or through nesting (transitive). */
   groupsOf(ctx: OperationContext, member: GroupMemberRef): Promise<Array<{ id: string; displayName: string }>>;
+  /**
+   * Which of `ids` name an existing principal of `type` (users and service accounts that are not
+   * deprovisioned, groups), in one query — what `get` would find, without loading them.
+   */
+  existingPrincipals(ctx: OperationContext, type: GroupMemberRef['type'], ids: string[]): Promise<Set<string>>;
 }
 
 /**

@@ -1,12 +1,11 @@
 /**
- * The SCIM /Groups endpoint as transport-free use cases over {@link GroupService} (and
- * {@link UserService} to resolve members). Every change — including a PATCH with several
+ * The SCIM /Groups endpoint as transport-free use cases over {@link GroupService}. Every change — including a PATCH with several
  * member additions and removals and a rename — is one `GroupService.replace` call: one
  * transaction, one audit event per membership added or removed, all or nothing.
  */
 import type { OperationContext } from '../kernel/context.js';
 import { isGatehouseError } from '../kernel/errors.js';
-import type { Group, GroupMemberRef, GroupService, UserService } from '../identity/types.js';
+import type { Group, GroupMemberRef, GroupService } from '../identity/types.js';
 import { scimInvalid } from './errors.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
 import { groupInputFromScim, groupToScim, toGroupInput, type ScimGroupInput, type ScimMemberRef } from './group-mapping.js';
@@ -21,7 +20,6 @@ export class ScimGroupEndpoint {
   /** @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`. */
   constructor(
     private readonly groups: GroupService,
-    private readonly users: UserService,
     private readonly query: ScimQueryStore,
     private readonly baseUrl: string,
   ) {}
@@ -32,41 +30,29 @@ export class ScimGroupEndpoint {
     return { doc: project(groupToScim(group, this.baseUrl), projection, GROUP_RESOURCE), version: group.version, id: group.id };
   }
 
-  /** Whether `id` names a live resource of `type`. */
-  private async exists(ctx: OperationContext, type: 'user' | 'group', id: string): Promise<boolean> {
-    try {
-      if (type === 'user') await this.users.get(ctx, id);
-      else await this.groups.get(ctx, id);
-      return true;
-    } catch (err) {
-      if (isGatehouseError(err, 'not_found')) return false;
-      throw err;
-    }
-  }
-
   /**
    * Resolves SCIM member refs to typed refs. Current members keep their type; a new member's
    * `type` is checked, or found by id (users first, then groups). Service-account members of
-   * `current` (not visible to SCIM) are kept.
+   * `current` (not visible to SCIM) are kept. Looks the new members up with one query per type.
    * @throws GatehouseError `invalid_input` scimType `invalidValue` for a member that does not exist.
    */
   private async resolveMembers(ctx: OperationContext, refs: ScimMemberRef[], current: Group | null): Promise<GroupMemberRef[]> {
     const known = new Map((current?.members ?? []).map((m) => [m.id, m.type] as const));
+    const isKnown = (ref: ScimMemberRef) => {
+      const have = known.get(ref.value);
+      return have !== undefined && have !== 'service_account' && (!ref.type || ref.type === have);
+    };
+    const fresh = refs.filter((r) => !isKnown(r));
+    const users = await this.groups.existingPrincipals(ctx, 'user', fresh.filter((r) => r.type !== 'group').map((r) => r.value));
+    const groups = await this.groups.existingPrincipals(ctx, 'group', fresh.filter((r) => r.type === 'group' || (!r.type && !users.has(r.value))).map((r) => r.value));
     const out: GroupMemberRef[] = [];
     for (const ref of refs) {
-      const have = known.get(ref.value);
-      if (have && have !== 'service_account' && (!ref.type || ref.type === have)) {
-        out.push({ type: have, id: ref.value });
+      if (isKnown(ref)) {
+        out.push({ type: known.get(ref.value) as 'user' | 'group', id: ref.value });
         continue;
       }
       const candidates: Array<'user' | 'group'> = ref.type ? [ref.type] : ['user', 'group'];
-      let found: 'user' | 'group' | undefined;
-      for (const t of candidates) {
-        if (await this.exists(ctx, t, ref.value)) {
-          found = t;
-          break;
-        }
-      }
+      const found = candidates.find((t) => (t === 'user' ? users : groups).has(ref.value));
       if (!found) throw scimInvalid('invalidValue', `member "${ref.value}" is not an existing ${ref.type === 'group' ? 'Group' : ref.type === 'user' ? 'User' : 'User or Group'}`, { member: ref.value });
       out.push({ type: found, id: ref.value });
     }
