@@ -30,6 +30,17 @@ export interface EdgeMeta {
 type Row = Array<IdSet | undefined>;
 type Slots = Array<Row | undefined>;
 
+/**
+ * `arr` (or a new array) with room for index `i`, allocated at exactly `i + 1` slots: growing a
+ * JS array by assignment reserves about half as much again plus 16 slots, which would dominate the
+ * memory of the many small per-node arrays.
+ */
+function fit<T>(arr: Array<T | undefined> | undefined, i: number): Array<T | undefined> {
+  const out = new Array<T | undefined>(i + 1);
+  if (arr) for (let k = 0; k < arr.length; k++) out[k] = arr[k];
+  return out;
+}
+
 /** A three-level adjacency: a → r1 → r2 → IdSet of b. */
 class Adjacency {
   private readonly rows: Array<Slots | undefined> = [];
@@ -48,13 +59,13 @@ class Adjacency {
 
   add(a: number, r1: number, r2: number, b: number): boolean {
     let slots = this.rows[a];
-    if (!slots) {
-      slots = [];
+    if (!slots || slots.length <= r1) {
+      slots = fit(slots, r1);
       this.rows[a] = slots;
     }
     let row = slots[r1];
-    if (!row) {
-      row = [];
+    if (!row || row.length <= r2) {
+      row = fit(row, r2);
       slots[r1] = row;
     }
     const res = idsAdd(row[r2], b);

@@ -1,6 +1,6 @@
 /**
  * A set of small non-negative integers stored in the cheapest form for its size:
- * one number (1 element), a plain array (up to {@link SMALL_MAX} elements, scanned linearly,
+ * one number (1 element), a plain array (up to {@link SMALL_MAX} elements, exactly sized, scanned linearly,
  * which beats hashing at that size), or a `Set` (larger). Most relation slots hold one or a few
  * subjects, so this keeps memory per tuple small.
  *
@@ -9,7 +9,7 @@
 export type IdSet = number | number[] | Set<number>;
 
 /** Arrays grow into a Set past this many elements. */
-export const SMALL_MAX = 16;
+export const SMALL_MAX = 32;
 
 /** True if `s` contains `id`. */
 export function idsHas(s: IdSet | undefined, id: number): boolean {
@@ -29,8 +29,12 @@ export function idsAdd(s: IdSet | undefined, id: number): { set: IdSet; added: b
   if (Array.isArray(s)) {
     if (s.includes(id)) return { set: s, added: false };
     if (s.length < SMALL_MAX) {
-      s.push(id);
-      return { set: s, added: true };
+      // A copy of exactly n + 1 slots (push would reserve about 1.5 n + 16).
+      const n = s.length;
+      const grown = new Array<number>(n + 1);
+      for (let i = 0; i < n; i++) grown[i] = s[i] as number;
+      grown[n] = id;
+      return { set: grown, added: true };
     }
     const big = new Set(s);
     big.add(id);

@@ -11,15 +11,18 @@
  * - A monotone relation (no intersection or exclusion below it): the walk applies the evaluator's
  *   own filters (type restrictions, expiry) and is exact.
  * - Otherwise the relation's rewrite is evaluated as set algebra over exact walks of its monotone
- *   parts (`viewer but not blocked` = walk(viewer) minus walk(blocked); intersection likewise).
- * - What remains (a conditional edge met, or `this` / tuple-to-userset directly under an
- *   intersection or exclusion) gives candidates from an unfiltered walk, each decided by Check.
+ *   parts (`viewer but not blocked` = walk(viewer) minus walk(blocked); intersection likewise);
+ *   `this` and tuple-to-userset directly under an intersection or exclusion are exact reverse
+ *   steps from the exact sets of the usersets and parents they name (for a plain subject), so
+ *   `([user, team#member] or viewer from parent) but not blocked` never checks object by object.
+ * - What remains (a conditional edge met, a userset subject there, a cycle through intersection
+ *   or exclusion) gives candidates from an unfiltered walk, each decided by Check.
  * Either way the result is the set of objects for which Check is true.
  */
 import type { GraphView } from './graph.js';
 import type { Evaluator } from './evaluator.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
-import { WILDCARD_REL, restrictionKey, type CompiledModel, type Rewrite } from './model.js';
+import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 
 /** The subject and question of a ListObjects, as interned ids. */
 export interface ListObjectsQuestion {
@@ -135,19 +138,109 @@ function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListOb
   return { exact, nodes: found };
 }
 
-/** Exact object set of `objectType#relation` by set algebra over exact walks; null when not possible. */
-function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, limit = Infinity): Set<number> | null {
+/** Memo of one ListObjects: exact sets per `type#relation` key, and the keys being computed (cycles). */
+interface ExactMemo {
+  sets: Map<number, Set<number> | null>;
+  active: Set<number>;
+}
+
+/**
+ * Adds to `out` the objects `o` of `objectType` with a tuple `o#relation@x#xr` that grants now.
+ * @returns false when such a tuple carries a condition (the set algebra cannot decide it).
+ */
+function addReverse(view: GraphView, out: Set<number>, objectType: number, relation: number, x: number, xr: number, nowMs: number): boolean {
+  const objs = view.objectsOf(x, xr, relation);
+  if (objs === undefined) return true;
+  if (typeof objs === 'number') return addOne(view, out, objectType, relation, objs, x, xr, nowMs);
+  for (const o of objs) if (!addOne(view, out, objectType, relation, o, x, xr, nowMs)) return false;
+  return true;
+}
+
+function addOne(view: GraphView, out: Set<number>, objectType: number, relation: number, o: number, x: number, xr: number, nowMs: number): boolean {
+  if (view.typeOf(o) !== objectType) return true;
+  const st = edgeState(view, o, relation, xr, x, nowMs);
+  if (st === 'conditional') return false;
+  if (st === 'ok') out.add(o);
+  return true;
+}
+
+/**
+ * Exact objects of `objectType` whose direct assignment (`this`) of `cr` holds the (plain, named)
+ * subject: its own tuples, its type's wildcard, and usersets `T#r` of the exact set of `T#r`.
+ * Mirrors the evaluator's direct step; null when undecidable here.
+ */
+function exactThis(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, cr: CompiledRelation, nowMs: number, depth: number, memo: ExactMemo): Set<number> | null {
+  const out = new Set<number>();
+  for (const key of cr.directTypes) {
+    const t = Math.floor(key / 4096);
+    const rel = key % 4096;
+    if (rel === 0) {
+      if (t === q.subjectType && q.subjectNode >= 0 && !addReverse(view, out, cr.typeId, cr.relationId, q.subjectNode, 0, nowMs)) return null;
+    } else if (rel === WILDCARD_REL) {
+      const w = t === q.subjectType ? view.wildcardNode(t) : -1;
+      if (w >= 0 && !addReverse(view, out, cr.typeId, cr.relationId, w, 0, nowMs)) return null;
+    } else {
+      const members = exactSet(view, model, a, q, t, rel, nowMs, depth + 1, memo);
+      if (!members) return null;
+      for (const m of members) if (!addReverse(view, out, cr.typeId, cr.relationId, m, rel, nowMs)) return null;
+    }
+  }
+  return out;
+}
+
+/** Exact objects of `objectType` for `computed from tupleset`: parents in the exact set of `P#computed`. */
+function exactTtu(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, tupleset: number, computed: number, nowMs: number, depth: number, memo: ExactMemo): Set<number> | null {
+  const out = new Set<number>();
+  const ts = model.relation(objectType, tupleset);
+  if (!ts) return out;
+  for (const key of ts.directTypes) {
+    if (key % 4096 !== 0) continue;
+    const pt = Math.floor(key / 4096);
+    if (!model.relation(pt, computed)) continue;
+    const parents = exactSet(view, model, a, q, pt, computed, nowMs, depth + 1, memo);
+    if (!parents) return null;
+    for (const p of parents) if (!addReverse(view, out, objectType, tupleset, p, 0, nowMs)) return null;
+  }
+  return out;
+}
+
+/**
+ * Exact object set of `objectType#relation` by set algebra over exact walks; null when not
+ * possible (a conditional edge, a cycle through intersection or exclusion, nesting past 8, or a
+ * userset subject). Returned sets are never mutated (they are memoized).
+ */
+function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit = Infinity): Set<number> | null {
   if (depth > 8) return null;
+  const key = restrictionKey(objectType, relation);
+  if (limit === Infinity && memo.sets.has(key)) return memo.sets.get(key) as Set<number> | null;
+  if (memo.active.has(key)) return null;
+  memo.active.add(key);
+  try {
+    const result = computeExact(view, model, a, q, objectType, relation, nowMs, depth, memo, limit);
+    if (limit === Infinity) memo.sets.set(key, result);
+    return result;
+  } finally {
+    memo.active.delete(key);
+  }
+}
+
+function computeExact(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit: number): Set<number> | null {
   if (a.monotone(objectType, relation)) {
     const w = walk(view, model, a, q, objectType, relation, true, nowMs, limit);
     return w.exact ? new Set(w.nodes) : null;
   }
   const cr = model.relation(objectType, relation);
   if (!cr) return new Set();
+  // `this` and tuple-to-userset under intersection / exclusion need a plain subject (the walk handles usersets).
+  const plain = q.subjectRelation === 0;
   const ev = (rw: Rewrite): Set<number> | null => {
     switch (rw.kind) {
+      case 'this':
+        return plain ? exactThis(view, model, a, q, cr, nowMs, depth, memo) : null;
+      case 'ttu':
+        return plain ? exactTtu(view, model, a, q, objectType, rw.tupleset, rw.computed, nowMs, depth, memo) : null;
       case 'computed':
-        return exactSet(view, model, a, q, objectType, rw.relation, nowMs, depth + 1);
+        return exactSet(view, model, a, q, objectType, rw.relation, nowMs, depth + 1, memo);
       case 'union': {
         const out = new Set<number>();
         for (const c of rw.children) {
@@ -176,11 +269,10 @@ function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: Li
         if (!base || base.size === 0) return base;
         const sub = ev(rw.subtract);
         if (!sub) return null;
-        for (const n of sub) base.delete(n);
-        return base;
+        const out = new Set<number>();
+        for (const n of base) if (!sub.has(n)) out.add(n);
+        return out;
       }
-      default:
-        return null;
     }
   };
   return ev(cr.rewrite);
@@ -202,7 +294,7 @@ export function listObjectNodes(
   const a = analyse(model);
   const subjectIsWildcard = q.subjectNode >= 0 && q.subjectNode === view.wildcardNode(q.subjectType);
   if (!subjectIsWildcard) {
-    const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, limit);
+    const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, { sets: new Map(), active: new Set() }, limit);
     if (exact) {
       const out: number[] = [];
       for (const n of exact) {

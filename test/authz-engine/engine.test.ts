@@ -235,4 +235,39 @@ describeEachBackend('authorization engine through AuthzService', (backend) => {
     expect(logged.length).toBeGreaterThan(0);
     expect(logged.every((l) => l.store_id === S && l.object === 'document:plan')).toBe(true);
   });
+
+  it('the check fast path (no decision log) gives the decisions and errors of the general path (decision log on)', async () => {
+    const fast = await AuthzService.start({ storage, clock, pollIntervalMs: 60_000 });
+    try {
+      const outcome = async (engine: AuthzService, req: Parameters<AuthzService['check']>[1]) => {
+        try {
+          return String((await engine.check(ctx, req)).decision);
+        } catch (err) {
+          return (err as { code?: string }).code ?? 'throw';
+        }
+      };
+      const subjects = ['ann', 'gina', 'sam', 'olga', 'bob', 'vic', 'nobody', '*', 'deep'].map(u);
+      const objects = [...['plan', 'pub', 'lab', 'none'].map(doc), { type: 'group', id: 'n0' }, { type: 'group', id: 'eng' }];
+      const relations = ['viewer', 'can_view', 'can_edit', 'owner', 'blocked', 'member'];
+      let compared = 0;
+      for (const subject of subjects) {
+        for (const object of objects) {
+          for (const relation of relations) {
+            for (const context of [undefined, { ip: '10.1.2.3' }, { ip: '192.168.0.1' }]) {
+              for (const storeId of [S, 'gatehouse']) {
+                const req = { storeId, subject, relation, object, ...(context ? { context } : {}) };
+                expect(await outcome(fast, req), JSON.stringify(req)).toBe(await outcome(authz, req));
+                compared++;
+              }
+            }
+          }
+        }
+      }
+      expect(compared).toBe(9 * 6 * 6 * 3 * 2);
+      expect(await outcome(fast, { subject: u('deep'), relation: 'member', object: { type: 'group', id: 'n0' } })).toBe('resolution_too_complex');
+      expect(await outcome(fast, { storeId: S, subject: u('vic'), relation: 'viewer', object: doc('lab') })).toBe('condition_error');
+    } finally {
+      await fast.close();
+    }
+  });
 });
