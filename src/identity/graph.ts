@@ -7,6 +7,7 @@
  */
 import type { TupleStore } from '../authz/tuple-store.js';
 import { BUILTIN_STORE_ID, type RelationTuple } from '../authz/tuples.js';
+import { DEFAULT_MAX_DEPTH } from '../authz/evaluator.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Executor } from '../storage/database.js';
 import type { GroupRow } from '../storage/schema.js';
@@ -123,6 +124,82 @@ export async function ancestorGroupIds(db: Executor, tuples: TupleStore, tenantI
     frontier = next;
   }
   return [...seen];
+}
+
+/**
+ * The most group-in-group levels a nesting may have. A permission check of the built-in model
+ * goes `permission#granted` → `role#assignee` → the groups, one resolution step per hop, and the
+ * engine refuses more than {@link DEFAULT_MAX_DEPTH} (25) steps; two are taken by the permission and
+ * the role, so a chain of up to 23 nesting levels (24 groups) stays answerable.
+ */
+export const MAX_GROUP_NESTING = DEFAULT_MAX_DEPTH - 2;
+
+/**
+ * The longest chain of nesting levels from `groupId`: `up` through the groups that contain it
+ * (its ancestors), `down` through the groups it contains. Layer by layer over the built-in
+ * store's `group:*#member@group:*#member` tuples (one query per layer); a group can reappear in a
+ * later layer, so the number of layers is the longest path. Stops past `limit` levels (then
+ * returns `limit + 1`), which also bounds the walk should the data hold a cycle.
+ *
+ * @returns the number of nesting levels (0: nothing above / below).
+ */
+export async function nestingHeight(db: Executor, tenantId: string, groupId: string, direction: 'up' | 'down', limit: number): Promise<number> {
+  let frontier = [groupId];
+  let levels = 0;
+  while (frontier.length > 0 && levels <= limit) {
+    const q = db
+      .selectFrom('authz_tuples')
+      .where('tenant_id', '=', tenantId)
+      .where('store_id', '=', BUILTIN_STORE_ID)
+      .where('object_type', '=', 'group')
+      .where('relation', '=', 'member')
+      .where('subject_type', '=', 'group')
+      .where('subject_relation', '=', 'member');
+    const rows =
+      direction === 'up'
+        ? (await q.select('object_id as id').where('subject_id', 'in', frontier).execute())
+        : (await q.select('subject_id as id').where('object_id', 'in', frontier).execute());
+    frontier = [...new Set(rows.map((r) => r.id))];
+    if (frontier.length > 0) levels++;
+  }
+  return levels;
+}
+
+/**
+ * Refuses making group `member` a subgroup of `groupId` when the longest nesting chain through the
+ * new edge (ancestors of `groupId`, the edge, subgroups of `member`) would exceed
+ * {@link MAX_GROUP_NESTING} levels: checks through it would fail with `resolution_too_complex`.
+ * Run inside the membership write's transaction, after the cycle check. A membership that already
+ * exists passes (re-adding it changes nothing).
+ *
+ * @throws GatehouseError `group_nesting_too_deep` with `details`: `group`, `member`, `depth` (the
+ *   chain's levels, or `maxDepth + 1` when longer), `maxDepth`.
+ */
+export async function assertNestingDepth(db: Executor, tenantId: string, groupId: string, memberId: string): Promise<void> {
+  const existing = await db
+    .selectFrom('authz_tuples')
+    .select('object_id')
+    .where('tenant_id', '=', tenantId)
+    .where('store_id', '=', BUILTIN_STORE_ID)
+    .where('object_type', '=', 'group')
+    .where('object_id', '=', groupId)
+    .where('relation', '=', 'member')
+    .where('subject_type', '=', 'group')
+    .where('subject_id', '=', memberId)
+    .where('subject_relation', '=', 'member')
+    .executeTakeFirst();
+  if (existing) return;
+  const max = MAX_GROUP_NESTING;
+  const up = await nestingHeight(db, tenantId, groupId, 'up', max);
+  const down = up + 1 > max ? 0 : await nestingHeight(db, tenantId, memberId, 'down', max - up - 1);
+  const depth = Math.min(up + 1 + down, max + 1);
+  if (depth > max) {
+    throw new GatehouseError(
+      'group_nesting_too_deep',
+      `adding group ${memberId} to group ${groupId} would nest groups more than ${max} levels deep; authorization checks through such a chain cannot be answered`,
+      { group: groupId, member: { type: 'group', id: memberId }, depth, maxDepth: max },
+    );
+  }
 }
 
 /** A group row and its direct members (with display names) as the domain's {@link Group}. */

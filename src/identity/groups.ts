@@ -11,7 +11,7 @@ import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { OperationContext } from '../kernel/context.js';
 import { isUniqueViolation, type Executor } from '../storage/database.js';
 import type { GroupRow } from '../storage/schema.js';
-import { ancestorGroupIds, assertPrincipalsExist, checkRefs, displayNames, existingPrincipalIds, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
+import { ancestorGroupIds, assertNestingDepth, assertPrincipalsExist, checkRefs, displayNames, existingPrincipalIds, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
 import { checkVersion, lockAuthorizationGraph, optionalText, pageBounds, requiredName, type IdentityDeps } from './shared.js';
 import type { Group, GroupFilter, GroupInput, GroupMember, GroupMemberRef, GroupService, ListQuery, Page } from './types.js';
 
@@ -184,6 +184,7 @@ export class GroupServiceImpl implements GroupService {
         if (m.id === groupId || ancestors.includes(m.id)) {
           throw new GatehouseError('invariant_violation', `adding group ${m.id} to group ${groupId} would create a nesting cycle`, { group: groupId, member: m });
         }
+        await assertNestingDepth(trx, ctx.tenantId, groupId, m.id);
       }
       const res = await this.deps.tuples.write(trx, ctx, BUILTIN_STORE_ID, { writes: [membershipTuple(groupId, m)] });
       if (res.written.length > 0) {

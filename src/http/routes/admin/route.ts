@@ -59,7 +59,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   401: 'No, unknown, expired or revoked bearer token (`unauthenticated`).',
   403: 'The token lacks the `admin` scope (`forbidden`).',
   404: 'No such resource (`not_found`).',
-  409: 'A uniqueness rule (`conflict`) or an invariant such as a group nesting cycle (`invariant_violation`) would be broken.',
+  409: 'A uniqueness rule (`conflict`) or an invariant such as a group nesting cycle (`invariant_violation`) or the nesting depth limit (`group_nesting_too_deep`) would be broken.',
   412: 'The resource changed concurrently (`precondition_failed`); read it again and retry.',
   413: 'The body exceeds the configured limit (`payload_too_large`).',
   415: 'The body is not `application/json` (`unsupported_media_type`).',
