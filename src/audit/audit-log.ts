@@ -3,7 +3,7 @@ import { newId } from '../kernel/ids.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { Executor, StorageKind } from '../storage/database.js';
-import { transactionMemo } from '../storage/transactions.js';
+import { deferUntilCommit, transactionMemo } from '../storage/transactions.js';
 import type { AuditEventRow } from '../storage/schema.js';
 import { canonicalJson } from './canonical.js';
 
@@ -136,8 +136,13 @@ export class AuditLog {
     };
     const hash = entryHash(row);
     await trx.insertInto('audit_events').values({ ...row, hash }).execute();
-    await trx.updateTable('audit_head').set({ seq: row.seq, hash }).where('tenant_id', '=', tenantId).execute();
     memo.set(memoKey, { seq: row.seq, hash });
+    // In a shared transaction (SCIM Bulk) the head row is written once, at commit, from the memo.
+    const writeHead = async () => {
+      const h = transactionMemo(trx).get(memoKey) as { seq: number; hash: string } | undefined;
+      if (h) await trx.updateTable('audit_head').set({ seq: h.seq, hash: h.hash }).where('tenant_id', '=', tenantId).execute();
+    };
+    if (!deferUntilCommit(trx, memoKey, writeHead)) await writeHead();
     return row.seq;
   }
 

@@ -3,6 +3,7 @@ import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Executor } from '../storage/database.js';
+import { transactionMemo } from '../storage/transactions.js';
 import type { AuthzChangelogTable, ChangelogOperation, TupleRow } from '../storage/schema.js';
 import { BUILTIN_STORE_ID, formatTuple, validateTupleShape, type RelationTuple } from './tuples.js';
 
@@ -13,6 +14,8 @@ export interface WriteOptions {
   /** What to do when a deleted tuple does not exist: `error` or `ignore`. Default `ignore`. */
   onMissing?: 'error' | 'ignore';
 }
+
+const NOTIFIED = 'changelog_notified';
 
 /** PostgreSQL channel notified (at commit) by every transaction that allocates a changelog revision. */
 export const CHANGELOG_CHANNEL = 'gatehouse_changelog';
@@ -80,8 +83,13 @@ export class TupleStore {
       .returning('revision')
       .executeTakeFirstOrThrow();
     const revision = Number(row.revision);
-    // Delivered by PostgreSQL only when (and if) the transaction commits.
-    if (this.options.notify) await sql`NOTIFY ${sql.raw(CHANGELOG_CHANNEL)}`.execute(trx);
+    // Delivered by PostgreSQL only when (and if) the transaction commits; once per transaction is
+    // enough (the memo forgets it if the savepoint that sent it is rolled back).
+    const memo = transactionMemo(trx);
+    if (this.options.notify && !memo.has(NOTIFIED)) {
+      await sql`NOTIFY ${sql.raw(CHANGELOG_CHANNEL)}`.execute(trx);
+      memo.set(NOTIFIED, true);
+    }
     for (const fn of this.revisionListeners) fn(revision);
     return revision;
   }

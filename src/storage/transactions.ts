@@ -23,6 +23,8 @@ interface Shared {
   view: Kysely<Database>;
   memo: Map<string, unknown>;
   savepoints: number;
+  /** Work run once, in registration order, just before the shared transaction commits. */
+  beforeCommit: Map<string, () => Promise<void>>;
 }
 
 const current = new AsyncLocalStorage<Shared>();
@@ -95,11 +97,28 @@ export async function runSharedTransaction<T>(
 ): Promise<T> {
   if (current.getStore()?.root === root) throw new Error('runSharedTransaction cannot be nested');
   return root.transaction().execute(async (trx) => {
-    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0 };
+    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, beforeCommit: new Map() };
     shared.view = sharedView(shared);
     if (lockFirst) await lockFirst(trx);
-    return current.run(shared, () => fn((work) => inSavepoint(shared, work)));
+    return current.run(shared, async () => {
+      const result = await fn((work) => inSavepoint(shared, work));
+      for (const work of shared.beforeCommit.values()) await work();
+      return result;
+    });
   });
+}
+
+/**
+ * When `trx` is a shared transaction ({@link runSharedTransaction}), registers `work` (once per
+ * `key`) to run just before it commits and returns true; otherwise returns false and the caller
+ * does the work now. `work` runs after every step, so it must read its input from
+ * {@link transactionMemo} (which reflects rolled-back steps), not from captured variables.
+ */
+export function deferUntilCommit(trx: Kysely<Database>, key: string, work: () => Promise<void>): boolean {
+  const shared = current.getStore();
+  if (!shared || (trx !== shared.view && trx !== shared.trx)) return false;
+  if (!shared.beforeCommit.has(key)) shared.beforeCommit.set(key, work);
+  return true;
 }
 
 /**
