@@ -84,6 +84,8 @@ export interface GroupsTable {
   display_name_norm: string;
   external_id: string | null;
   description: string | null;
+  /** Configured SCIM schema extensions of the group (JSON object text keyed by schema URN; migration 0007). */
+  extra: Generated<string>;
   created_at: string;
   updated_at: string;
   version: number;
