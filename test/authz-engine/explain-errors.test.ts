@@ -4,13 +4,19 @@
  * intersection with a false operand and an exclusion whose base fails or whose subtracted set holds
  * are denied, whatever the erroring branch. Explain must agree with plain check in every case.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../src/storage/database.js';
 import { TupleStore } from '../../src/authz/tuple-store.js';
 import { AuthzService } from '../../src/authz/service.js';
 import { DecisionLog } from '../../src/authz/decision-log.js';
 import { parseDsl } from '../../src/authz/dsl.js';
-import { parseTuple } from '../../src/authz/tuples.js';
+import { parseTuple, type RelationTuple } from '../../src/authz/tuples.js';
+import { explainCheck } from '../../src/authz/explain.js';
+import { compileModel } from '../../src/authz/model.js';
+import { TupleIndex } from '../../src/authz/index.js';
+import { StoreGraph } from '../../src/authz/graph.js';
+import { LayeredView } from '../../src/authz/view.js';
+import { ExtendedNodeSpace } from '../../src/authz/nodes.js';
 import { describeEachBackend, freshStorage } from '../support/backends.js';
 import { ctx, newClock } from '../authz/support.js';
 import { writeModel, writeTo } from './support.js';
@@ -124,5 +130,39 @@ describeEachBackend('explain agrees with check when a branch cannot be evaluated
     const res = await authz.check(ctx, { storeId: S, subject: { type: 'user', id: 'cat' }, relation: 'union_first', object: { type: 'doc', id: '1' }, context: { x: 2 }, explain: true });
     expect(res.decision).toBe(true);
     expect(res.explanation?.path).toEqual([{ kind: 'direct', at: 'doc:1#union_first', tuple: 'doc:1#union_first@user:cat', condition: 'needs_x' }]);
+  });
+});
+
+describe('explainCheck on its own: OpenFGA three-valued semantics whatever the branch order', () => {
+  const index = new TupleIndex();
+  const model = compileModel(parseDsl(DSL), index.symbols);
+  const stored = index.storeForWrite('t', 's');
+  const gated = (rel: string, id: string): RelationTuple => ({ ...parseTuple(`doc:1#${rel}@user:${id}`), condition: { name: 'needs_x', context: {} } });
+  for (const t of [parseTuple('doc:1#editor@user:ann'), parseTuple('doc:1#blocked@user:bob'), gated('gated', 'ann'), gated('gated', 'bob'), gated('gated', 'cat'), gated('union_first', 'ann')]) stored.write(t);
+  const ext = new ExtendedNodeSpace(index.space('t'));
+  const view = new LayeredView(index.symbols, ext, stored, undefined, new Set(), new StoreGraph(index.symbols, ext));
+  const explain = (user: string, relation: string) => {
+    const sym = index.symbols;
+    const type = sym.types.lookup('user');
+    return explainCheck(view, model, { type, node: view.lookupNodeOfType(type, user), relation: 0 }, view.lookupNode('doc', '1'), sym.relations.lookup(relation), Date.parse('2026-03-01T12:00:00Z'), undefined, 25);
+  };
+
+  it('union: the erroring branch first, the granting one second: allowed', () => {
+    for (const rel of ['union_first', 'union_computed']) {
+      const e = explain('ann', rel);
+      expect([rel, e.decision, e.path.at(-1)?.tuple]).toEqual([rel, true, 'doc:1#editor@user:ann']);
+    }
+  });
+
+  it('intersection with an erroring operand before a false one, exclusion with an erroring base and a holding subtract: denied', () => {
+    expect(explain('cat', 'both')).toMatchObject({ decision: false, summary: 'denied: no path from doc:1#both to user:cat' });
+    expect(explain('bob', 'gated_unless')).toMatchObject({ decision: false, summary: 'denied: no path from doc:1#gated_unless to user:bob' });
+  });
+
+  it('no definite answer: a denial that names the condition error', () => {
+    const e = explain('cat', 'union_computed');
+    expect(e.decision).toBe(false);
+    expect(e.summary).toBe("error: condition_error: condition 'needs_x': missing context parameter(s) x");
+    expect(e.denied).toContainEqual({ at: 'doc:1#gated', reason: "condition needs_x of doc:1#gated@user:cat could not be evaluated: condition 'needs_x': missing context parameter(s) x" });
   });
 });
