@@ -105,7 +105,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
       storage,
       audit,
       tuples,
-      apiTokens: new ApiTokenService(storage, audit, clock),
+      apiTokens: new ApiTokenService(storage, audit, clock, { cacheTtlSeconds: config.apiTokenCacheTtlSeconds }),
       onClose: (fn: () => Promise<void> | void) => void closers.push(fn),
     } as Services;
     // --- domain wiring (each module adds its services here) ---

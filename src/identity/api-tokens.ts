@@ -36,16 +36,53 @@ function toApiToken(r: TokenRow): ApiToken {
   };
 }
 
+/** Default of {@link ApiTokenServiceOptions.cacheTtlSeconds} (GATEHOUSE_API_TOKEN_CACHE_TTL_SECONDS). */
+export const DEFAULT_API_TOKEN_CACHE_TTL_SECONDS = 5;
+/** Most tokens kept in the authentication cache; the oldest entry leaves first. */
+export const API_TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
+/** Options of {@link ApiTokenService}. */
+export interface ApiTokenServiceOptions {
+  /**
+   * How long, in seconds, an authenticated token is answered from memory without reading the
+   * database again (0: never cached). Bounds how long a revocation or rotation made by another
+   * replica goes unnoticed here; on this instance they take effect at once.
+   */
+  cacheTtlSeconds?: number;
+}
+
+/** One authenticated token in the cache: the row as read, and when it was read (clock ms). */
+interface CachedToken {
+  tenantId: string;
+  token: ApiToken;
+  loadedAtMs: number;
+}
+
 /**
  * Bearer tokens for Gatehouse's APIs. A token is `gh_at_` + 32 random bytes (base64url); only its
  * SHA-256 is stored, so a database leak does not leak usable tokens.
+ *
+ * Authenticated tokens are cached in memory, keyed by tenant and the token's SHA-256 (never the
+ * token itself), for {@link ApiTokenServiceOptions.cacheTtlSeconds}. Expiry is checked on every
+ * use; revocation and rotation through this instance drop the entry before they return; another
+ * replica's revocation or rotation is seen at the latest `cacheTtlSeconds` later. Unknown tokens
+ * are never cached.
  */
 export class ApiTokenService {
+  private readonly cache = new Map<string, CachedToken>();
+  private readonly cacheTtlMs: number;
+  /** Bumped by every revocation and rotation: a read that started before one is not cached. */
+  private generation = 0;
+
   constructor(
     private readonly storage: Storage,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
-  ) {}
+    options: ApiTokenServiceOptions = {},
+  ) {
+    const ttl = options.cacheTtlSeconds ?? DEFAULT_API_TOKEN_CACHE_TTL_SECONDS;
+    this.cacheTtlMs = Math.max(0, ttl) * 1000;
+  }
 
   /**
    * Creates a token and returns it once.
@@ -95,25 +132,50 @@ export class ApiTokenService {
 
   /**
    * Resolves a presented bearer token. Returns null for an unknown, revoked or expired token
-   * (the caller answers 401 without saying which).
+   * (the caller answers 401 without saying which). Served from the cache while its entry is
+   * younger than the cache TTL (see the class comment); the returned object is frozen.
    */
   async authenticate(tenantId: string, token: string): Promise<ApiToken | null> {
     if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;
+    const hash = sha256Hex(token);
+    const key = `${tenantId}\u0000${hash}`;
+    const nowMs = this.clock.now().getTime();
+    const hit = this.cache.get(key);
+    if (hit && nowMs - hit.loadedAtMs < this.cacheTtlMs) return this.stillValid(hit, nowMs);
+    if (hit) this.cache.delete(key);
+    const generation = this.generation;
     const row = await this.storage.db
       .selectFrom('api_tokens')
       .select(TOKEN_COLUMNS)
       .where('tenant_id', '=', tenantId)
-      .where('token_hash', '=', sha256Hex(token))
+      .where('token_hash', '=', hash)
       .executeTakeFirst();
     if (!row || row.revoked_at) return null;
-    const now = this.clock.now().toISOString();
-    if (row.expires_at && row.expires_at <= now) return null;
-    // Last use at minute granularity, so a busy token does not write on every request.
-    if (!row.last_used_at || row.last_used_at.slice(0, 16) !== now.slice(0, 16)) {
-      await this.storage.db.updateTable('api_tokens').set({ last_used_at: now }).where('tenant_id', '=', tenantId).where('id', '=', row.id).execute();
-      row.last_used_at = now;
+    const entry: CachedToken = { tenantId, token: Object.freeze(toApiToken(row)), loadedAtMs: nowMs };
+    if (this.cacheTtlMs > 0 && generation === this.generation) {
+      if (this.cache.size >= API_TOKEN_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+      this.cache.set(key, entry);
     }
-    return toApiToken(row);
+    return this.stillValid(entry, nowMs);
+  }
+
+  /** The cached token if it has not expired at `nowMs`, after recording its use (minute granularity). */
+  private async stillValid(entry: CachedToken, nowMs: number): Promise<ApiToken | null> {
+    const now = new Date(nowMs).toISOString();
+    const t = entry.token;
+    if (t.expiresAt && t.expiresAt <= now) return null;
+    // Last use at minute granularity, so a busy token does not write on every request.
+    if (!t.lastUsedAt || t.lastUsedAt.slice(0, 16) !== now.slice(0, 16)) {
+      entry.token = Object.freeze({ ...t, lastUsedAt: now });
+      await this.storage.db.updateTable('api_tokens').set({ last_used_at: now }).where('tenant_id', '=', entry.tenantId).where('id', '=', t.id).execute();
+    }
+    return entry.token;
+  }
+
+  /** Drops token `id` of `tenantId` from the cache and stops in-flight reads from caching it. */
+  private forget(tenantId: string, id: string): void {
+    this.generation++;
+    for (const [key, e] of this.cache) if (e.tenantId === tenantId && e.token.id === id) this.cache.delete(key);
   }
 
   async list(ctx: OperationContext): Promise<ApiToken[]> {
@@ -148,6 +210,7 @@ export class ApiTokenService {
       await this.audit.append(trx, ctx, { action: 'api_token.rotate', target: { type: 'api_token', id } });
       return trx.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('tenant_id', '=', ctx.tenantId).where('id', '=', id).executeTakeFirstOrThrow();
     });
+    this.forget(ctx.tenantId, id);
     return { token, apiToken: toApiToken(row) };
   }
 
@@ -164,5 +227,6 @@ export class ApiTokenService {
       if (Number(res.numUpdatedRows) === 0) throw new GatehouseError('not_found', 'no such active API token', { id });
       await this.audit.append(trx, ctx, { action: 'api_token.revoke', target: { type: 'api_token', id } });
     });
+    this.forget(ctx.tenantId, id);
   }
 }

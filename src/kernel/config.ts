@@ -116,6 +116,15 @@ export const configSchema = z
       .max(1)
       .default(0.01)
       .describe('GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE: fraction (0 to 1) of decisions logged in `sampled` mode.'),
+    apiTokenCacheTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(60)
+      .default(5)
+      .describe(
+        'GATEHOUSE_API_TOKEN_CACHE_TTL_SECONDS: how long, in seconds, a replica answers an authenticated API bearer token from memory (keyed by its SHA-256) before reading it again; 0 turns the cache off. Expiry is checked on every request, and revocation or rotation takes effect at once on the replica that made it; on other replicas at most this many seconds later.',
+      ),
   })
   .strict();
 
@@ -148,6 +157,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   scimSchemaExtensions: 'GATEHOUSE_SCIM_SCHEMA_EXTENSIONS',
   authzDecisionLog: 'GATEHOUSE_AUTHZ_DECISION_LOG',
   authzDecisionLogSampleRate: 'GATEHOUSE_AUTHZ_DECISION_LOG_SAMPLE_RATE',
+  apiTokenCacheTtlSeconds: 'GATEHOUSE_API_TOKEN_CACHE_TTL_SECONDS',
 };
 
 /**

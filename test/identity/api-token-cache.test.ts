@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { FixedClock } from '../../src/kernel/clock.js';
+import { ApiTokenService } from '../../src/identity/api-tokens.js';
+import type { Storage } from '../../src/storage/database.js';
+import { describeEachBackend, freshStorage } from '../support/backends.js';
+import { ctx } from './fixture.js';
+
+/**
+ * The authentication cache of API tokens: on the instance that revokes, rotates or sees a token
+ * expire, the change takes effect at once; another instance (a replica on the same database)
+ * sees a revocation or rotation at most `cacheTtlSeconds` later.
+ */
+describeEachBackend('API token authentication cache', (backend) => {
+  let storage: Storage;
+  let close: () => Promise<void>;
+  let clock: FixedClock;
+  let a: ApiTokenService;
+  let b: ApiTokenService;
+  const TTL = 5;
+  beforeAll(async () => {
+    ({ storage, close } = await freshStorage(backend));
+    clock = new FixedClock('2026-01-01T00:00:00.000Z');
+    const audit = new AuditLog(storage.kind, clock);
+    a = new ApiTokenService(storage, audit, clock, { cacheTtlSeconds: TTL });
+    b = new ApiTokenService(storage, audit, clock, { cacheTtlSeconds: TTL });
+  });
+  afterAll(async () => close());
+
+  const idOf = async (svc: ApiTokenService, token: string) => (await svc.authenticate('default', token))?.id ?? null;
+
+  it('revocation takes effect at once on the revoking instance, and within the TTL on another', async () => {
+    const { token, apiToken } = await a.create(ctx, { name: 'revoked', scopes: ['authz'] });
+    expect(await idOf(a, token)).toBe(apiToken.id);
+    expect(await idOf(b, token)).toBe(apiToken.id);
+    await a.revoke(ctx, apiToken.id);
+    expect(await idOf(a, token)).toBeNull();
+    // The other replica still has it cached, for less than the TTL.
+    clock.advanceSeconds(TTL - 1);
+    expect(await idOf(b, token)).toBe(apiToken.id);
+    clock.advanceSeconds(1);
+    expect(await idOf(b, token)).toBeNull();
+    expect(await idOf(b, token)).toBeNull();
+  });
+
+  it('rotation stops the old secret at once on the rotating instance, and within the TTL on another', async () => {
+    const { token: old, apiToken } = await a.create(ctx, { name: 'rotated', scopes: ['authz'] });
+    expect(await idOf(a, old)).toBe(apiToken.id);
+    expect(await idOf(b, old)).toBe(apiToken.id);
+    const { token: fresh } = await a.rotate(ctx, apiToken.id);
+    expect(await idOf(a, old)).toBeNull();
+    expect(await idOf(a, fresh)).toBe(apiToken.id);
+    expect(await idOf(b, fresh)).toBe(apiToken.id);
+    clock.advanceSeconds(TTL - 1);
+    expect(await idOf(b, old)).toBe(apiToken.id);
+    clock.advanceSeconds(1);
+    expect(await idOf(b, old)).toBeNull();
+    expect(await idOf(b, fresh)).toBe(apiToken.id);
+  });
+
+  it('an expired token is refused at once even while cached', async () => {
+    const { token, apiToken } = await a.create(ctx, { name: 'short', scopes: ['authz'], expiresInDays: 1 });
+    expect(await idOf(a, token)).toBe(apiToken.id);
+    clock.set(new Date(apiToken.expiresAt!).getTime() - 1);
+    expect(await idOf(a, token)).toBe(apiToken.id);
+    clock.advanceSeconds(0.001);
+    expect(await idOf(a, token)).toBeNull();
+  });
+
+  it('records the last use once a minute while served from the cache', async () => {
+    const { token, apiToken } = await a.create(ctx, { name: 'used', scopes: ['authz'] });
+    const lastUsed = async () => (await storage.db.selectFrom('api_tokens').select('last_used_at').where('id', '=', apiToken.id).executeTakeFirstOrThrow()).last_used_at;
+    const t0 = clock.now().toISOString();
+    expect((await a.authenticate('default', token))?.lastUsedAt).toBe(t0);
+    expect(await lastUsed()).toBe(t0);
+    clock.advanceSeconds(2);
+    expect((await a.authenticate('default', token))?.lastUsedAt).toBe(t0);
+    expect(await lastUsed()).toBe(t0);
+    clock.advanceSeconds(60);
+    const t1 = clock.now().toISOString();
+    expect((await a.authenticate('default', token))?.lastUsedAt).toBe(t1);
+    expect(await lastUsed()).toBe(t1);
+  });
+
+  it('does not cache unknown tokens, and with a TTL of 0 reads the database every time', async () => {
+    const off = new ApiTokenService(storage, new AuditLog(storage.kind, clock), clock, { cacheTtlSeconds: 0 });
+    const { token, apiToken } = await off.create(ctx, { name: 'uncached', scopes: ['authz'] });
+    expect(await idOf(off, token)).toBe(apiToken.id);
+    expect(await idOf(a, token)).toBe(apiToken.id);
+    await a.revoke(ctx, apiToken.id);
+    expect(await idOf(off, token)).toBeNull();
+    expect(await idOf(a, `${token}x`)).toBeNull();
+    expect(await idOf(a, 'gh_at_unknown')).toBeNull();
+  });
+});
