@@ -1,11 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import helmet from '@fastify/helmet';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
-import { newId } from '../kernel/ids.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { trackRoutes, unmatchedRoute } from './allowed-methods.js';
+import { newRequestId, securityHeaders } from './headers.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
@@ -29,27 +28,19 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     trustProxy: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newId();
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newRequestId();
     },
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
   });
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', String(request.id));
-  });
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: true,
-      directives: {
-        // Sign-in forms post to this origin and are then redirected to the client's redirect_uri.
-        'form-action': null,
-        'upgrade-insecure-requests': null,
-      },
-    },
-    // HSTS only makes sense behind TLS; the operator's proxy sets it.
-    strictTransportSecurity: false,
+  // Security headers (helmet's, computed once) and the request id, on every response.
+  const headers = await securityHeaders();
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(headers);
+    reply.header('x-request-id', request.id as string);
+    done();
   });
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });

@@ -56,6 +56,22 @@ interface CachedToken {
   tenantId: string;
   token: ApiToken;
   loadedAtMs: number;
+  /** `token.expiresAt` in clock ms (Infinity: never). */
+  expiresAtMs: number;
+  /** The minute (ms / 60,000, floored) of `token.lastUsedAt`; -1 when never used. */
+  lastUsedMinute: number;
+}
+
+const MS_PER_MINUTE = 60_000;
+
+function cachedToken(tenantId: string, token: ApiToken, loadedAtMs: number): CachedToken {
+  return {
+    tenantId,
+    token: Object.freeze(token),
+    loadedAtMs,
+    expiresAtMs: token.expiresAt ? Date.parse(token.expiresAt) : Infinity,
+    lastUsedMinute: token.lastUsedAt ? Math.floor(Date.parse(token.lastUsedAt) / MS_PER_MINUTE) : -1,
+  };
 }
 
 /**
@@ -151,7 +167,7 @@ export class ApiTokenService {
       .where('token_hash', '=', hash)
       .executeTakeFirst();
     if (!row || row.revoked_at) return null;
-    const entry: CachedToken = { tenantId, token: Object.freeze(toApiToken(row)), loadedAtMs: nowMs };
+    const entry = cachedToken(tenantId, toApiToken(row), nowMs);
     if (this.cacheTtlMs > 0 && generation === this.generation) {
       if (this.cache.size >= API_TOKEN_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(key, entry);
@@ -161,13 +177,14 @@ export class ApiTokenService {
 
   /** The cached token if it has not expired at `nowMs`, after recording its use (minute granularity). */
   private async stillValid(entry: CachedToken, nowMs: number): Promise<ApiToken | null> {
-    const now = new Date(nowMs).toISOString();
-    const t = entry.token;
-    if (t.expiresAt && t.expiresAt <= now) return null;
+    if (entry.expiresAtMs <= nowMs) return null;
     // Last use at minute granularity, so a busy token does not write on every request.
-    if (!t.lastUsedAt || t.lastUsedAt.slice(0, 16) !== now.slice(0, 16)) {
-      entry.token = Object.freeze({ ...t, lastUsedAt: now });
-      await this.storage.db.updateTable('api_tokens').set({ last_used_at: now }).where('tenant_id', '=', entry.tenantId).where('id', '=', t.id).execute();
+    const minute = Math.floor(nowMs / MS_PER_MINUTE);
+    if (entry.lastUsedMinute !== minute) {
+      const now = new Date(nowMs).toISOString();
+      entry.token = Object.freeze({ ...entry.token, lastUsedAt: now });
+      entry.lastUsedMinute = minute;
+      await this.storage.db.updateTable('api_tokens').set({ last_used_at: now }).where('tenant_id', '=', entry.tenantId).where('id', '=', entry.token.id).execute();
     }
     return entry.token;
   }

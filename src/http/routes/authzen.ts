@@ -148,9 +148,10 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
   // AuthZEN §11.4 / certification C.2.5: echo the caller's X-Request-ID exactly, whatever its form
   // (the app keeps only simple ids as its own request id, for logs).
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const given = request.headers['x-request-id'];
-    if (typeof given === 'string' && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
+    if (typeof given === 'string' && given !== request.id && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
+    done();
   });
   const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
   const search = new AuthzenSearch(services.authz, pdp);

@@ -18,8 +18,8 @@ import { errorPage } from '../../oidc/views.js';
 function mountProvider(app: FastifyInstance, services: Services): void {
   const callback = services.oidc.provider.callback();
   const passThrough = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    // Helmet writes its headers (CSP included) straight onto the raw response; headers set through
-    // Fastify's reply (the request id) are copied. oidc-provider adds the hash of its own inline
+    // The security headers (CSP included) and the request id are set through Fastify's reply
+    // (app.ts): copy them onto the raw response. oidc-provider adds the hash of its own inline
     // scripts (form_post) to the CSP's script-src itself.
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) reply.raw.setHeader(name, value);
