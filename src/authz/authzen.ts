@@ -135,20 +135,7 @@ export class AuthzenPdp {
    * The engine Check an evaluation maps to in `storeId` (see the module comment).
    */
   toCheck(storeId: string, req: EvaluationRequest): CheckRequest {
-    if (storeId === BUILTIN_STORE_ID) {
-      return {
-        subject: { type: req.subject.type, id: req.subject.id },
-        relation: GRANTED_RELATION,
-        object: { type: PERMISSION_TYPE, id: permissionObjectId(req.resource.type, req.action.name) },
-      };
-    }
-    return {
-      storeId,
-      subject: { type: req.subject.type, id: req.subject.id },
-      relation: req.action.name,
-      object: { type: req.resource.type, id: req.resource.id },
-      context: conditionContext(req),
-    };
+    return checkOf(storeId, req.subject.type, req.subject.id, req.action.name, req.resource.type, req.resource.id, req);
   }
 
   /**
@@ -190,24 +177,18 @@ export class AuthzenPdp {
     const store = await this.stores.resolveStore(ctx.tenantId, storeId);
     const results: Array<EvaluationResponse | undefined> = new Array(items.length);
     const checks: BatchCheckItem[] = [];
-    items.forEach((item, i) => {
-      if (item.invalid) {
-        results[i] = itemError('invalid_input', item.invalid);
-        return;
-      }
-      const merged = complete(pick(item.subject, req.subject), pick(item.action, req.action), pick(item.resource, req.resource));
-      if (typeof merged === 'string') {
-        results[i] = itemError('invalid_input', merged);
-        return;
-      }
-      const context = item.context ?? req.context;
-      checks.push({ ...this.toCheck(store, { ...merged, ...(context ? { context } : {}) }), correlationId: String(i) });
-    });
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as EvaluationsItem;
+      const check = item.invalid ?? itemCheck(store, req, item, i);
+      if (typeof check === 'string') results[i] = itemError('invalid_input', check);
+      else checks.push(check);
+    }
     const semantic = req.semantic ?? 'execute_all';
     if (semantic === 'execute_all') {
       const answers = checks.length > 0 ? await this.engine.batchCheck(ctx, checks) : [];
       for (const a of answers) results[Number(a.correlationId)] = this.answer(a.decision, a.error);
-      return { evaluations: results.map((r) => r ?? itemError('internal', 'no answer', 500)) };
+      for (let i = 0; i < results.length; i++) if (!results[i]) results[i] = itemError('internal', 'no answer', 500);
+      return { evaluations: results as EvaluationResponse[] };
     }
     // Short-circuit semantics: in order, stop at the first deny (or error) / the first permit.
     const byIndex = new Map(checks.map((c) => [Number(c.correlationId), c]));
@@ -217,9 +198,9 @@ export class AuthzenPdp {
       const check = byIndex.get(i);
       if (!r && check) {
         try {
-          r = { decision: (await this.engine.check(ctx, check)).decision };
+          r = (await this.engine.check(ctx, check)).decision ? ALLOW : DENY;
         } catch (err) {
-          if (isUnknownName(err)) r = { decision: false };
+          if (isUnknownName(err)) r = DENY;
           else if (isGatehouseError(err) && err.status < 500) r = itemError(err.code, err.message, 400);
           else throw err;
         }
@@ -237,21 +218,66 @@ export class AuthzenPdp {
 
   /** One batch answer as an AuthZEN evaluation response. */
   private answer(decision: boolean | undefined, error: { code: ErrorCode; message: string; details?: Record<string, unknown> } | undefined): EvaluationResponse {
-    if (!error) return { decision: decision === true };
+    if (!error) return decision === true ? ALLOW : DENY;
     const reason = (error.details as { reason?: unknown } | undefined)?.reason;
-    if (error.code === 'invalid_input' && (reason === 'unknown_type' || reason === 'unknown_relation')) return { decision: false };
+    if (error.code === 'invalid_input' && (reason === 'unknown_type' || reason === 'unknown_relation')) return DENY;
     const status = error.code === 'revision_timeout' ? 503 : error.code === 'internal' ? 500 : 400;
     return itemError(error.code, error.message, status);
   }
 }
 
-/** Whole-object replacement with fallback of the required members (`type`, `id`, `name`) from the default. */
-function pick<T extends { type?: string; id?: string; name?: string; properties?: Record<string, unknown> }>(item: T | undefined, top: T | undefined): T | undefined {
-  if (!item) return top;
-  if (!top) return item;
-  const out = { ...item };
-  for (const k of ['type', 'id', 'name'] as const) if (out[k] === undefined && top[k] !== undefined) out[k] = top[k];
-  return out;
+/** The shared answers without context (never mutated: the short-circuit path copies before adding a reason). */
+const ALLOW: EvaluationResponse = Object.freeze({ decision: true });
+const DENY: EvaluationResponse = Object.freeze({ decision: false });
+
+/**
+ * The engine Check of one evaluation in `storeId` (see the module comment); `props` carries the
+ * properties and context the CEL condition context is built from (customer stores only).
+ */
+function checkOf(
+  storeId: string,
+  subjectType: string,
+  subjectId: string,
+  action: string,
+  resourceType: string,
+  resourceId: string,
+  props: Parameters<typeof conditionContext>[0],
+): CheckRequest {
+  if (storeId === BUILTIN_STORE_ID) {
+    return { subject: { type: subjectType, id: subjectId }, relation: GRANTED_RELATION, object: { type: PERMISSION_TYPE, id: permissionObjectId(resourceType, action) } };
+  }
+  return { storeId, subject: { type: subjectType, id: subjectId }, relation: action, object: { type: resourceType, id: resourceId }, context: conditionContext(props) };
+}
+
+/**
+ * The check of `evaluations[index]` with the top-level defaults of `req`, or why the item is
+ * incomplete. An item's `subject`, `action`, `resource` and `context` replace the defaults as whole
+ * objects, except that a required member (`type`, `id`, `name`) the item's object lacks is taken
+ * from the top-level object (certification scenario C.3.2.7); no merged copies are made.
+ */
+function itemCheck(storeId: string, req: EvaluationsRequest, item: EvaluationsItem, index: number): BatchCheckItem | string {
+  const is = item.subject;
+  const ia = item.action;
+  const ir = item.resource;
+  if (!is && !req.subject) return 'subject is required';
+  if (!ia && !req.action) return 'action is required';
+  if (!ir && !req.resource) return 'resource is required';
+  const subjectType = is?.type ?? req.subject?.type;
+  const subjectId = is?.id ?? req.subject?.id;
+  const name = ia?.name ?? req.action?.name;
+  const resourceType = ir?.type ?? req.resource?.type;
+  const resourceId = ir?.id ?? req.resource?.id;
+  if (!subjectType || !subjectId) return 'subject.type and subject.id are required';
+  if (!name) return 'action.name is required';
+  if (!resourceType || !resourceId) return 'resource.type and resource.id are required';
+  const check = checkOf(storeId, subjectType, subjectId, name, resourceType, resourceId, {
+    subject: is ?? req.subject,
+    action: ia ?? req.action,
+    resource: ir ?? req.resource,
+    context: item.context ?? req.context,
+  }) as BatchCheckItem;
+  check.correlationId = String(index);
+  return check;
 }
 
 /** A complete evaluation from possibly partial parts, or the reason it is incomplete. */

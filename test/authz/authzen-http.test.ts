@@ -189,6 +189,33 @@ describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
     expect((await post({ body: { ...valid, action: {} } })).body.error).toMatchObject({ code: 'invalid_input', message: expect.stringContaining('action.name') });
   });
 
+  it('answers each malformed batch item alone, and takes well-formed items with unknown members as they are', async () => {
+    const res = await gh.http.inject({
+      method: 'POST',
+      url: '/access/v1/evaluations',
+      headers: { authorization: `Bearer ${authzToken}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({
+        subject: { type: 'user', id: 'alice', note: 'ignored' },
+        action: { name: 'read' },
+        evaluations: [
+          { resource: { type: 'documents', id: 'r-1', extra: true } },
+          { resource: { type: 'documents', id: 'r-1', properties: [1] } },
+          { subject: { type: '' }, resource: { type: 'documents', id: 'r-1' } },
+          { action: { name: 'write' }, resource: { type: 'documents', id: 'r-1' } },
+          { resource: { type: 'documents' } },
+        ],
+      }),
+    });
+    expect(res.statusCode).toBe(200);
+    const out = res.json() as { evaluations: Array<{ decision: boolean; context?: { error: { status: number; code: string; message: string } } }> };
+    expect(out.evaluations.map((e) => e.decision)).toEqual([true, false, false, false, false]);
+    expect(out.evaluations[0]).toEqual({ decision: true });
+    expect(out.evaluations[1]!.context!.error).toMatchObject({ status: 400, code: 'invalid_input', message: expect.stringContaining('evaluations[1].resource.properties') });
+    expect(out.evaluations[2]!.context!.error).toMatchObject({ status: 400, code: 'invalid_input', message: expect.stringContaining('evaluations[2].subject.type') });
+    expect(out.evaluations[3]).toEqual({ decision: false });
+    expect(out.evaluations[4]).toEqual({ decision: false, context: { error: { status: 400, code: 'invalid_input', message: 'resource.type and resource.id are required' } } });
+  });
+
   it('works over a real socket', async () => {
     const base = await gh.listen();
     const ok = await fetch(`${base}/access/v1/evaluation`, {

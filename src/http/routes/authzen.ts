@@ -101,15 +101,64 @@ function requireJson(request: FastifyRequest): void {
   if (media !== 'application/json') throw new GatehouseError('invalid_input', 'the request body must be JSON (Content-Type: application/json)');
 }
 
-/** Parses `body` with `schema`; zod errors become `invalid_input` through the error classifier. */
-function parse<S extends z.ZodType>(request: FastifyRequest, schema: S): z.infer<S> {
+/**
+ * Parses `body` with `schema`; zod errors become `invalid_input` through the error classifier.
+ * When `accepts` (a plain shape check that admits only what `schema` admits) passes, the JSON body
+ * is used as it is, without zod's copy; zod still answers everything else, with its messages.
+ */
+function parse<S extends z.ZodType>(request: FastifyRequest, schema: S, accepts?: (body: unknown) => boolean): z.infer<S> {
   requireJson(request);
+  if (accepts?.(request.body)) return request.body as z.infer<S>;
   return schema.parse(request.body);
+}
+
+// Shape checks mirroring the zod schemas above, for JSON-parsed input (plain objects only). A value
+// they refuse goes to zod, which reports why; unknown members are ignored downstream either way.
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isText(v: unknown): boolean {
+  return typeof v === 'string' && v.length >= 1 && v.length <= 256;
+}
+function isOptText(v: unknown): boolean {
+  return v === undefined || isText(v);
+}
+function isOptProperties(v: unknown): boolean {
+  return v === undefined || isObject(v);
+}
+function isEntity(v: unknown): boolean {
+  return isObject(v) && isText(v.type) && isText(v.id) && isOptProperties(v.properties);
+}
+function isAction(v: unknown): boolean {
+  return isObject(v) && isText(v.name) && isOptProperties(v.properties);
+}
+function isOptPartialEntity(v: unknown): boolean {
+  return v === undefined || (isObject(v) && isOptText(v.type) && isOptText(v.id) && isOptProperties(v.properties));
+}
+function isOptPartialAction(v: unknown): boolean {
+  return v === undefined || (isObject(v) && isOptText(v.name) && isOptProperties(v.properties));
+}
+/** What {@link evaluationRequestSchema} admits. */
+function isEvaluationRequest(b: unknown): boolean {
+  return isObject(b) && isEntity(b.subject) && isAction(b.action) && isEntity(b.resource) && isOptProperties(b.context);
+}
+/** What {@link evaluationsItem} admits. */
+function isEvaluationsItem(b: unknown): boolean {
+  return isObject(b) && isOptPartialEntity(b.subject) && isOptPartialAction(b.action) && isOptPartialEntity(b.resource) && isOptProperties(b.context);
+}
+const SEMANTICS: ReadonlySet<unknown> = new Set(['execute_all', 'deny_on_first_deny', 'permit_on_first_permit']);
+/** What {@link evaluationsRequestSchema} admits (the items are checked one by one later). */
+function isEvaluationsRequest(b: unknown): boolean {
+  if (!isObject(b) || !isEvaluationsItem(b)) return false;
+  const { evaluations, options } = b;
+  if (evaluations !== undefined && (!Array.isArray(evaluations) || evaluations.length > MAX_BATCH_CHECKS)) return false;
+  return options === undefined || (isObject(options) && (options.evaluations_semantic === undefined || SEMANTICS.has(options.evaluations_semantic)));
 }
 
 /** Shapes `evaluations` items one by one: a malformed item is marked, not fatal (certification C.3.4.1). */
 function toEvaluations(body: z.infer<typeof evaluationsRequestSchema>): EvaluationsRequest {
   const items: EvaluationsItem[] | undefined = body.evaluations?.map((raw, i) => {
+    if (isEvaluationsItem(raw)) return raw as EvaluationsItem;
     const r = evaluationsItem.safeParse(raw);
     if (r.success) return r.data as EvaluationsItem;
     const issue = r.error.issues[0];
@@ -167,12 +216,12 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
     const storeOf = (request: FastifyRequest): string | null => (prefix ? (request.params as { storeId: string }).storeId : null);
 
     app.post(`${prefix}/access/v1/evaluation`, auth, async (request) => {
-      const body = parse(request, evaluationRequestSchema);
+      const body = parse(request, evaluationRequestSchema, isEvaluationRequest);
       return pdp.evaluate(contextOf(request), storeOf(request), body);
     });
 
     app.post(`${prefix}/access/v1/evaluations`, auth, async (request) => {
-      const body = parse(request, evaluationsRequestSchema);
+      const body = parse(request, evaluationsRequestSchema, isEvaluationsRequest);
       return pdp.evaluations(contextOf(request), storeOf(request), toEvaluations(body));
     });
 
