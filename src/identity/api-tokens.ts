@@ -175,6 +175,22 @@ export class ApiTokenService {
     return this.stillValid(entry, nowMs);
   }
 
+  /**
+   * The answer for `token` when it needs no database access: the cached token (fresh entry, use
+   * already recorded this minute), or null when the token is malformed or its cached entry has
+   * expired; undefined when {@link authenticate} must be called. Same outcomes as `authenticate`.
+   */
+  authenticateCached(tenantId: string, token: string): ApiToken | null | undefined {
+    if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;
+    if (this.cache.size === 0) return undefined;
+    const hit = this.cache.get(`${tenantId}\u0000${sha256Hex(token)}`);
+    if (!hit) return undefined;
+    const nowMs = this.clock.now().getTime();
+    if (nowMs - hit.loadedAtMs >= this.cacheTtlMs) return undefined;
+    if (hit.expiresAtMs <= nowMs) return null;
+    return hit.lastUsedMinute === Math.floor(nowMs / MS_PER_MINUTE) ? hit.token : undefined;
+  }
+
   /** The cached token if it has not expired at `nowMs`, after recording its use (minute granularity). */
   private async stillValid(entry: CachedToken, nowMs: number): Promise<ApiToken | null> {
     if (entry.expiresAtMs <= nowMs) return null;

@@ -82,6 +82,34 @@ describeEachBackend('API token authentication cache', (backend) => {
     expect(await lastUsed()).toBe(t1);
   });
 
+  it('answers synchronously from the cache only when no database access is needed', async () => {
+    clock.set('2026-06-01T00:00:10.000Z');
+    const { token, apiToken } = await a.create(ctx, { name: 'sync', scopes: ['authz'], expiresInDays: 1 });
+    expect(a.authenticateCached('default', token)).toBeUndefined();
+    expect(a.authenticateCached('default', 'not-a-token')).toBeNull();
+    await a.authenticate('default', token);
+    expect(a.authenticateCached('default', token)?.id).toBe(apiToken.id);
+    expect(a.authenticateCached('other-tenant', token)).toBeUndefined();
+    // A new minute: the last use must be written, so the database is needed.
+    clock.advanceSeconds(60);
+    expect(a.authenticateCached('default', token)).toBeUndefined();
+    await a.authenticate('default', token);
+    expect(a.authenticateCached('default', token)?.id).toBe(apiToken.id);
+    // Past the TTL: read again.
+    clock.advanceSeconds(TTL);
+    expect(a.authenticateCached('default', token)).toBeUndefined();
+    await a.authenticate('default', token);
+    await a.revoke(ctx, apiToken.id);
+    expect(a.authenticateCached('default', token)).toBeUndefined();
+    expect(await a.authenticate('default', token)).toBeNull();
+    const { token: t2, apiToken: k2 } = await a.create(ctx, { name: 'sync-expiring', scopes: ['authz'], expiresInDays: 1 });
+    clock.set(new Date(k2.expiresAt!).getTime() - 2000);
+    expect((await a.authenticate('default', t2))?.id).toBe(k2.id);
+    clock.advanceSeconds(2);
+    expect(a.authenticateCached('default', t2)).toBeNull();
+    expect(await a.authenticate('default', t2)).toBeNull();
+  });
+
   it('does not cache unknown tokens, and with a TTL of 0 reads the database every time', async () => {
     const off = new ApiTokenService(storage, new AuditLog(storage.kind, clock), clock, { cacheTtlSeconds: 0 });
     const { token, apiToken } = await off.create(ctx, { name: 'uncached', scopes: ['authz'] });

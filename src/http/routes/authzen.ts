@@ -23,7 +23,7 @@ import { AuthzenCatalog } from '../../authz/authzen-catalog.js';
 import { AuthzenSearch, MAX_SEARCH_PAGE } from '../../authz/authzen-search.js';
 import { MAX_BATCH_CHECKS } from '../../authz/service.js';
 import { classifyError } from '../errors.js';
-import { contextOf, requireApiToken } from '../auth.js';
+import { apiTokenHook, contextOf } from '../auth.js';
 
 const text = z.string().min(1).max(256);
 /** Request ids echoed verbatim: printable ASCII, at most 256 characters. */
@@ -204,7 +204,7 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   });
   const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
   const search = new AuthzenSearch(services.authz, pdp);
-  const auth = { onRequest: requireApiToken(services, 'authz') };
+  const auth = { onRequest: apiTokenHook(services, 'authz') };
   const base = services.config.issuer.replace(/\/+$/, '');
 
   app.get('/.well-known/authzen-configuration', async (_request, reply) => reply.type('application/json').send(authzenMetadata(base)));
