@@ -1,11 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /**
  * SHA-256 of a high-entropy secret (API token, client secret), as lowercase hex.
  * Low-entropy secrets (passwords) use argon2id instead: see `authn/password.ts`.
  */
 export function sha256Hex(value: string | Buffer): string {
-  return createHash('sha256').update(value).digest('hex');
+  // One-shot crypto.hash (Node ≥ 20.12): several times cheaper than a Hash object per call.
+  return hash('sha256', value, 'hex');
 }
 
 /** Compares two strings in time that depends only on their lengths. */
