@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
 import type { Services } from '../gatehouse.js';
@@ -16,6 +16,23 @@ import { adminApi } from './routes/admin/index.js';
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
+ * One log line per request, when it completes (request method, redacted URL, status, response
+ * time, request id), instead of Fastify's two: the "incoming request" line moves to `debug`.
+ * Halves the per-request cost of logging (JSON encoding and redaction) at `info`.
+ */
+class RequestLogController extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
+/**
  * Builds the Fastify app: request ids (a safe incoming `X-Request-ID` is kept, else a UUIDv7),
  * JSON logs, the body limit, security headers, and every API under its prefix.
  * Each API registers its own error handler in its protocol's format; anything outside them
@@ -30,7 +47,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newRequestId();
     },
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),

@@ -94,7 +94,12 @@ describeEachBackend('operations', (backend) => {
     expect(all).not.toContain(token.slice(6));
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const forRequest = parsed.filter((l) => l.request_id === 'log-test-1');
-    expect(forRequest.length).toBeGreaterThanOrEqual(2); // incoming request and completed response
+    // One line per request, when it completes, with the request and the response status.
+    const completed = forRequest.filter((l) => l.msg === 'request completed');
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toMatchObject({ req: { method: 'POST', url: '/scim/v2/Users' }, res: { statusCode: 201 } });
+    expect(typeof completed[0]!.responseTime).toBe('number');
+    expect(forRequest.filter((l) => l.msg === 'incoming request')).toEqual([]);
     expect(forRequest.every((l) => typeof l.level === 'number' && typeof l.time === 'number')).toBe(true);
     const requestLines = parsed.filter((l) => l.req !== undefined);
     expect(requestLines.length).toBeGreaterThan(0);
