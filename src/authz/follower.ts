@@ -2,8 +2,10 @@
  * Fills a {@link TupleIndex} from the database and keeps it current.
  *
  * - {@link ChangelogFollower.build}: in one consistent snapshot (PostgreSQL REPEATABLE READ; an
- *   SQLite read transaction), reads the revision counter, every live tuple (keyset-paged), and the
- *   users and service accounts whose status is not `active` (disabled subjects).
+ *   SQLite read transaction), reads the revision counter, every live tuple (keyset-paged) except
+ *   those of deleted stores, and the users and service accounts whose status is not `active`
+ *   (disabled subjects).
+ * - A `drop_store` row (a store was deleted) drops that store's graph and models.
  * - Then it follows `authz_changelog`: rows with `revision >` the applied revision, in revision
  *   order, a whole revision at a time. It polls (default every 200 ms) and, on PostgreSQL, also
  *   wakes on `LISTEN gatehouse_changelog` (TupleStore sends `NOTIFY` inside each writing
@@ -74,6 +76,8 @@ export class ChangelogFollower {
     const buildRows = Math.max(this.batchRows, 50_000);
     const load = async (trx: Executor) => {
       const rev = await trx.selectFrom('authz_revision').select('revision').where('id', '=', 1).executeTakeFirstOrThrow();
+      // Deleted stores keep their rows in the database but not in the index.
+      for (const d of await trx.selectFrom('authz_stores').select(['tenant_id', 'id']).where('deleted_at', 'is not', null).execute()) this.index.dropStore(d.tenant_id, d.id);
       let after: string[] | null = null;
       for (;;) {
         let q = trx.selectFrom('authz_tuples').selectAll();
@@ -83,7 +87,7 @@ export class ChangelogFollower {
         }
         for (const c of TUPLE_KEY) q = q.orderBy(c);
         const rows = await q.limit(buildRows).execute();
-        for (const r of rows) this.index.storeForWrite(r.tenant_id, r.store_id).write(rowToTuple(r));
+        for (const r of rows) this.index.writeTuple(r.tenant_id, r.store_id, rowToTuple(r));
         const last = rows[rows.length - 1];
         if (!last || rows.length < buildRows) break;
         after = TUPLE_KEY.map((c) => last[c]);

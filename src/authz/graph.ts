@@ -57,6 +57,11 @@ class Adjacency {
     return this.rows[a];
   }
 
+  /** Drops every edge. */
+  reset(): void {
+    this.rows.length = 0;
+  }
+
   add(a: number, r1: number, r2: number, b: number): boolean {
     let slots = this.rows[a];
     if (!slots || slots.length <= r1) {
@@ -73,12 +78,34 @@ class Adjacency {
     return res.added;
   }
 
+  /** Removes an edge; rows and slot arrays left empty are dropped, so a node with no edge costs nothing here. */
   delete(a: number, r1: number, r2: number, b: number): boolean {
-    const row = this.rows[a]?.[r1];
-    if (!row) return false;
+    const slots = this.rows[a];
+    const row = slots?.[r1];
+    if (!slots || !row) return false;
     const res = idsDelete(row[r2], b);
     row[r2] = res.set;
+    if (res.set === undefined && row.every((x) => x === undefined)) {
+      slots[r1] = undefined;
+      if (slots.every((x) => x === undefined)) this.rows[a] = undefined;
+    }
     return res.deleted;
+  }
+
+  /** Calls `fn(a, b)` for every edge. */
+  forEach(fn: (a: number, b: number) => void): void {
+    for (let a = 0; a < this.rows.length; a++) {
+      const slots = this.rows[a];
+      if (!slots) continue;
+      for (const row of slots) {
+        if (!row) continue;
+        for (const set of row) {
+          if (set === undefined) continue;
+          if (typeof set === 'number') fn(a, set);
+          else for (const b of set) fn(a, b);
+        }
+      }
+    }
   }
 }
 
@@ -180,13 +207,17 @@ export class StoreGraph implements GraphView {
 
   /** Adds (or replaces the expiry/condition of) a tuple. Returns true if the tuple is new. */
   write(t: RelationTuple): boolean {
-    const o = this.node(t.objectType, t.objectId);
     const r = this.relationId(t.relation);
-    const s = this.node(t.subjectType, t.subjectId);
     const sr = this.relationId(t.subjectRelation);
+    const o = this.node(t.objectType, t.objectId);
+    const s = this.node(t.subjectType, t.subjectId);
     const added = this.out.add(o, r, sr, s);
     this.in.add(s, sr, r, o);
-    if (added) this.tupleCount++;
+    if (added) {
+      this.tupleCount++;
+      this.space.ref?.(o);
+      this.space.ref?.(s);
+    }
     const key = `${o}|${r}|${sr}|${s}`;
     const hadMeta = this.meta.has(key);
     const condition = t.condition ? { name: t.condition.name, context: t.condition.context ?? null } : null;
@@ -208,10 +239,31 @@ export class StoreGraph implements GraphView {
     if (o < 0 || s < 0 || r < 0 || sr < 0) return false;
     const deleted = this.out.delete(o, r, sr, s);
     this.in.delete(s, sr, r, o);
-    if (deleted) this.tupleCount--;
     const key = `${o}|${r}|${sr}|${s}`;
     if (this.meta.has(key)) this.dropMeta(key, o);
+    if (deleted) {
+      this.tupleCount--;
+      this.space.unref?.(o);
+      this.space.unref?.(s);
+    }
     return deleted;
+  }
+
+  /**
+   * Removes every tuple (the store was deleted): each node loses the edges of this graph and is
+   * freed in the node space when no other store names it. The graph is empty afterwards.
+   */
+  clear(): void {
+    const space = this.space;
+    this.out.forEach((o, s) => {
+      space.unref?.(o);
+      space.unref?.(s);
+    });
+    this.out.reset();
+    this.in.reset();
+    this.meta.clear();
+    this.metaObjects.clear();
+    this.tupleCount = 0;
   }
 
   private dropMeta(key: string, o: number): void {

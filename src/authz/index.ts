@@ -35,6 +35,8 @@ interface TenantState {
   models: Map<string, StoreModels>;
   /** Subjects whose decisions deny (not active): type → ids. */
   disabled: Map<string, Set<string>>;
+  /** Deleted stores: their tuples and models left the index; later writes to them are ignored. */
+  dropped: Set<string>;
 }
 
 /** Tuples of every store of every tenant, plus disabled subjects, at {@link TupleIndex.revision}. */
@@ -48,7 +50,7 @@ export class TupleIndex {
   private tenant(tenantId: string): TenantState {
     let t = this.tenants.get(tenantId);
     if (!t) {
-      t = { space: new NodeSpace(this.symbols), stores: new Map(), models: new Map(), disabled: new Map() };
+      t = { space: new NodeSpace(this.symbols), stores: new Map(), models: new Map(), disabled: new Map(), dropped: new Set() };
       this.tenants.set(tenantId, t);
     }
     return t;
@@ -57,6 +59,12 @@ export class TupleIndex {
   /** The graph of a store, or undefined if no tuple was ever written to it. */
   store(tenantId: string, storeId: string): StoreGraph | undefined {
     return this.tenants.get(tenantId)?.stores.get(storeId);
+  }
+
+  /** Adds a tuple to a store's graph (created if new); ignored for a dropped store. */
+  writeTuple(tenantId: string, storeId: string, tuple: RelationTuple): void {
+    if (this.tenants.get(tenantId)?.dropped.has(storeId)) return;
+    this.storeForWrite(tenantId, storeId).write(tuple);
   }
 
   /** The graph of a store, created empty if new. */
@@ -80,9 +88,22 @@ export class TupleIndex {
     return this.tenants.get(tenantId)?.models.get(storeId);
   }
 
+  /**
+   * Drops a deleted store: its graph (its nodes are freed where no other store names them) and
+   * its models. Writes that follow for it are ignored.
+   */
+  dropStore(tenantId: string, storeId: string): void {
+    const t = this.tenant(tenantId);
+    t.dropped.add(storeId);
+    t.stores.get(storeId)?.clear();
+    t.stores.delete(storeId);
+    t.models.delete(storeId);
+  }
+
   /** Adds a model version to a store; the one with the greatest id becomes the latest. */
   addModel(tenantId: string, storeId: string, model: CompiledModel): void {
     const t = this.tenant(tenantId);
+    if (t.dropped.has(storeId)) return;
     let m = t.models.get(storeId);
     if (!m) {
       m = { latest: null, byId: new Map() };
@@ -131,7 +152,10 @@ export class TupleIndex {
     for (const c of changes) {
       switch (c.operation) {
         case 'write':
-          this.storeForWrite(c.tenantId, c.storeId).write(c.tuple);
+          this.writeTuple(c.tenantId, c.storeId, c.tuple);
+          break;
+        case 'drop_store':
+          this.dropStore(c.tenantId, c.storeId);
           break;
         case 'disable':
           this.setDisabled(c.tenantId, c.tuple.subjectType, c.tuple.subjectId, true);

@@ -18,9 +18,23 @@ export class Interner {
     return id;
   }
 
+  /** The last two strings looked up and their ids (checks ask for the same few names over and over). */
+  private k0: string | null = null;
+  private v0 = -1;
+  private k1: string | null = null;
+  private v1 = -1;
+
   /** The id of `s`, or -1 if it was never interned (never assigns). */
   lookup(s: string): number {
-    return this.ids.get(s) ?? -1;
+    if (s === this.k0) return this.v0;
+    if (s === this.k1) return this.v1;
+    const id = this.ids.get(s);
+    if (id === undefined) return -1;
+    this.k1 = this.k0;
+    this.v1 = this.v0;
+    this.k0 = s;
+    this.v0 = id;
+    return id;
   }
 
   /** The string with id `id`. */

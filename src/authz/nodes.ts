@@ -4,6 +4,8 @@
  * customer store's edges can be combined in one evaluation without translating ids (the overlay,
  * docs/authz-engine.md). A request's contextual tuples may name new `type:id`s: those get ids in a
  * throw-away {@link ExtendedNodeSpace} past the tenant's, so requests never grow the shared space.
+ * A tenant's space counts the edges naming each node; when the last one goes (tuple deleted,
+ * store dropped) the node is freed: its `type:id` leaves the lookup and its id is reused.
  */
 import type { Symbols } from './model.js';
 
@@ -25,6 +27,10 @@ export interface NodeLookup {
 export interface NodeSpaceLike extends NodeLookup {
   /** The node of `typeId:id`, created if new. */
   nodeOfType(typeId: number, id: string): number;
+  /** Counts one more edge touching `node` (a tuple names it as object or subject). */
+  ref?(node: number): void;
+  /** Counts one edge less; the node is freed (its id reusable) when none is left. */
+  unref?(node: number): void;
 }
 
 /** The node space of one tenant. */
@@ -36,6 +42,10 @@ export class NodeSpace implements NodeSpaceLike {
   /** node id → type id. */
   readonly nodeType: number[] = [];
   private readonly wildcards: number[] = [];
+  /** node id → number of edges (in every store of the tenant) naming it. */
+  private refs = new Int32Array(1024);
+  /** Freed node ids, reused before new ones are appended. */
+  private readonly free: number[] = [];
 
   constructor(readonly symbols: Symbols) {}
 
@@ -47,13 +57,52 @@ export class NodeSpace implements NodeSpaceLike {
     }
     let n = ids.get(id);
     if (n === undefined) {
-      n = this.nodeType.length;
-      this.nodeType.push(typeId);
-      this.nodeIds.push(id);
+      const reuse = this.free.pop();
+      if (reuse !== undefined) {
+        n = reuse;
+        this.nodeType[n] = typeId;
+        this.nodeIds[n] = id;
+      } else {
+        n = this.nodeType.length;
+        this.nodeType.push(typeId);
+        this.nodeIds.push(id);
+      }
       ids.set(id, n);
       if (id === '*') this.wildcards[typeId] = n;
     }
     return n;
+  }
+
+  ref(node: number): void {
+    if (node >= this.refs.length) {
+      const grown = new Int32Array(Math.max(node + 1, this.refs.length * 2));
+      grown.set(this.refs);
+      this.refs = grown;
+    }
+    this.refs[node] = (this.refs[node] as number) + 1;
+  }
+
+  unref(node: number): void {
+    if (node >= this.refs.length || (this.refs[node] as number) <= 0) return;
+    const left = (this.refs[node] as number) - 1;
+    this.refs[node] = left;
+    if (left === 0) this.release(node);
+  }
+
+  /** Forgets a node no edge names any more: its `type:id` leaves the lookup and the id is reused. */
+  private release(node: number): void {
+    const typeId = this.nodeType[node] as number;
+    const id = this.nodeIds[node] as string;
+    this.byType[typeId]?.delete(id);
+    if (id === '*' && this.wildcards[typeId] === node) this.wildcards[typeId] = -1;
+    this.nodeIds[node] = '';
+    this.nodeType[node] = -1;
+    this.free.push(node);
+  }
+
+  /** Number of live nodes (named by at least one edge, or created and not yet freed). */
+  get liveCount(): number {
+    return this.nodeType.length - this.free.length;
   }
 
   lookupNodeOfType(typeId: number, id: string): number {

@@ -248,7 +248,7 @@ export function createAuthzStoreServices(s: { storage: Storage; audit: AuditLog;
   authzTuples: RelationshipService;
   authzAssertions: AuthzAssertionService;
 } {
-  const authzStores = new AuthzStoreService(s.storage, s.audit, s.clock);
+  const authzStores = new AuthzStoreService(s.storage, s.audit, s.clock, s.tuples);
   const authzModels = new AuthzModelService(s.storage, s.audit, s.clock, s.tuples, authzStores);
   return {
     authzStores,

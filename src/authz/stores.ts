@@ -14,6 +14,7 @@ import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Storage } from '../storage/database.js';
 import { BUILTIN_STORE_ID } from './tuples.js';
+import type { TupleStore } from './tuple-store.js';
 import { fgaInvalid } from './validation.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -82,10 +83,15 @@ function storeNotFound(id: string): GatehouseError {
 
 /** Stores of a tenant. Every change runs in one transaction with its audit event. */
 export class AuthzStoreService {
+  /**
+   * @param tuples - when given, deleting a store appends its `drop_store` changelog row, so the
+   *   authorization index lets go of the store's tuples and models.
+   */
   constructor(
     private readonly storage: Storage,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly tuples?: TupleStore,
   ) {}
 
   private toStore(r: { id: string; name: string; is_default: number; created_at: string; updated_at: string }): AuthzStore {
@@ -144,7 +150,8 @@ export class AuthzStoreService {
   }
 
   /**
-   * Marks a store deleted (OpenFGA DeleteStore). The built-in store cannot be deleted.
+   * Marks a store deleted (OpenFGA DeleteStore); its tuples and models leave the authorization
+   * index (a `drop_store` changelog row). The built-in store cannot be deleted.
    * @throws GatehouseError `not_found` (`store_id_not_found`), `forbidden` for the built-in store (HTTP 403).
    */
   async delete(ctx: OperationContext, id: string): Promise<void> {
@@ -156,6 +163,7 @@ export class AuthzStoreService {
       if (store.isDefault) {
         await trx.updateTable('authz_stores').set({ is_default: 1 }).where('tenant_id', '=', ctx.tenantId).where('id', '=', BUILTIN_STORE_ID).execute();
       }
+      await this.tuples?.recordStoreDeleted(trx, ctx, id);
       await this.audit.append(trx, ctx, { action: 'authz_store.delete', target: { type: 'authz_store', id }, before: { id, name: store.name } });
     });
   }

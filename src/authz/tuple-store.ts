@@ -221,6 +221,19 @@ export class TupleStore {
   }
 
   /**
+   * Appends a `drop_store` changelog row for a deleted store, so every process's index drops the
+   * store's tuples and models (they stay in the database, as OpenFGA keeps a deleted store's data),
+   * inside `trx`.
+   * @returns the changelog revision.
+   */
+  async recordStoreDeleted(trx: Executor, ctx: OperationContext, storeId: string): Promise<number> {
+    const revision = await this.nextRevision(trx);
+    const t: RelationTuple = { objectType: 'store', objectId: storeId, relation: '', subjectType: '', subjectId: '', subjectRelation: '' };
+    await trx.insertInto('authz_changelog').values(this.changelogRow(ctx, storeId, revision, 'drop_store', t, this.clock.now().toISOString())).execute();
+    return revision;
+  }
+
+  /**
    * Deletes every tuple in which `type:id` is the object or the subject, in every store of the
    * tenant (deprovisioning, deleting a group or role).
    * @returns the deleted tuples with their store, and the revision.

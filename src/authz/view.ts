@@ -157,15 +157,17 @@ export class LayeredView implements GraphView {
   }
 
   objectsOf(s: number, sr: number, r: number): IdSet | undefined {
-    if (!this.contextual && (!this.builtin || !this.own)) {
-      if (this.own) return this.own.objectsOf(s, sr, r);
-      if (!this.builtin) return undefined;
+    if (!this.contextual) {
+      // The common cases without a merge: one layer has no such reverse edges.
+      const fromBuiltin = this.builtin?.objectsOf(s, sr, r);
+      if (fromBuiltin === undefined) return this.own?.objectsOf(s, sr, r);
     }
     const { values, keeps } = this.reverse((g) => g.objectsOf(s, sr, r));
     return merge(values, keeps);
   }
 
   objectRow(s: number, sr: number): ReadonlyArray<IdSet | undefined> | undefined {
+    if (!this.contextual && this.builtin?.objectRow(s, sr) === undefined) return this.own?.objectRow(s, sr);
     const { values, keeps } = this.reverse((g) => g.objectRow(s, sr));
     return mergeRows(values, keeps);
   }

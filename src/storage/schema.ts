@@ -181,7 +181,7 @@ export interface AuthzTuplesTable {
 }
 
 /** Operations recorded in the changelog. */
-export type ChangelogOperation = 'write' | 'delete' | 'disable' | 'enable' | 'model';
+export type ChangelogOperation = 'write' | 'delete' | 'disable' | 'enable' | 'model' | 'drop_store';
 
 /**
  * Every change to the authorization graph, in commit order. `disable`/`enable` rows mark a
