@@ -24,7 +24,7 @@ import { GatehouseError } from '../kernel/errors.js';
 import type { Clock } from '../kernel/clock.js';
 import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
-import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
+import { WILDCARD_REL, allows, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
 import { ClosureSlot } from './closure.js';
 
@@ -270,9 +270,9 @@ export class Resolution {
     const s = this.subjectNode;
     const sr = this.subjectRelation;
     // The subject itself, directly.
-    if (s >= 0 && cr.directTypes.has(restrictionKey(this.subjectType, sr)) && g.has(node, rel, sr, s) && this.usable(node, rel, sr, s)) return true;
+    if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr)) && g.has(node, rel, sr, s) && this.usable(node, rel, sr, s)) return true;
     // A wildcard `type:*` for the subject's type.
-    if (sr === 0 && this.subjectType >= 0 && cr.directTypes.has(restrictionKey(this.subjectType, WILDCARD_REL))) {
+    if (sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
       const w = g.wildcardNode(this.subjectType);
       if (w >= 0 && g.has(node, rel, 0, w) && this.usable(node, rel, 0, w)) return true;
     }
@@ -304,7 +304,7 @@ export class Resolution {
     if (c === null || depth + 1 + c.maxDist > this.maxDepth) return -1;
     if (typeof set === 'number') {
       const mt = g.typeOf(set);
-      if (!cr.directTypes.has(restrictionKey(mt, usr))) return 0;
+      if (!allows(cr, restrictionKey(mt, usr))) return 0;
       if (!a.pure(mt, usr)) return -1;
       return c.has(set) ? 1 : 0;
     }
@@ -313,14 +313,14 @@ export class Resolution {
       for (let i = 0; i < set.length; i++) {
         const x = set[i] as number;
         const mt = g.typeOf(x);
-        if (!cr.directTypes.has(restrictionKey(mt, usr))) continue;
+        if (!allows(cr, restrictionKey(mt, usr))) continue;
         if (!a.pure(mt, usr)) return -1;
         if (!found && c.has(x)) found = true;
       }
     } else {
       for (const x of set) {
         const mt = g.typeOf(x);
-        if (!cr.directTypes.has(restrictionKey(mt, usr))) continue;
+        if (!allows(cr, restrictionKey(mt, usr))) continue;
         if (!a.pure(mt, usr)) return -1;
         if (!found && c.has(x)) found = true;
       }
@@ -369,9 +369,9 @@ export class Resolution {
   /** Does the direct tuple `x#usr@subject` (known to exist) put the subject in `node#relation` through `x#usr`? */
   private directMember(node: number, cr: CompiledRelation, usr: number, x: number): boolean {
     const xt = this.graph.typeOf(x);
-    if (!cr.directTypes.has(restrictionKey(xt, usr))) return false;
+    if (!allows(cr, restrictionKey(xt, usr))) return false;
     const xr = this.model.relation(xt, usr);
-    if (!xr || !xr.directSufficient || !xr.directTypes.has(restrictionKey(this.subjectType, this.subjectRelation))) return false;
+    if (!xr || !xr.directSufficient || !allows(xr, restrictionKey(this.subjectType, this.subjectRelation))) return false;
     return this.usable(node, cr.relationId, usr, x) && this.usable(x, usr, this.subjectRelation, this.subjectNode);
   }
 
@@ -383,13 +383,13 @@ export class Resolution {
   private userset(node: number, cr: CompiledRelation, usr: number, member: number, depth: number, directDone: boolean): boolean {
     const g = this.graph;
     const mt = g.typeOf(member);
-    if (!cr.directTypes.has(restrictionKey(mt, usr))) return false;
+    if (!allows(cr, restrictionKey(mt, usr))) return false;
     if (directDone) {
       const mr = this.model.relation(mt, usr);
       if (!mr) return false;
       if (mr.rewrite.kind === 'this') {
         const row = g.subjectRow(member, usr);
-        const wildcard = this.subjectRelation === 0 && this.subjectType >= 0 && g.wildcardNode(this.subjectType) >= 0 && mr.directTypes.has(restrictionKey(this.subjectType, WILDCARD_REL));
+        const wildcard = this.subjectRelation === 0 && this.subjectType >= 0 && g.wildcardNode(this.subjectType) >= 0 && allows(mr, restrictionKey(this.subjectType, WILDCARD_REL));
         if ((row === undefined || row.length <= 1) && !wildcard) return false;
       }
     }
@@ -461,7 +461,7 @@ export class Resolution {
     const g = this.graph;
     const usr = slot.usr;
     const ot = g.typeOf(o);
-    if (!a.pure(ot, usr) || !(this.model.relation(ot, usr) as CompiledRelation).directTypes.has(key)) return;
+    if (!a.pure(ot, usr) || !allows(this.model.relation(ot, usr) as CompiledRelation, key)) return;
     if (g.hasMeta(o)) {
       const meta = g.edgeMeta(o, usr, xr, x);
       if (meta) {
@@ -492,7 +492,7 @@ export class Resolution {
   /** Is the subject in `p#computed`, for the tupleset edge `node#tupleset@p`? */
   private parent(node: number, ts: CompiledRelation, p: number, computed: number, depth: number): boolean {
     const pt = this.graph.typeOf(p);
-    if (!ts.directTypes.has(restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
+    if (!allows(ts, restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
     return this.usable(node, ts.relationId, 0, p) && this.visit(p, computed, depth + 1);
   }
 }

@@ -122,6 +122,15 @@ export interface CompiledRelation {
   conditions: Set<string>;
   /** True when a direct tuple alone proves membership: the rewrite is `this` or a union with a `this` child. */
   directSufficient: boolean;
+  /** {@link directTypes} as an array: a linear scan of these few keys beats hashing on the check path. */
+  directKeys: readonly number[];
+}
+
+/** True if the restriction key `key` ({@link restrictionKey}) is allowed by `cr`'s type restrictions. */
+export function allows(cr: CompiledRelation, key: number): boolean {
+  const k = cr.directKeys;
+  for (let i = 0; i < k.length; i++) if (k[i] === key) return true;
+  return false;
 }
 
 /** A model ready for evaluation: `relation(typeId, relationId)` in O(1). */
@@ -223,7 +232,7 @@ export function compileModel(model: AuthorizationModel, symbols: Symbols): Compi
       const rw = compileRewrite(rewrite, td, name, symbols, byName);
       if (usesThis(rw) && directTypes.size === 0) throw invalid(`${td.type}#${name}: direct assignment needs at least one type restriction`, where);
       const directSufficient = rw.kind === 'this' || (rw.kind === 'union' && rw.children.some((c) => c.kind === 'this'));
-      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions, directSufficient });
+      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions, directSufficient, directKeys: [...directTypes] });
     }
   }
   return compiled;
