@@ -208,6 +208,26 @@ describeEachBackend('SCIM filter table', (backend) => {
     expectScimError(await h.call('GET', '/Users?sortBy=nope'), 400, 'invalidValue');
   });
 
+  it('POST /.search sorts Users and Groups together by sortBy / sortOrder (RFC 7644 §3.4.3)', async () => {
+    const SEARCH = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
+    const search = async (body: Record<string, unknown>) => {
+      const res = await h.call('POST', '/.search', { body: { schemas: [SEARCH], attributes: ['userName', 'displayName'], ...body } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return { total: res.body.totalResults, names: res.body.Resources.map((r: { userName?: string; displayName?: string }) => r.userName ?? r.displayName) };
+    };
+    // displayName: Users and Groups both have it (case-insensitive; JSmith's is "John Smith"); users without one sort last in both orders.
+    expect(await search({ sortBy: 'displayName' })).toEqual({ total: 7, names: ['Empty', 'JSmith', 'Staff', 'Tour Guides', 'bjensen', 'straße', 'omalley'] });
+    expect(await search({ sortBy: 'displayName', sortOrder: 'descending' })).toEqual({ total: 7, names: ['Tour Guides', 'Staff', 'JSmith', 'Empty', 'bjensen', 'straße', 'omalley'] });
+    // userName: Groups do not have it, so they come after the users, oldest first.
+    expect(await search({ sortBy: 'userName', sortOrder: 'descending', startIndex: 3, count: 3 })).toEqual({ total: 7, names: ['JSmith', 'bjensen', 'Tour Guides'] });
+    expect(await search({ sortBy: 'externalId', filter: 'externalId pr' })).toEqual({ total: 3, names: ['bjensen', 'JSmith', 'Tour Guides'] });
+    // members is a Group attribute: the filter selects no user.
+    expect(await search({ sortBy: 'displayName', sortOrder: 'descending', filter: 'members pr' })).toEqual({ total: 2, names: ['Tour Guides', 'Staff'] });
+    expect(await search({ filter: 'meta.resourceType pr', count: 0 })).toEqual({ total: 7, names: [] });
+    expectScimError(await h.call('POST', '/.search', { body: { schemas: [SEARCH], sortBy: 'nope' } }), 400, 'invalidValue');
+    expectScimError(await h.call('POST', '/.search', { body: { schemas: [SEARCH], sortBy: 'password' } }), 400, 'invalidValue');
+  });
+
   it('pages a filtered, sorted list with a correct totalResults', async () => {
     const res = await h.call('GET', `/Users?filter=${encodeURIComponent('userName ne "x"')}&sortBy=userName&startIndex=2&count=2&attributes=userName`);
     expect(res.body).toMatchObject({ totalResults: 4, itemsPerPage: 2, startIndex: 2 });

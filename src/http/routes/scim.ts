@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../kernel/config.js';
 import { DEFAULT_TENANT } from '../../kernel/context.js';
-import { GatehouseError, isGatehouseError } from '../../kernel/errors.js';
+import { GatehouseError } from '../../kernel/errors.js';
 import type { ApiTokenService } from '../../identity/api-tokens.js';
 import type { GroupService, UserService } from '../../identity/types.js';
 import type { Storage } from '../../storage/database.js';
@@ -18,7 +18,8 @@ import { toScimError } from '../../scim/errors.js';
 import { etagMatches, etagOf, parseEtagCondition } from '../../scim/etag.js';
 import { buildSchemaSet } from '../../scim/extensions.js';
 import { ScimGroupEndpoint } from '../../scim/group-endpoint.js';
-import { listResponse, readListParams, readSearchRequest, type ListParams, type ListResponse } from '../../scim/list.js';
+import { listResponse, readListParams, readSearchRequest } from '../../scim/list.js';
+import type { Filter } from '../../scim/filter-parser.js';
 import type { ScimDoc } from '../../scim/resource.js';
 import { readProjection } from '../../scim/operations.js';
 import { ScimQueryStore } from '../../scim/sql/query-store.js';
@@ -130,32 +131,28 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     });
   }
 
-  // Searching from the root (RFC 7644 §3.4.3): Users, then Groups, paged as one list. A filter or
-  // attribute that one resource type does not have selects nothing of that type.
+  // Searching from the root (RFC 7644 §3.4.3): Users and Groups as one list, ordered by sortBy
+  // (else Users, then Groups) in SQL; the page's resources are then read by id through each
+  // endpoint, so they look exactly as a list of that type shows them.
   app.post('/.search', async (request) => {
     const q = readSearchRequest(request.body);
     const params = readListParams(q);
     const proj = { ...readProjection(q), lenient: true };
-    if (params.sortBy) throw new GatehouseError('invalid_input', 'sortBy is not supported when searching across resource types', { scimType: 'invalidValue' });
     const ctx = contextOf(request);
-    const perType = async (list: (p: ListParams) => Promise<ListResponse>, p: ListParams): Promise<ListResponse | Error> => {
-      try {
-        return await list(p);
-      } catch (err) {
-        if (isGatehouseError(err, 'invalid_input') && err.details?.scimType === 'invalidFilter') return err;
-        throw err;
-      }
-    };
-    const userTotal = await perType((p) => users.list(ctx, p, proj), { ...params, startIndex: 1, count: 0 });
-    const groupTotal = await perType((p) => groups.list(ctx, p, proj), { ...params, startIndex: 1, count: 0 });
-    if (userTotal instanceof Error && groupTotal instanceof Error) throw userTotal;
-    const nUsers = userTotal instanceof Error ? 0 : userTotal.totalResults;
-    const nGroups = groupTotal instanceof Error ? 0 : groupTotal.totalResults;
-    const resources: ScimDoc[] = [];
-    if (nUsers > 0 && params.startIndex <= nUsers) resources.push(...(await users.list(ctx, params, proj)).Resources);
-    const left = params.count - resources.length;
-    if (nGroups > 0 && left > 0) resources.push(...(await groups.list(ctx, { ...params, startIndex: Math.max(1, params.startIndex - nUsers), count: left }, proj)).Resources);
-    return listResponse({ totalResults: nUsers + nGroups }, params.startIndex, resources);
+    const page = await store.searchAll(ctx.tenantId, schemaSet, params);
+    const docs = new Map<string, ScimDoc>();
+    for (const [type, endpoint] of [
+      ['User', users],
+      ['Group', groups],
+    ] as const) {
+      const ids = page.items.filter((r) => r.type === type).map((r) => r.id);
+      if (ids.length === 0) continue;
+      const filter: Filter = { op: 'or', filters: ids.map((id) => ({ op: 'eq', attrPath: 'id', compValue: id })) };
+      for (const doc of (await endpoint.list(ctx, { filter, startIndex: 1, count: ids.length, sortOrder: 'ascending' }, proj)).Resources) docs.set(`${type}:${doc.id as string}`, doc);
+    }
+    // A resource deleted between the two reads is left out of the page.
+    const resources = page.items.map((r) => docs.get(`${r.type}:${r.id}`)).filter((d): d is ScimDoc => d !== undefined);
+    return listResponse({ totalResults: page.totalResults }, params.startIndex, resources);
   });
 
   // Bulk (RFC 7644 §3.7).

@@ -12,6 +12,7 @@ import type { Group, GroupMember, GroupMemberRef, User } from '../../identity/ty
 import type { Executor, Storage } from '../../storage/database.js';
 import type { GroupRow, UserRow } from '../../storage/schema.js';
 import type { Filter } from '../filter-parser.js';
+import { isGatehouseError } from '../../kernel/errors.js';
 import type { ResourceTypeDef } from '../schemas.js';
 import { filterToSql, sortKey, type RowScope } from './filter-sql.js';
 import { GroupRowScope } from './group-scope.js';
@@ -107,6 +108,49 @@ export class ScimQueryStore {
     return { totalResults: page.totalResults, items: await this.toGroups(tenantId, page.items) };
   }
 
+  /**
+   * A search across Users and Groups (RFC 7644 §3.4.3, `POST /.search`): one ordered, paged list
+   * of both. With `sortBy`, by that attribute (case-folded unless caseExact, unassigned last in
+   * both orders; a type without the attribute has it unassigned); without, Users then Groups.
+   * Ties: oldest first, then Users before Groups, then id. A filter one type cannot answer
+   * (invalidFilter) selects none of that type.
+   * @returns the page as typed ids, in order, and the total over both types.
+   * @throws GatehouseError `invalid_input`: invalidFilter when neither type can answer the filter,
+   *   invalidValue when neither has the sortBy attribute.
+   */
+  async searchAll(tenantId: string, types: { user: ResourceTypeDef; group: ResourceTypeDef }, q: ScimListQuery): Promise<ScimPage<{ type: 'User' | 'Group'; id: string }>> {
+    const scopes = [new UserRowScope(this.dialect, types.user, tenantId), new GroupRowScope(this.dialect, types.group, tenantId)];
+    const attempt = <T>(f: () => T, scimType: string): T | Error => {
+      try {
+        return f();
+      } catch (err) {
+        if (isGatehouseError(err, 'invalid_input') && err.details?.scimType === scimType) return err;
+        throw err;
+      }
+    };
+    const wheres = scopes.map((sc) => (q.filter ? attempt(() => filterToSql(q.filter!, sc), 'invalidFilter') : sql`1 = 1`));
+    if (wheres.every((w) => w instanceof Error)) throw wheres[0];
+    const keys = scopes.map((sc) => (q.sortBy ? attempt(() => sortKey(q.sortBy!, sc), 'invalidValue') : null));
+    if (q.sortBy && keys.every((k) => k instanceof Error)) throw keys[0];
+    const db = this.storage.db;
+    const arms = scopes.flatMap((sc, i) => {
+      const where = wheres[i]!;
+      if (where instanceof Error) return [];
+      const key = keys[i] instanceof Error || keys[i] === null ? sql`null` : (keys[i] as Sql);
+      return i === 0
+        ? [sql`select 0 as t, u.id as id, ${key} as k, u.created_at as c from users as u where u.tenant_id = ${tenantId} and u.status <> 'deprovisioned' and ${where}`]
+        : [sql`select 1 as t, g.id as id, ${key} as k, g.created_at as c from groups as g where g.tenant_id = ${tenantId} and ${where}`];
+    });
+    const all = sql`(${sql.join(arms, sql` union all `)}) as x`;
+    const count = async () => Number((await sql<{ n: number | string }>`select count(*) as n from ${all}`.execute(db)).rows[0]!.n);
+    if (q.count === 0) return { totalResults: await count(), items: [] };
+    const dir = sql.raw(q.sortOrder === 'descending' ? 'desc' : 'asc');
+    const order = q.sortBy ? sql`(case when x.k is null then 1 else 0 end), x.k ${dir}, x.c, x.t, x.id` : sql`x.t, x.c, x.id`;
+    const rows = (await sql<{ t: number | string; id: string }>`select x.t, x.id from ${all} order by ${order} limit ${q.count} offset ${q.startIndex - 1}`.execute(db)).rows;
+    const items = rows.map((r) => ({ type: Number(r.t) === 0 ? ('User' as const) : ('Group' as const), id: r.id }));
+    return { totalResults: await totalOf(items.length, q, count), items };
+  }
+
   /** The page query: `base` sorted (sortBy, then oldest first) and paged. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private pageQuery(base: any, scope: RowScope, q: ScimListQuery): any {
@@ -124,21 +168,13 @@ export class ScimQueryStore {
     return query.orderBy(order('created_at')).orderBy(order('id')).limit(q.count).offset(q.startIndex - 1);
   }
 
-  /**
-   * The page, and the total without counting when the page tells it: a page shorter than `count`
-   * that is not empty ends the result set, so the total is `startIndex - 1 + rows` (the offset
-   * skipped that many existing rows). Only a full page, or an empty one past the start, needs
-   * `count(*)` (a second statement; `count(*) over ()` would make every query, however selective
-   * its first page, produce and sort all of its rows).
-   */
+  /** The page, and the total (see {@link totalOf}). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   private async page<R>(base: any, scope: RowScope, q: ScimListQuery): Promise<{ totalResults: number; items: R[] }> {
     const count = async () => Number((await base.select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow()).n);
     if (q.count === 0) return { totalResults: await count(), items: [] };
     const items = (await this.pageQuery(base, scope, q).execute()) as R[];
-    if (items.length > 0 && items.length < q.count) return { totalResults: q.startIndex - 1 + items.length, items };
-    if (items.length === 0 && q.startIndex === 1) return { totalResults: 0, items };
-    return { totalResults: await count(), items };
+    return { totalResults: await totalOf(items.length, q, count), items };
   }
 
   /**
@@ -203,4 +239,17 @@ export class ScimQueryStore {
     });
   }
 
+}
+
+/**
+ * The total of a paged query without counting when the page tells it: a page shorter than
+ * `count` that is not empty ends the result set, so the total is `startIndex - 1 + rows` (the
+ * offset skipped that many existing rows). Only a full page, or an empty one past the start,
+ * needs `count()` (a second statement; `count(*) over ()` would make every query, however
+ * selective its first page, produce and sort all of its rows).
+ */
+async function totalOf(rows: number, q: ScimListQuery, count: () => Promise<number>): Promise<number> {
+  if (rows > 0 && rows < q.count) return q.startIndex - 1 + rows;
+  if (rows === 0 && q.startIndex === 1) return 0;
+  return count();
 }
