@@ -112,9 +112,10 @@ describeEachBackend('model versions per store', (backend) => {
     const bad = await r.call('POST', `/stores/${(await r.gh.authzStores.create(ctx, 'x')).id}/authorization-models`, '{"schema_version":');
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('validation_error');
-    const unknown = await r.call('GET', '/stores/gatehouse/assertions/x');
-    expect(unknown.status).toBe(404);
-    expect(unknown.body.code).toBe('undefined_endpoint');
+    const unknownModel = await r.call('GET', '/stores/gatehouse/assertions/x');
+    expect([unknownModel.status, unknownModel.body.code]).toEqual([400, 'authorization_model_not_found']);
+    const unknown = await r.call('GET', '/stores/gatehouse/nothing/x');
+    expect([unknown.status, unknown.body.code]).toEqual([404, 'undefined_endpoint']);
   });
 
   it('returns the consistency token of writes in x-gatehouse-revision', async () => {
