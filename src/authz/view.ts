@@ -80,11 +80,18 @@ export class LayeredView implements GraphView {
     private readonly contextual: StoreGraph | undefined,
   ) {
     this.isBuiltinNode = (n: number) => builtinTypes.has(space.typeOf(n));
+    let max = -1;
+    for (const t of builtinTypes) if (t > max) max = t;
+    this.identity = new Uint8Array(max + 1);
+    for (const t of builtinTypes) this.identity[t] = 1;
   }
+
+  /** Identity types as flags by type id (asked on every edge read). */
+  private readonly identity: Uint8Array;
 
   /** The built-in layer applies to `o` (an identity-type object, in a customer store). */
   private overlay(o: number): boolean {
-    return this.builtin !== undefined && this.builtinTypes.has(this.space.typeOf(o));
+    return this.builtin !== undefined && this.identity[this.space.typeOf(o)] === 1;
   }
 
   private layers(o: number): StoreGraph[] {
