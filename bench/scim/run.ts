@@ -10,19 +10,22 @@
  * BENCH_HTTP_USERS (default all): how many of the users go through HTTP; the rest are created
  * in-process through the same UserService (same transaction and audit event, no HTTP) so the
  * query figures at 100,000 users can be had when the provisioning rate is measured on fewer.
+ * The HTTP client runs in a worker thread (./client.ts), the server on the main thread.
  * Prints one JSON summary line per backend at the end: users/s and groups/s through Bulk, through
  * single requests and in total (wall clock), and the CPU seconds of this process (client and
- * server both run in it) per phase, for comparisons on a loaded machine.
+ * server) per phase, for comparisons on a loaded machine.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { createGatehouse } from '../../src/gatehouse.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { createLogger } from '../../src/kernel/logger.js';
+import { Progress, userBody, type ClientOptions, type Lap, type PhaseTimes } from './client.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 100_000);
 const GROUPS = Number(process.env.BENCH_GROUPS ?? 10_000);
@@ -33,37 +36,6 @@ const HTTP_USERS = Math.min(USERS, Number(process.env.BENCH_HTTP_USERS ?? USERS)
 const BULK_SIZE = 1000;
 const CONCURRENCY = 4;
 const MEMBERS_PER_GROUP = 5;
-
-const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const BULK_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
-
-function userBody(i: number) {
-  return {
-    schemas: [USER_SCHEMA],
-    userName: `user-${i}`,
-    externalId: `ext-${i}`,
-    name: { givenName: `Given${i}`, familyName: `Family${i % 997}` },
-    emails: [
-      { value: `user-${i}@example.com`, type: 'work', primary: true },
-      { value: `u${i}@home.example.org`, type: 'home' },
-    ],
-    active: true,
-  };
-}
-
-class Progress {
-  private last = 0;
-  constructor(private readonly label: string, private readonly total: number, private readonly start = performance.now()) {}
-  tick(done: number): void {
-    const now = performance.now();
-    if (done < this.total && now - this.last < 250) return;
-    this.last = now;
-    const secs = (now - this.start) / 1000;
-    process.stderr.write(`\r${this.label}: ${done}/${this.total} (${Math.round(done / Math.max(secs, 0.001))}/s, ${secs.toFixed(1)} s)   `);
-    if (done >= this.total) process.stderr.write('\n');
-  }
-}
 
 async function createDatabase(kind: string): Promise<{ url: string; drop: () => Promise<void> }> {
   if (kind === 'sqlite') {
@@ -88,15 +60,9 @@ async function createDatabase(kind: string): Promise<{ url: string; drop: () => 
   };
 }
 
-/** Wall and CPU seconds since `start`. */
-function lap(start: { wall: number; cpu: NodeJS.CpuUsage }): { seconds: number; cpuSeconds: number } {
-  const cpu = process.cpuUsage(start.cpu);
-  return { seconds: (performance.now() - start.wall) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
-}
-const mark = () => ({ wall: performance.now(), cpu: process.cpuUsage() });
 
 /** Rates of one provisioning phase: `n` resources in `t`. */
-function rate(n: number, t: { seconds: number; cpuSeconds: number }) {
+function rate(n: number, t: Lap) {
   return { count: n, seconds: Number(t.seconds.toFixed(1)), perSecond: Math.round(n / Math.max(t.seconds, 1e-9)), cpuSeconds: Number(t.cpuSeconds.toFixed(1)), perCpuSecond: Math.round(n / Math.max(t.cpuSeconds, 1e-9)) };
 }
 
@@ -110,83 +76,40 @@ async function runBackend(kind: string) {
   const gh = await createGatehouse({ config, logger: createLogger('silent') });
   const base = `${await gh.listen()}/scim/v2`;
   const { token } = await gh.apiTokens.create(cliContext(), { name: 'bench', scopes: ['scim'] });
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
-  const call = async (method: string, path: string, body?: unknown) => {
-    const send = () => fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    // A keep-alive connection left idle while users are created in-process may have been closed: retry once.
-    const res = await send().catch(() => send());
-    const json = (await res.json()) as Record<string, unknown>;
-    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
-  const userIds: string[] = new Array(USERS);
-  const bulkUsers = Math.floor(HTTP_USERS / 2);
+  // The worker loads client.ts through tsx (a worker does not inherit the main thread's loader).
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => m.tsImport(${JSON.stringify(new URL('./client.ts', import.meta.url).href)}, ${JSON.stringify(import.meta.url)}))`;
+  const worker = new Worker(boot, {
+    eval: true,
+    workerData: { base, token, label: kind, httpUsers: HTTP_USERS, users: USERS, groups: GROUPS, bulkSize: BULK_SIZE, concurrency: CONCURRENCY, membersPerGroup: MEMBERS_PER_GROUP } satisfies ClientOptions,
+  });
+  const ask = <T>(msg: unknown) =>
+    new Promise<T>((resolve, reject) => {
+      worker.once('message', (m: { ok?: T; error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m.ok as T)));
+      worker.once('error', reject);
+      worker.postMessage(msg);
+    });
 
-  // Users: the first half through Bulk, the rest through single requests (CONCURRENCY in flight).
-  const t0 = mark();
-  const pu = new Progress(`[${kind}] users`, USERS);
-  for (let from = 0; from < bulkUsers; from += BULK_SIZE) {
-    const n = Math.min(BULK_SIZE, bulkUsers - from);
-    const ops = Array.from({ length: n }, (_, k) => ({ method: 'POST', path: '/Users', bulkId: `u${from + k}`, data: userBody(from + k) }));
-    const res = (await call('POST', '/Bulk', { schemas: [BULK_SCHEMA], Operations: ops })) as { Operations: Array<{ status: string; location: string; bulkId: string }> };
-    for (const r of res.Operations) {
-      if (r.status !== '201') throw new Error(`bulk user failed: ${JSON.stringify(r)}`);
-      userIds[Number(r.bulkId.slice(1))] = r.location.slice(r.location.lastIndexOf('/') + 1);
-    }
-    pu.tick(from + n);
-  }
-  const usersBulk = lap(t0);
-  const t0s = mark();
-  let next = bulkUsers;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < HTTP_USERS; i = next++) {
-        userIds[i] = (await call('POST', '/Users', userBody(i))).id as string;
-        pu.tick(i + 1);
-      }
-    }),
-  );
-  const usersSingle = lap(t0s);
-  const usersAll = lap(t0);
+  // Users over HTTP from the client worker; the rest (BENCH_HTTP_USERS < BENCH_USERS) in-process.
+  const { userIds, times: usersTimes } = await ask<{ userIds: string[]; times: PhaseTimes }>({ cmd: 'users' });
+  const pu = new Progress(`[${kind}] users in-process`, USERS);
   const ctx = { ...cliContext(), source: 'scim' as const };
   for (let i = HTTP_USERS; i < USERS; i++) {
     const b = userBody(i);
     userIds[i] = (await gh.users.create(ctx, { userName: b.userName, externalId: b.externalId, name: b.name, emails: b.emails, active: true })).id;
     pu.tick(i + 1);
   }
-  pu.tick(USERS);
-
   // Groups with MEMBERS_PER_GROUP user members each: half through Bulk, half single.
-  const t1 = mark();
-  const pg2 = new Progress(`[${kind}] groups`, GROUPS);
-  const groupBody = (i: number) => ({
-    schemas: [GROUP_SCHEMA],
-    displayName: `group-${i}`,
-    externalId: `gext-${i}`,
-    members: Array.from({ length: MEMBERS_PER_GROUP }, (_, k) => ({ value: userIds[(i * MEMBERS_PER_GROUP + k) % USERS], type: 'User' })),
-  });
+  const groupsTimes = await ask<PhaseTimes>({ cmd: 'groups', userIds });
+  await worker.terminate();
+  const call = async (path: string) => {
+    const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status >= 400) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const bulkUsers = Math.floor(HTTP_USERS / 2);
   const bulkGroups = Math.floor(GROUPS / 2);
-  for (let from = 0; from < bulkGroups; from += BULK_SIZE) {
-    const n = Math.min(BULK_SIZE, bulkGroups - from);
-    const ops = Array.from({ length: n }, (_, k) => ({ method: 'POST', path: '/Groups', bulkId: `g${from + k}`, data: groupBody(from + k) }));
-    const res = (await call('POST', '/Bulk', { schemas: [BULK_SCHEMA], Operations: ops })) as { Operations: Array<{ status: string }> };
-    if (res.Operations.some((r) => r.status !== '201')) throw new Error('bulk group failed');
-    pg2.tick(from + n);
-  }
-  const groupsBulk = lap(t1);
-  const t1s = mark();
-  let nextG = bulkGroups;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = nextG++; i < GROUPS; i = nextG++) {
-        await call('POST', '/Groups', groupBody(i));
-        pg2.tick(i + 1);
-      }
-    }),
-  );
-  pg2.tick(GROUPS);
-  const groupsSingle = lap(t1s);
-  const groupsAll = lap(t1);
 
   // Filtered list queries at USERS users.
   const queries: Record<string, (i: number) => string> = {
@@ -199,7 +122,7 @@ async function runBackend(kind: string) {
     for (let q = 0; q < QUERIES + 20; q++) {
       const i = Math.floor(Math.random() * USERS);
       const t = performance.now();
-      const res = (await call('GET', `/Users?filter=${encodeURIComponent(make(i))}`)) as { totalResults: number; Resources: Array<{ userName: string }> };
+      const res = (await call(`/Users?filter=${encodeURIComponent(make(i))}`)) as { totalResults: number; Resources: Array<{ userName: string }> };
       const ms = performance.now() - t;
       if (res.totalResults !== 1 || res.Resources[0]!.userName !== `user-${i}`) throw new Error(`${label} for ${i}: ${JSON.stringify(res).slice(0, 200)}`);
       if (q >= 20) times.push(ms); // the first 20 warm up
@@ -215,13 +138,13 @@ async function runBackend(kind: string) {
     httpUsers: HTTP_USERS,
     groups: GROUPS,
     membersPerGroup: MEMBERS_PER_GROUP,
-    usersOverHttp: { bulk: rate(bulkUsers, usersBulk), single: rate(HTTP_USERS - bulkUsers, usersSingle), total: rate(HTTP_USERS, usersAll) },
-    groupsOverHttp: { bulk: rate(bulkGroups, groupsBulk), single: rate(GROUPS - bulkGroups, groupsSingle), total: rate(GROUPS, groupsAll) },
+    usersOverHttp: { bulk: rate(bulkUsers, usersTimes.bulk), single: rate(HTTP_USERS - bulkUsers, usersTimes.single), total: rate(HTTP_USERS, usersTimes.total) },
+    groupsOverHttp: { bulk: rate(bulkGroups, groupsTimes.bulk), single: rate(GROUPS - bulkGroups, groupsTimes.single), total: rate(GROUPS, groupsTimes.total) },
     latencyMs: latency,
   };
 }
 
 const results = [];
 for (const kind of BACKENDS) results.push(await runBackend(kind));
-process.stderr.write(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString()}\n`);
+process.stderr.write(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}, ${new Date().toISOString()}\n`);
 for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
