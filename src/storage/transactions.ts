@@ -6,8 +6,9 @@
  * Inside {@link runSharedTransaction} the storage's `db` (see `openStorage`) is the shared
  * transaction for the code running in that async context, so services that read through
  * `storage.db` see the earlier steps' writes, and a service's own `storage.db.transaction()`
- * becomes a nested savepoint instead of a second transaction (which on SQLite would wait for the
- * one connection forever, and on PostgreSQL would not see the uncommitted rows).
+ * runs inside the step's savepoint (or a nested one, see {@link runStep}) instead of opening a
+ * second transaction (which on SQLite would wait for the one connection forever, and on
+ * PostgreSQL would not see the uncommitted rows).
  *
  * {@link transactionMemo} gives per-transaction state that follows savepoint rollbacks (the
  * audit log keeps its chain head there so it does not re-read it for every event).
@@ -25,7 +26,12 @@ interface Shared {
   savepoints: number;
   /** Work run once, in registration order, just before the shared transaction commits. */
   beforeCommit: Map<string, () => Promise<void>>;
+  /** The step running now, see {@link runStep}. */
+  step: { shareSavepoint: boolean; inService: boolean; serviceError: { error: unknown } | null } | null;
 }
+
+/** Thrown inside a step to roll it back and run it again with a savepoint per service transaction. */
+const RERUN = Symbol('rerun step');
 
 const current = new AsyncLocalStorage<Shared>();
 /** Memos of ordinary (not shared) transactions, keyed by their Transaction object. */
@@ -53,14 +59,62 @@ async function inSavepoint<T>(shared: Shared, fn: () => Promise<T>): Promise<T> 
   return result;
 }
 
-/** A transaction builder whose `execute` opens a savepoint of `shared` (Kysely's `db.transaction()` shape). */
+/**
+ * A transaction builder whose `execute` runs in the shared transaction (Kysely's `db.transaction()`
+ * shape): a service's transaction called directly in a step shares the step's savepoint (two
+ * statements fewer); otherwise, and when the step is re-run, it gets a savepoint of its own.
+ */
 function savepointBuilder(shared: Shared) {
   const builder = {
     setIsolationLevel: () => builder,
     setAccessMode: () => builder,
-    execute: <T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> => inSavepoint(shared, () => fn(shared.view as Transaction<Database>)),
+    execute: async <T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> => {
+      const step = shared.step;
+      if (!step?.shareSavepoint || step.inService) return inSavepoint(shared, () => fn(shared.view as Transaction<Database>));
+      step.inService = true;
+      try {
+        return await fn(shared.view as Transaction<Database>);
+      } catch (err) {
+        step.serviceError ??= { error: err };
+        throw err;
+      } finally {
+        step.inService = false;
+      }
+    },
   };
   return builder;
+}
+
+/**
+ * Runs one step in its own savepoint. Service transactions inside it first share that savepoint.
+ * When one of them fails, the step is only trusted if it then fails with that very error (the
+ * whole step is rolled back). Otherwise — its caller caught the error and went on, so what the
+ * service wrote before failing could remain, or PostgreSQL refuses the rest of the step — the
+ * step is rolled back and run again with a savepoint per service transaction, which is what
+ * separate transactions would have given.
+ */
+async function runStep<T>(shared: Shared, work: () => Promise<T>): Promise<T> {
+  const attempt = (shareSavepoint: boolean) =>
+    inSavepoint(shared, async () => {
+      const step: NonNullable<Shared['step']> = { shareSavepoint, inService: false, serviceError: null };
+      shared.step = step;
+      try {
+        const result = await work();
+        if (step.serviceError) throw RERUN;
+        return result;
+      } catch (err) {
+        if (step.serviceError && err !== step.serviceError.error) throw RERUN;
+        throw err;
+      } finally {
+        shared.step = null;
+      }
+    });
+  try {
+    return await attempt(true);
+  } catch (err) {
+    if (err !== RERUN) throw err;
+    return attempt(false);
+  }
 }
 
 /** `trx` seen as a database whose `transaction()` is a savepoint of `shared`. */
@@ -97,11 +151,11 @@ export async function runSharedTransaction<T>(
 ): Promise<T> {
   if (current.getStore()?.root === root) throw new Error('runSharedTransaction cannot be nested');
   return root.transaction().execute(async (trx) => {
-    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, beforeCommit: new Map() };
+    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, beforeCommit: new Map(), step: null };
     shared.view = sharedView(shared);
     if (lockFirst) await lockFirst(trx);
     return current.run(shared, async () => {
-      const result = await fn((work) => inSavepoint(shared, work));
+      const result = await fn((work) => runStep(shared, work));
       for (const work of shared.beforeCommit.values()) await work();
       return result;
     });

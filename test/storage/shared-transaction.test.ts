@@ -1,0 +1,94 @@
+/**
+ * runSharedTransaction (storage/transactions.ts), the transaction SCIM Bulk runs in: a failed
+ * step rolls back alone; a service transaction that fails inside a step whose caller catches
+ * the error leaves nothing behind (the step is re-run with a savepoint per service
+ * transaction); storage.db is the shared transaction inside it; the memo follows rollbacks;
+ * deferred work runs once before commit. On SQLite and PostgreSQL.
+ */
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { openStorage, type Storage } from '../../src/storage/database.js';
+import { deferUntilCommit, runSharedTransaction, transactionMemo } from '../../src/storage/transactions.js';
+import { describeEachBackend } from '../support/backends.js';
+
+describeEachBackend('shared transaction with savepoints', (backend) => {
+  let storage: Storage;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const created = await backend.create();
+    drop = created.drop;
+    storage = openStorage(created.url);
+    await sql`CREATE TABLE sp_rows (id text PRIMARY KEY)`.execute(storage.db);
+  });
+  afterAll(async () => {
+    await storage?.close();
+    await drop?.();
+  });
+  beforeEach(async () => {
+    await sql`DELETE FROM sp_rows`.execute(storage.db);
+  });
+
+  // What a service does: its own transaction on storage.db.
+  const insert = (id: string) => storage.db.transaction().execute((trx) => sql`INSERT INTO sp_rows (id) VALUES (${id})`.execute(trx));
+  const rows = async () => (await sql<{ id: string }>`SELECT id FROM sp_rows ORDER BY id`.execute(storage.rootDb)).rows.map((r) => r.id);
+
+  it('commits the steps that succeed and rolls back a failing one alone, even after it wrote', async () => {
+    // Each step writes "<extra>" then "<id>"; the third repeats "a", so its "z-extra" must go too.
+    const steps: Array<[string, string]> = [['a', 'a-extra'], ['b', 'b-extra'], ['a', 'z-extra'], ['c', 'c-extra']];
+    const outcome = await runSharedTransaction(storage.rootDb, async (step) => {
+      const out: string[] = [];
+      for (const [id, extra] of steps) {
+        try {
+          await step(async () => {
+            await insert(extra);
+            await insert(id);
+          });
+          out.push(`${id} ok`);
+        } catch {
+          out.push(`${id} failed`);
+        }
+      }
+      return out;
+    });
+    expect(outcome).toEqual(['a ok', 'b ok', 'a failed', 'c ok']);
+    expect(await rows()).toEqual(['a', 'a-extra', 'b', 'b-extra', 'c', 'c-extra']);
+  });
+
+  it('leaves nothing of a service transaction that failed inside a step whose caller went on', async () => {
+    await insert('taken');
+    await runSharedTransaction(storage.rootDb, async (step) => {
+      await step(async () => {
+        try {
+          await storage.db.transaction().execute(async (trx) => {
+            await sql`INSERT INTO sp_rows (id) VALUES ('partial')`.execute(trx);
+            await sql`INSERT INTO sp_rows (id) VALUES ('taken')`.execute(trx);
+          });
+        } catch {
+          // a caller that handles the failure and writes something else
+        }
+        await insert('after');
+      });
+    });
+    expect(await rows()).toEqual(['after', 'taken']);
+  });
+
+  it('reads its own writes through storage.db, restores the memo of a rolled-back step, and runs deferred work once', async () => {
+    let deferred = 0;
+    const seen = await runSharedTransaction(storage.rootDb, async (step) => {
+      await step(async () => {
+        await insert('x');
+        transactionMemo(storage.db).set('k', 1);
+        deferUntilCommit(storage.db, 'w', async () => void deferred++);
+      });
+      await step(async () => {
+        transactionMemo(storage.db).set('k', 2);
+        deferUntilCommit(storage.db, 'w', async () => void deferred++);
+        throw new Error('fail');
+      }).catch(() => undefined);
+      return { rows: (await sql<{ id: string }>`SELECT id FROM sp_rows`.execute(storage.db)).rows.map((r) => r.id), memo: transactionMemo(storage.db).get('k') };
+    });
+    expect(seen).toEqual({ rows: ['x'], memo: 1 });
+    expect(deferred).toBe(1);
+    expect(deferUntilCommit(storage.db, 'w', async () => undefined)).toBe(false);
+  });
+});
