@@ -5,6 +5,7 @@ import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { trackRoutes, unmatchedRoute } from './allowed-methods.js';
 import { newRequestId, securityHeaders } from './headers.js';
+import { refuseNul } from './json-body.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
@@ -61,6 +62,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   });
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
+  refuseNul(app, services.config.bodyLimitBytes);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, unmatchedRoute(request, reply)));
   trackRoutes(app);

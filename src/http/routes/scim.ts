@@ -27,6 +27,7 @@ import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
 import { bearerToken, contextOf, requireApiToken } from '../auth.js';
 import { classifyError } from '../errors.js';
 import { unmatchedRoute } from '../allowed-methods.js';
+import { jsonBodyParser } from '../json-body.js';
 
 /** The media type of SCIM messages (RFC 7644 §3.1). */
 export const SCIM_MEDIA_TYPE = 'application/scim+json; charset=utf-8';
@@ -65,17 +66,9 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err), services.storage);
 
   app.removeAllContentTypeParsers();
-  const jsonParser = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser(
-    ['application/scim+json', 'application/json'],
-    { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes },
-    (request, body, done) => {
-      // Provisioning clients send Content-Type on every request, DELETE and GET included: an empty
-      // body is no body. Endpoints that need one answer invalidSyntax themselves.
-      if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
-      return jsonParser(request, typeof body === 'string' ? body : body.toString('utf8'), done);
-    },
-  );
+  // Provisioning clients send Content-Type on every request, DELETE and GET included: an empty
+  // body is no body. Endpoints that need one answer invalidSyntax themselves.
+  app.addContentTypeParser(['application/scim+json', 'application/json'], { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, jsonBodyParser(app, true));
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body, unexpected } = scimErrorOf(err);

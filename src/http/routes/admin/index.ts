@@ -29,6 +29,7 @@ import { roleRoutes } from './roles.js';
 import { serviceAccountRoutes } from './service-accounts.js';
 import { apiTokenRoutes } from './tokens.js';
 import { userRoutes } from './users.js';
+import { jsonBodyParser } from '../../json-body.js';
 
 /** TOTP enrollment as the admin API uses it (src/authn/totp.ts). */
 export interface TotpEnroller {
@@ -89,12 +90,7 @@ export async function adminApi(scope: FastifyInstance, services: AdminApiService
   // Only JSON bodies: other media types (forms, text/plain) are answered 415 before any handler runs.
   // An empty JSON body counts as no body, so `POST …/deactivate` with a JSON content type works.
   scope.removeAllContentTypeParsers();
-  const parseJson = scope.getDefaultJsonParser('error', 'error');
-  scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, (request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
-    return parseJson(request, text, done);
-  });
+  scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, jsonBodyParser(scope, true));
 
   // Authenticate before the body is read, so unauthenticated callers cannot make us parse anything.
   const authenticate = requireApiToken(services, 'admin', 'admin');

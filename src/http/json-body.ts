@@ -1,0 +1,64 @@
+/**
+ * Request bodies and URLs free of U+0000 (NUL), refused at the edge of every API.
+ *
+ * PostgreSQL `text` cannot hold U+0000 (it answers `invalid byte sequence for encoding "UTF8": 0x00`),
+ * while SQLite stores it: refusing it here keeps both backends alike and turns what would be a
+ * database error (a 500) into a `400 invalid_input` in each API's own error format (the error is
+ * raised in a hook or a content-type parser, so the route's scope formats it).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { GatehouseError } from '../kernel/errors.js';
+
+/** Nesting deeper than this is left to the body's own validation (JSON bodies are at most 1 MiB). */
+const MAX_DEPTH = 64;
+
+/** True when any string (object key or value) in a parsed body contains U+0000. */
+export function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.some((v) => containsNul(v, depth + 1));
+  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || containsNul(v, depth + 1)) return true;
+  return false;
+}
+
+function nulError(where: 'URL' | 'body'): GatehouseError {
+  return new GatehouseError('invalid_input', `the request ${where} contains U+0000 (NUL), which no Gatehouse field accepts`);
+}
+
+type Done = (err: Error | null, body?: unknown) => void;
+
+/**
+ * A JSON content-type parser for `scope` (Fastify's own, secure-json-parse with `__proto__` and
+ * `constructor` refused) that refuses U+0000 in any string. The body text is only walked when it
+ * holds a `\u0000` escape, the one way JSON can carry NUL (RFC 8259 §7), so clean bodies cost one scan.
+ *
+ * @param emptyIsNone - an empty or blank body parses as no body (`undefined`) instead of an error.
+ */
+export function jsonBodyParser(scope: FastifyInstance, emptyIsNone: boolean): (request: FastifyRequest, body: string | Buffer, done: Done) => void {
+  const parse = scope.getDefaultJsonParser('error', 'error');
+  return (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (emptyIsNone && text.trim() === '') return done(null, undefined);
+    if (!text.includes('\\u0000')) return parse(request, text, done);
+    parse(request, text, (err, value) => (err ? done(err) : containsNul(value) ? done(nulError('body')) : done(null, value)));
+  };
+}
+
+/**
+ * Installs the refusal on the root app: a `%00` in the URL (path or query string), a NUL in a form
+ * body, and the JSON parser above for `application/json` (scopes that replace their parsers use
+ * {@link jsonBodyParser} themselves).
+ */
+export function refuseNul(app: FastifyInstance, bodyLimitBytes: number): void {
+  app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    if (request.url.includes('%00')) return done(nulError('URL'));
+    done();
+  });
+  app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+    const type = request.headers['content-type'];
+    if (typeof type === 'string' && type.startsWith('application/x-www-form-urlencoded') && containsNul(request.body)) return done(nulError('body'));
+    done();
+  });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: bodyLimitBytes }, jsonBodyParser(app, false));
+}
