@@ -210,6 +210,7 @@ export function groupFromRow(row: GroupRow, members: GroupMember[]): Group {
     externalId: row.external_id,
     description: row.description,
     members,
+    extra: JSON.parse(row.extra) as Record<string, unknown>,
     created: row.created_at,
     lastModified: row.updated_at,
     version: Number(row.version),

@@ -13,9 +13,10 @@ import { isUniqueViolation, type Executor } from '../storage/database.js';
 import type { GroupRow } from '../storage/schema.js';
 import { ancestorGroupIds, assertNestingDepth, assertPrincipalsExist, checkRefs, displayNames, existingPrincipalIds, groupFromRow, membershipTuple, refOfSubject } from './graph.js';
 import { checkVersion, lockAuthorizationGraph, optionalText, pageBounds, requiredName, type IdentityDeps } from './shared.js';
+import { checkExtra } from './user-records.js';
 import type { Group, GroupFilter, GroupInput, GroupMember, GroupMemberRef, GroupService, ListQuery, Page } from './types.js';
 
-type Attributes = Pick<GroupRow, 'display_name' | 'display_name_norm' | 'external_id' | 'description'>;
+type Attributes = Pick<GroupRow, 'display_name' | 'display_name_norm' | 'external_id' | 'description' | 'extra'>;
 
 function checkAttributes(input: Partial<Omit<GroupInput, 'members'>>, partial: boolean): Partial<Attributes> {
   if (typeof input !== 'object' || input === null) throw new GatehouseError('invalid_input', 'a group must be an object', { field: '' });
@@ -27,6 +28,7 @@ function checkAttributes(input: Partial<Omit<GroupInput, 'members'>>, partial: b
   }
   if (!partial || input.externalId !== undefined) out.external_id = optionalText('externalId', input.externalId, 256);
   if (!partial || input.description !== undefined) out.description = optionalText('description', input.description);
+  if (!partial || input.extra !== undefined) out.extra = checkExtra(input.extra);
   return out;
 }
 

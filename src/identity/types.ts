@@ -123,6 +123,8 @@ export interface Group {
   description: string | null;
   /** Direct members. */
   members: GroupMember[];
+  /** Configured SCIM schema extensions, keyed by schema URN (JSON object). */
+  extra: Record<string, unknown>;
   created: string;
   lastModified: string;
   version: number;
@@ -134,6 +136,8 @@ export interface GroupInput {
   description?: string | null;
   /** Direct members; on replace this becomes the full list. */
   members?: GroupMemberRef[];
+  /** Configured SCIM schema extensions keyed by URN (at most 64 KiB of JSON); replace sets them, omitted clears. */
+  extra?: Record<string, unknown>;
 }
 
 export interface GroupFilter {

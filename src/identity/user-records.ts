@@ -89,7 +89,11 @@ function checkManager(value: unknown): string | null {
   return optionalText('enterprise.manager.value', value.value, 256);
 }
 
-function checkExtra(value: unknown): string {
+/**
+ * `extra` (SCIM attributes kept as given) as JSON text: an object of at most {@link MAX_EXTRA_BYTES}.
+ * @throws GatehouseError `invalid_input` (field `extra`).
+ */
+export function checkExtra(value: unknown): string {
   if (value === undefined || value === null) return '{}';
   if (!isPlainObject(value)) throw new GatehouseError('invalid_input', 'extra must be an object', { field: 'extra' });
   const text = JSON.stringify(value);

@@ -1,9 +1,10 @@
 /**
  * Custom SCIM schema extensions declared in configuration (RFC 7643 §3.3 "Schema Extension
  * Model"), e.g. an HR system's `urn:example:params:scim:schemas:extension:hr:2.0:User` with a
- * `badgeNumber`. Each becomes an extension of the User resource type: announced in
- * /ResourceTypes and /Schemas, validated on input like the built-in schemas, stored with the
- * user (its `extra` JSON, under the schema URN), returned, filterable, sortable and PATCHable.
+ * `badgeNumber`. Each becomes an extension of the User or Group resource type (`resourceType`):
+ * announced in /ResourceTypes and /Schemas, validated on input like the built-in schemas, stored
+ * with the resource (its `extra` JSON, under the schema URN), returned, filterable, sortable and
+ * PATCHable.
  *
  * Configuration (`scimSchemaExtensions`, a JSON array in the GATEHOUSE_CONFIG file or the
  * GATEHOUSE_SCIM_SCHEMA_EXTENSIONS variable):
@@ -12,7 +13,6 @@
  *    "resourceType": "User", "required": false,
  *    "attributes": [{ "name": "badgeNumber", "type": "string", "caseExact": true, "mutability": "immutable" }] }]
  * ```
- * Groups take no custom extensions yet (their rows have no place to keep them).
  */
 import { z } from 'zod';
 import { GatehouseError } from '../kernel/errors.js';
@@ -53,7 +53,7 @@ const extensionConfig = z.strictObject({
   id: z.string().regex(URN_RE),
   name: z.string().min(1).max(128),
   description: z.string().max(1024).default(''),
-  resourceType: z.literal('User'),
+  resourceType: z.enum(['User', 'Group']),
   required: z.boolean().default(false),
   attributes: z.array(attributeConfig).min(1).max(100),
 });
@@ -121,10 +121,57 @@ export function buildSchemaSet(config: readonly unknown[] = []): ScimSchemaSet {
     }
     extensions.push({ id: e.id, name: e.name, description: e.description, attributes: e.attributes.map(toAttributeDef) });
   }
-  const user: ResourceTypeDef = {
-    ...USER_RESOURCE,
-    extensions: [...USER_RESOURCE.extensions, ...extensions.map((s, i) => ({ schema: s, required: parsed.data[i]!.required }))],
-    customExtensions: extensions.map((s) => s.id),
+  const extend = (base: ResourceTypeDef): ResourceTypeDef => {
+    const mine = extensions.map((schema, i) => ({ schema, required: parsed.data[i]!.required, of: parsed.data[i]!.resourceType })).filter((e) => e.of === base.id);
+    if (mine.length === 0) return base;
+    return { ...base, extensions: [...base.extensions, ...mine.map(({ schema, required }) => ({ schema, required }))], customExtensions: mine.map((e) => e.schema.id) };
   };
-  return { user, group: GROUP_RESOURCE, resourceTypes: [user, GROUP_RESOURCE], schemas: [...BUILTIN_SCHEMA_SET.schemas, ...extensions] };
+  const user = extend(USER_RESOURCE);
+  const group = extend(GROUP_RESOURCE);
+  return { user, group, resourceTypes: [user, group], schemas: [...BUILTIN_SCHEMA_SET.schemas, ...extensions] };
+}
+
+/**
+ * The configured extensions of a resource as SCIM shows them: each `extra[urn]` object without
+ * the attributes returned `never` (writeOnly); `request` ones are removed later by `project`.
+ */
+export function customExtensionsToScim(extra: Record<string, unknown> | undefined, rt: ResourceTypeDef): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const urn of rt.customExtensions ?? []) {
+    const v = extra?.[urn];
+    const schema = rt.extensions.find((e) => e.schema.id === urn)!.schema;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) continue;
+    const shown = Object.fromEntries(Object.entries(v).filter(([k]) => schema.attributes.find((a) => a.name === k && a.returned !== 'never')));
+    if (Object.keys(shown).length) out[urn] = shown;
+  }
+  return out;
+}
+
+/** The configured extensions of a canonical SCIM document (see `readResource`), for `extra`: unassigned values dropped. */
+export function customExtensionsFromScim(doc: Record<string, unknown>, rt: ResourceTypeDef): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const urn of rt.customExtensions ?? []) {
+    const v = doc[urn] as Record<string, unknown> | undefined;
+    if (v && Object.values(v).some((x) => x !== null && x !== undefined)) out[urn] = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined));
+  }
+  return out;
+}
+
+/**
+ * `extra` for a replace: write-only extension values stored in `stored` and not sent in the
+ * canonical document `sent` are kept (a client cannot read them back to send them again).
+ */
+export function keepWriteOnly(extra: Record<string, unknown>, stored: Record<string, unknown> | undefined, sent: Record<string, unknown>, rt: ResourceTypeDef): Record<string, unknown> {
+  let out = extra;
+  for (const urn of rt.customExtensions ?? []) {
+    const schema = rt.extensions.find((e) => e.schema.id === urn)!.schema;
+    const was = (stored?.[urn] ?? {}) as Record<string, unknown>;
+    const now = (sent[urn] ?? {}) as Record<string, unknown>;
+    for (const a of schema.attributes) {
+      if (a.returned === 'never' && was[a.name] !== undefined && !(a.name in now)) {
+        out = { ...out, [urn]: { ...((out[urn] as Record<string, unknown>) ?? {}), [a.name]: was[a.name] } };
+      }
+    }
+  }
+  return out;
 }

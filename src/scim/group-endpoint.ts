@@ -8,11 +8,13 @@ import { isGatehouseError } from '../kernel/errors.js';
 import type { Group, GroupMemberRef, GroupService } from '../identity/types.js';
 import { scimInvalid } from './errors.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
-import { groupInputFromScim, groupToScim, toGroupInput, type ScimGroupInput, type ScimMemberRef } from './group-mapping.js';
+import { keepWriteOnly } from './extensions.js';
+import { groupInputFromScim, groupToScim, toGroupInput, type ScimMemberRef } from './group-mapping.js';
+import { checkImmutable, readResource } from './resource.js';
 import { listResponse, project, type ListParams, type ListResponse, type Projection } from './list.js';
 import { withOptimisticRetry } from './operations.js';
 import { applyPatch, readPatchRequest } from './patch.js';
-import { GROUP_RESOURCE } from './schemas.js';
+import { GROUP_RESOURCE, type ResourceTypeDef } from './schemas.js';
 import type { ScimQueryStore } from './sql/query-store.js';
 import { expectedVersionOf, type ScimResult } from './user-endpoint.js';
 
@@ -22,12 +24,12 @@ export class ScimGroupEndpoint {
     private readonly groups: GroupService,
     private readonly query: ScimQueryStore,
     private readonly baseUrl: string,
+    /** The Group resource type with any configured extensions. */
+    readonly rt: ResourceTypeDef = GROUP_RESOURCE,
   ) {}
 
-  readonly rt = GROUP_RESOURCE;
-
   private result(group: Group, projection: Projection = {}): ScimResult {
-    return { doc: project(groupToScim(group, this.baseUrl), projection, GROUP_RESOURCE), version: group.version, id: group.id };
+    return { doc: project(groupToScim(group, this.baseUrl, this.rt), projection, this.rt), version: group.version, id: group.id };
   }
 
   /**
@@ -60,8 +62,16 @@ export class ScimGroupEndpoint {
     return out;
   }
 
-  /** Stores a full replacement; a member that vanished meanwhile is the client's invalidValue, not a 404 of the group. */
-  private async store(ctx: OperationContext, current: Group, input: ScimGroupInput): Promise<Group> {
+  /**
+   * Stores `body` (a full representation) as the new state of `current`: immutable extension
+   * attributes must not change and write-only ones not sent are kept; a member that vanished
+   * meanwhile is the client's invalidValue, not a 404 of the group.
+   */
+  private async store(ctx: OperationContext, current: Group, body: unknown, requireSchemas: boolean): Promise<Group> {
+    const canonical = readResource(body, this.rt, { requireSchemas });
+    checkImmutable(groupToScim(current, this.baseUrl, this.rt), canonical, this.rt);
+    const input = groupInputFromScim(canonical, { requireSchemas: false }, this.rt);
+    input.extra = keepWriteOnly(input.extra, current.extra, canonical, this.rt);
     const members = await this.resolveMembers(ctx, input.members, current);
     try {
       return await this.groups.replace(ctx, current.id, toGroupInput(input, members, current.description), current.version);
@@ -75,7 +85,7 @@ export class ScimGroupEndpoint {
 
   /** POST /Groups (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`. */
   async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
-    const input = groupInputFromScim(body, { requireSchemas: true });
+    const input = groupInputFromScim(body, { requireSchemas: true }, this.rt);
     const members = await this.resolveMembers(ctx, input.members, null);
     try {
       return this.result(await this.groups.create(ctx, toGroupInput(input, members, null)), projection);
@@ -92,11 +102,11 @@ export class ScimGroupEndpoint {
 
   /** PUT /Groups/{id} (RFC 7644 §3.5.1): members become exactly those given. */
   async replace(ctx: OperationContext, id: string, body: unknown, ifMatch?: EtagCondition, projection: Projection = {}): Promise<ScimResult> {
-    const input = groupInputFromScim(body, { requireSchemas: true });
+    readResource(body, this.rt, { requireSchemas: true });
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.groups.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
-      return this.result(await this.store(ctx, current, input), projection);
+      return this.result(await this.store(ctx, current, body, true), projection);
     });
   }
 
@@ -106,8 +116,8 @@ export class ScimGroupEndpoint {
     return withOptimisticRetry(ifMatch, async () => {
       const current = await this.groups.get(ctx, id);
       checkIfMatch(ifMatch, current.version);
-      const patched = applyPatch(groupToScim(current, this.baseUrl), ops, GROUP_RESOURCE);
-      return this.result(await this.store(ctx, current, groupInputFromScim(patched, { requireSchemas: false })), projection);
+      const patched = applyPatch(groupToScim(current, this.baseUrl, this.rt), ops, this.rt);
+      return this.result(await this.store(ctx, current, patched, false), projection);
     });
   }
 
@@ -119,7 +129,7 @@ export class ScimGroupEndpoint {
 
   /** GET /Groups and POST /Groups/.search (RFC 7644 §3.4.2, §3.4.3). @throws GatehouseError `invalid_input` (invalidFilter, invalidValue). */
   async list(ctx: OperationContext, params: ListParams, projection: Projection = {}): Promise<ListResponse> {
-    const page = await this.query.listGroups(ctx.tenantId, GROUP_RESOURCE, params);
+    const page = await this.query.listGroups(ctx.tenantId, this.rt, params);
     return listResponse({ totalResults: page.totalResults }, params.startIndex, page.items.map((g) => this.result(g, projection).doc));
   }
 }

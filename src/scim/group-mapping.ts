@@ -9,7 +9,8 @@
 import type { Group, GroupInput, GroupMemberRef } from '../identity/types.js';
 import { scimInvalid } from './errors.js';
 import { readResource, type ScimDoc } from './resource.js';
-import { GROUP_RESOURCE, GROUP_SCHEMA } from './schemas.js';
+import { customExtensionsFromScim, customExtensionsToScim } from './extensions.js';
+import { GROUP_RESOURCE, GROUP_SCHEMA, type ResourceTypeDef } from './schemas.js';
 import { etagOf } from './etag.js';
 
 /** A member as a SCIM client names it: `value` (the id) and, optionally, `type` `User` or `Group`. */
@@ -21,8 +22,9 @@ export interface ScimMemberRef {
 const SCIM_TYPE = { user: 'User', group: 'Group' } as const;
 const ENDPOINT = { user: 'Users', group: 'Groups' } as const;
 
-/** A group as a SCIM Group resource. `baseUrl` is the SCIM base URL (no trailing slash). */
-export function groupToScim(group: Group, baseUrl: string): ScimDoc {
+/** A group as a SCIM Group resource. `baseUrl` is the SCIM base URL (no trailing slash); `rt` brings configured extensions. */
+export function groupToScim(group: Group, baseUrl: string, rt: ResourceTypeDef = GROUP_RESOURCE): ScimDoc {
+  const custom = customExtensionsToScim(group.extra, rt);
   const members = group.members
     .filter((m): m is typeof m & { type: 'user' | 'group' } => m.type === 'user' || m.type === 'group')
     .map((m) => ({
@@ -32,11 +34,12 @@ export function groupToScim(group: Group, baseUrl: string): ScimDoc {
       ...(m.display !== null ? { display: m.display } : {}),
     }));
   return {
-    schemas: [GROUP_SCHEMA],
+    schemas: [GROUP_SCHEMA, ...Object.keys(custom)],
     id: group.id,
     ...(group.externalId !== null ? { externalId: group.externalId } : {}),
     displayName: group.displayName,
     members,
+    ...custom,
     meta: {
       resourceType: 'Group',
       created: group.created,
@@ -68,6 +71,8 @@ export interface ScimGroupInput {
   displayName: string;
   externalId: string | null;
   members: ScimMemberRef[];
+  /** Configured extensions, keyed by URN. */
+  extra: Record<string, unknown>;
 }
 
 /**
@@ -75,8 +80,8 @@ export interface ScimGroupInput {
  * values collapse to one.
  * @throws GatehouseError `invalid_input` with a SCIM scimType.
  */
-export function groupInputFromScim(body: unknown, opts: { requireSchemas: boolean }): ScimGroupInput {
-  const doc = readResource(body, GROUP_RESOURCE, opts);
+export function groupInputFromScim(body: unknown, opts: { requireSchemas: boolean }, rt: ResourceTypeDef = GROUP_RESOURCE): ScimGroupInput {
+  const doc = readResource(body, rt, opts);
   const seen = new Set<string>();
   const members: ScimMemberRef[] = [];
   for (const m of (doc.members ?? []) as Array<Record<string, unknown>>) {
@@ -89,10 +94,11 @@ export function groupInputFromScim(body: unknown, opts: { requireSchemas: boolea
     displayName: doc.displayName as string,
     externalId: typeof doc.externalId === 'string' ? doc.externalId : null,
     members,
+    extra: customExtensionsFromScim(doc, rt),
   };
 }
 
 /** Builds the service input once members are resolved to typed refs. */
 export function toGroupInput(input: ScimGroupInput, members: GroupMemberRef[], description: string | null): GroupInput {
-  return { displayName: input.displayName, externalId: input.externalId, description, members };
+  return { displayName: input.displayName, externalId: input.externalId, description, members, extra: input.extra };
 }

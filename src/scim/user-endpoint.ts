@@ -7,6 +7,7 @@
 import type { OperationContext } from '../kernel/context.js';
 import type { User, UserService } from '../identity/types.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
+import { keepWriteOnly } from './extensions.js';
 import { listResponse, project, type ListParams, type ListResponse, type Projection } from './list.js';
 import { withOptimisticRetry } from './operations.js';
 import { applyPatch, readPatchRequest } from './patch.js';
@@ -86,16 +87,7 @@ export class ScimUserEndpoint {
     const canonical = readResource(doc, this.rt, { requireSchemas });
     checkImmutable(this.view(current), canonical, this.rt);
     const input = userInputFromScim(canonical, { requireSchemas: false }, this.rt);
-    for (const urn of this.rt.customExtensions ?? []) {
-      const schema = this.rt.extensions.find((e) => e.schema.id === urn)!.schema;
-      const stored = (current.extra?.[urn] ?? {}) as Record<string, unknown>;
-      const sent = (canonical[urn] ?? {}) as Record<string, unknown>;
-      for (const a of schema.attributes) {
-        if (a.returned === 'never' && stored[a.name] !== undefined && !(a.name in sent)) {
-          input.extra = { ...input.extra, [urn]: { ...((input.extra?.[urn] as Record<string, unknown>) ?? {}), [a.name]: stored[a.name] } };
-        }
-      }
-    }
+    input.extra = keepWriteOnly(input.extra ?? {}, current.extra, canonical, this.rt);
     return this.users.replace(ctx, current.id, { ...input, active: input.active ?? current.active }, current.version);
   }
 

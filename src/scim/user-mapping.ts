@@ -5,6 +5,7 @@
 import type { Email, EnterpriseAttributes, PersonName, User, UserInput } from '../identity/types.js';
 import { scimInvalid } from './errors.js';
 import { etagOf } from './etag.js';
+import { customExtensionsFromScim, customExtensionsToScim } from './extensions.js';
 import { readResource, type ScimDoc } from './resource.js';
 import { ENTERPRISE_USER_SCHEMA, USER_RESOURCE, USER_SCHEMA, type ResourceTypeDef } from './schemas.js';
 
@@ -59,16 +60,7 @@ export function userToScim(user: User, baseUrl: string, opts: UserViewOptions = 
   const hasEnterprise = Object.keys(enterprise).length > 0;
   const extra: Record<string, unknown> = {};
   for (const k of USER_EXTRA_ATTRIBUTES) if (user.extra?.[k] !== undefined && user.extra[k] !== null) extra[k] = user.extra[k];
-  const custom: Record<string, unknown> = {};
-  for (const urn of rt.customExtensions ?? []) {
-    const v = user.extra?.[urn];
-    const schema = rt.extensions.find((e) => e.schema.id === urn)!.schema;
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      // Attributes returned "never" (writeOnly) are never shown; "request" ones are removed by `project` unless asked for.
-      const shown = Object.fromEntries(Object.entries(v).filter(([k]) => schema.attributes.find((a) => a.name === k && a.returned !== 'never')));
-      if (Object.keys(shown).length) custom[urn] = shown;
-    }
-  }
+  const custom = customExtensionsToScim(user.extra, rt);
   const groups = (opts.groups ?? []).map((g) => ({ value: g.id, $ref: `${baseUrl}/Groups/${g.id}`, display: g.displayName, type: g.type }));
   const doc: ScimDoc = {
     schemas: [USER_SCHEMA, ...(hasEnterprise ? [ENTERPRISE_USER_SCHEMA] : []), ...Object.keys(custom)],
@@ -131,10 +123,7 @@ export function userInputFromScim(body: unknown, opts: { requireSchemas: boolean
   const extra: Record<string, unknown> = {};
   for (const k of USER_EXTRA_ATTRIBUTES) if (doc[k] !== undefined && doc[k] !== null) extra[k] = doc[k];
   // Configured extensions are kept with the user under their schema URN.
-  for (const urn of rt.customExtensions ?? []) {
-    const v = doc[urn] as Record<string, unknown> | undefined;
-    if (v && Object.values(v).some((x) => x !== null && x !== undefined)) extra[urn] = Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined));
-  }
+  Object.assign(extra, customExtensionsFromScim(doc, rt));
   const input: UserInput = {
     userName: doc.userName as string,
     externalId: str(doc.externalId),

@@ -62,7 +62,7 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const schemaSet = buildSchemaSet(services.config.scimSchemaExtensions ?? []);
   const store = new ScimQueryStore(services.storage);
   const users = new ScimUserEndpoint(services.users, store, baseUrl, schemaSet.user);
-  const groups = new ScimGroupEndpoint(services.groups, store, baseUrl);
+  const groups = new ScimGroupEndpoint(services.groups, store, baseUrl, schemaSet.group);
   const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err), services.storage);
 
   app.removeAllContentTypeParsers();

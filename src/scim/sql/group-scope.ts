@@ -9,6 +9,7 @@ import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 import { scimInvalid } from '../errors.js';
 import { GROUP_SCHEMA, type AttributeDef, type ResourceTypeDef } from '../schemas.js';
 import type { AttrRef, ElementScope, RowScope, Target } from './filter-sql.js';
+import { customSchemaRows, extraDoc, jsonAttributeTarget } from './json-multi.js';
 import type { SqlDialect, ValueExpr } from './values.js';
 
 function notFilterable(label: string): never {
@@ -26,6 +27,8 @@ export class GroupRowScope implements RowScope {
   target(ref: AttrRef): Target {
     const d = this.dialect;
     const { def, label } = ref;
+    // Configured extensions live in `g.extra` under their URN.
+    if (ref.schema !== null) return jsonAttributeTarget(d, def, extraDoc(d, 'g'), [ref.schema, def.name]);
     switch (def.name) {
       case 'displayName':
         return { kind: 'value', value: d.text(def, sql.ref('g.display_name_norm'), 'norm') };
@@ -45,7 +48,12 @@ export class GroupRowScope implements RowScope {
           },
         };
       case 'schemas':
-        return { kind: 'multi', def, exists: (cond) => sql`exists (select 1 from (select cast(${GROUP_SCHEMA} as text) as s) as sch where ${cond({ value: () => d.text(def, sql.ref('sch.s'), 'ascii') })})` };
+        return {
+          kind: 'multi',
+          def,
+          exists: (cond) =>
+            sql`exists (select 1 from (select cast(${GROUP_SCHEMA} as text) as s ${customSchemaRows(d, this.rt.customExtensions ?? [], extraDoc(d, 'g'))}) as sch where ${cond({ value: () => d.text(def, sql.ref('sch.s'), 'ascii') })})`,
+        };
       case 'members':
         return this.members(def);
       default:

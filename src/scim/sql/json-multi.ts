@@ -1,6 +1,6 @@
 /**
- * Multi-valued attributes kept in a JSON document column (a user's `extra`: phoneNumbers,
- * addresses, custom extension attributes ...), as SQL `exists` over the array's elements:
+ * Attributes kept in a JSON document column (the `extra` of users and groups: phoneNumbers,
+ * addresses, configured extension attributes ...). Multi-valued ones as SQL `exists` over the array's elements:
  * SQLite `json_each`, PostgreSQL `jsonb_array_elements`. Not indexed: these attributes are rarely
  * filtered on, and the scan reads only the rows the rest of the filter leaves.
  */
@@ -38,4 +38,24 @@ function sqliteAtom(d: SqlDialect, def: AttributeDef): ValueExpr {
   if (def.type === 'boolean') return { kind: 'bool', def, isTrue: sql`(j.type = 'true')`, assigned: sql`(j.type in ('true', 'false'))` };
   if (def.type === 'integer' || def.type === 'decimal') return { kind: 'number', def, sql: sql`(case when j.type in ('integer', 'real') then j.atom end)` };
   return d.text(def, sql`(case when j.type = 'text' then j.atom end)`);
+}
+
+/** A resource's `extra` column (`alias.extra`) as a JSON document: text on SQLite, jsonb on PostgreSQL. */
+export function extraDoc(d: SqlDialect, alias: 'u' | 'g'): Sql {
+  return d.kind === 'postgres' ? sql`(${sql.ref(`${alias}.extra`)}::jsonb)` : sql.ref(`${alias}.extra`);
+}
+
+/** An attribute kept in a JSON document at `path`: multi-valued, singular complex, or a value. */
+export function jsonAttributeTarget(d: SqlDialect, def: AttributeDef, doc: Sql, path: string[]): Target {
+  if (def.multiValued) return jsonMultiTarget(d, def, doc, path);
+  if (def.type === 'complex') return { kind: 'complex', def, sub: (s) => d.jsonValue(doc, [...path, s.name], s) };
+  return { kind: 'value', value: d.jsonValue(doc, path, def) };
+}
+
+/** SQL listing the configured extension URNs present in `doc` (rows of one column `s`, each after `union all`). */
+export function customSchemaRows(d: SqlDialect, urns: readonly string[], doc: Sql): Sql {
+  return sql.join(
+    urns.map((urn) => sql`union all select cast(${urn} as text) as s where ${d.kind === 'postgres' ? sql`jsonb_typeof(${doc} -> ${urn}) = 'object'` : sql`json_type(${doc}, ${`$."${urn}"`}) = 'object'`}`),
+    sql` `,
+  );
 }

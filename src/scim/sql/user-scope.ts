@@ -10,7 +10,7 @@ import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA, type AttributeDef, type ResourceTypeDef } from '../schemas.js';
 import { scimInvalid } from '../errors.js';
 import type { AttrRef, ElementScope, RowScope, Target } from './filter-sql.js';
-import { jsonMultiTarget } from './json-multi.js';
+import { customSchemaRows, extraDoc, jsonAttributeTarget } from './json-multi.js';
 import type { Sql, SqlDialect, ValueExpr } from './values.js';
 
 const CORE_COLUMNS: Record<string, string> = {
@@ -58,7 +58,7 @@ export class UserRowScope implements RowScope {
 
   /** `u.extra` as a JSON document (jsonb on PostgreSQL). */
   private extra(): Sql {
-    return this.dialect.kind === 'postgres' ? sql`(u.extra::jsonb)` : sql`u.extra`;
+    return extraDoc(this.dialect, 'u');
   }
 
   target(ref: AttrRef): Target {
@@ -102,25 +102,20 @@ export class UserRowScope implements RowScope {
   }
 
   private jsonTarget(def: AttributeDef, path: string[]): Target {
-    const d = this.dialect;
-    if (def.multiValued) return jsonMultiTarget(d, def, this.extra(), path);
-    if (def.type === 'complex') return { kind: 'complex', def, sub: (s) => d.jsonValue(this.extra(), [...path, s.name], s) };
-    return { kind: 'value', value: d.jsonValue(this.extra(), path, def) };
+    return jsonAttributeTarget(this.dialect, def, this.extra(), path);
   }
 
   /** `schemas`: the core URN, the enterprise URN when any enterprise attribute is set, and each configured extension present in `extra`. */
   private schemas(def: AttributeDef): Target {
     const d = this.dialect;
     const enterprise = sql`(${sql.join(['employee_number', 'cost_center', 'organization', 'division', 'department', 'manager_id'].map((c) => sql`${col(c)} is not null`), sql` or `)})`;
-    const custom = (this.rt.customExtensions ?? []).map(
-      (urn) => sql`union all select cast(${urn} as text) as s where ${d.kind === 'postgres' ? sql`jsonb_typeof(${this.extra()} -> ${urn}) = 'object'` : sql`json_type(u.extra, ${`$."${urn}"`}) = 'object'`}`,
-    );
+    const custom = customSchemaRows(d, this.rt.customExtensions ?? [], this.extra());
     const el: ElementScope = { value: () => d.text(def, sql.ref('sch.s'), 'ascii') };
     return {
       kind: 'multi',
       def,
       exists: (cond) =>
-        sql`exists (select 1 from (select cast(${USER_SCHEMA} as text) as s union all select cast(${ENTERPRISE_USER_SCHEMA} as text) as s where ${enterprise} ${sql.join(custom, sql` `)}) as sch where ${cond(el)})`,
+        sql`exists (select 1 from (select cast(${USER_SCHEMA} as text) as s union all select cast(${ENTERPRISE_USER_SCHEMA} as text) as s where ${enterprise} ${custom}) as sch where ${cond(el)})`,
     };
   }
 
