@@ -4,7 +4,7 @@ import { sha256Hex } from '../kernel/secrets.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Storage } from '../storage/database.js';
+import type { Executor, Storage } from '../storage/database.js';
 import { API_SCOPES, type ApiScope, type ApiToken, type CreatedApiToken } from './types.js';
 
 /** Prefix of every Gatehouse API token, so secret scanners can recognise leaked ones. */
@@ -161,12 +161,17 @@ export class ApiTokenService {
     if (hit) this.cache.delete(key);
     const generation = this.generation;
     const row = await this.storage.db
-      .selectFrom('api_tokens')
-      .select(TOKEN_COLUMNS)
-      .where('tenant_id', '=', tenantId)
-      .where('token_hash', '=', hash)
+      .selectFrom('api_tokens as t')
+      .leftJoin('users as u', (j) => j.onRef('u.tenant_id', '=', 't.tenant_id').onRef('u.id', '=', 't.user_id'))
+      .select(TOKEN_COLUMNS.map((c) => `t.${c}` as const))
+      .select('u.status as user_status')
+      .where('t.tenant_id', '=', tenantId)
+      .where('t.token_hash', '=', hash)
       .executeTakeFirst();
     if (!row || row.revoked_at) return null;
+    // Defence in depth: a token bound to a user acts only while that user is active (deprovisioning
+    // also revokes such tokens, in its own transaction; see revokeUserApiTokens).
+    if (row.user_id !== null && row.user_status !== 'active') return null;
     const entry = cachedToken(tenantId, toApiToken(row), nowMs);
     if (this.cacheTtlMs > 0 && generation === this.generation) {
       if (this.cache.size >= API_TOKEN_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
@@ -207,8 +212,18 @@ export class ApiTokenService {
 
   /** Drops token `id` of `tenantId` from the cache and stops in-flight reads from caching it. */
   private forget(tenantId: string, id: string): void {
+    this.forgetMany(tenantId, [id]);
+  }
+
+  /**
+   * Drops the tokens `ids` of `tenantId` from the authentication cache and stops reads in flight
+   * from caching them (used after a revocation made outside this service, e.g. deprovisioning).
+   */
+  forgetMany(tenantId: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
     this.generation++;
-    for (const [key, e] of this.cache) if (e.tenantId === tenantId && e.token.id === id) this.cache.delete(key);
+    const gone = new Set(ids);
+    for (const [key, e] of this.cache) if (e.tenantId === tenantId && gone.has(e.token.id)) this.cache.delete(key);
   }
 
   async list(ctx: OperationContext): Promise<ApiToken[]> {
@@ -262,4 +277,32 @@ export class ApiTokenService {
     });
     this.forget(ctx.tenantId, id);
   }
+}
+
+/** The `reason` recorded on each `api_token.revoke` audit event written by deprovisioning. */
+export const DEPROVISION_TOKEN_REVOKE_REASON = 'user_deprovisioned';
+
+/**
+ * Revokes, inside `trx`, every unrevoked API token bound to user `userId` (`api_tokens.user_id`),
+ * writing one `api_token.revoke` audit event per token with `details.reason`
+ * {@link DEPROVISION_TOKEN_REVOKE_REASON}. Called by deprovisioning; a revoked token stays revoked
+ * when the user is reactivated. The caller must drop the ids from each instance's cache
+ * ({@link ApiTokenService.forgetMany}).
+ * @param nowIso - revocation time (ISO 8601 UTC).
+ * @returns the ids revoked (empty when the user had none).
+ */
+export async function revokeUserApiTokens(trx: Executor, audit: AuditLog, ctx: OperationContext, userId: string, nowIso: string): Promise<string[]> {
+  const rows = await trx
+    .updateTable('api_tokens')
+    .set({ revoked_at: nowIso })
+    .where('tenant_id', '=', ctx.tenantId)
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute();
+  const ids = rows.map((r) => r.id).sort();
+  for (const id of ids) {
+    await audit.append(trx, ctx, { action: 'api_token.revoke', target: { type: 'api_token', id }, details: { reason: DEPROVISION_TOKEN_REVOKE_REASON, userId } });
+  }
+  return ids;
 }

@@ -4,7 +4,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import type { TupleStore } from '../authz/tuple-store.js';
 import type { Clock } from '../kernel/clock.js';
-import { Deprovisioner } from '../lifecycle/deprovision.js';
+import { Deprovisioner, type ApiTokenCache } from '../lifecycle/deprovision.js';
 import type { Storage } from '../storage/database.js';
 import { ApplicationServiceImpl } from './applications.js';
 import { GroupServiceImpl } from './groups.js';
@@ -23,9 +23,9 @@ export interface IdentityServices {
   deprovisioner: Deprovisioner;
 }
 
-/** Creates every identity service over one storage, audit log, tuple store and clock. */
-export function createIdentityServices(base: { storage: Storage; audit: AuditLog; tuples: TupleStore; clock: Clock }): IdentityServices {
-  const deprovisioner = new Deprovisioner(base.tuples, base.audit);
+/** Creates every identity service over one storage, audit log, tuple store and clock (and the API-token cache to evict from on deprovisioning). */
+export function createIdentityServices(base: { storage: Storage; audit: AuditLog; tuples: TupleStore; clock: Clock; apiTokens?: ApiTokenCache }): IdentityServices {
+  const deprovisioner = new Deprovisioner(base.tuples, base.audit, base.clock, base.apiTokens);
   const deps: IdentityDeps = { ...base, deprovisioner };
   return {
     users: new UserServiceImpl(deps),

@@ -7,6 +7,8 @@
  */
 import { revokeAllForAccount } from '../oidc/adapter.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { revokeUserApiTokens } from '../identity/api-tokens.js';
+import type { Clock } from '../kernel/clock.js';
 import type { TupleStore } from '../authz/tuple-store.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { Executor } from '../storage/database.js';
@@ -39,6 +41,13 @@ export interface DeprovisionResult {
   emailsDeleted: number;
   /** Gatehouse sign-in sessions (`authn_sessions`) ended (users only; 0 when no session service is attached). */
   sessionsEnded: number;
+  /** API tokens bound to the user (`gatehouse token create --user`) revoked (users only). */
+  apiTokensRevoked: number;
+}
+
+/** What deprovisioning needs of the API-token service: drop revoked tokens from its cache. */
+export interface ApiTokenCache {
+  forgetMany(tenantId: string, ids: readonly string[]): void;
 }
 
 /**
@@ -68,9 +77,15 @@ export class Deprovisioner {
   private readonly userHooks: UserDeprovisionHook[] = [];
   private sessions: UserSessionEnder | undefined;
 
+  /**
+   * @param clock - time of token revocations.
+   * @param apiTokens - the API-token cache of this instance, so revoked user tokens leave it at once.
+   */
   constructor(
     private readonly tuples: TupleStore,
     private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly apiTokens?: ApiTokenCache,
   ) {}
 
   /** Registers a {@link UserDeprovisionHook} (at wiring time). */
@@ -101,8 +116,11 @@ export class Deprovisioner {
    *    dead for good: reactivating the user later does not revive it (NIST SP 800-63B-4 §5.1 /
    *    OWASP ASVS 5.0 V7.4: sessions end when the account is disabled). Needs
    *    {@link Deprovisioner.endSessionsWith}.
-   * 5. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
-   * 6. For a user, runs the registered {@link UserDeprovisionHook}s (owned service accounts).
+   * 5. For a user, revokes every API token bound to it (`api_tokens.user_id`; one `api_token.revoke`
+   *    audit event each, reason `user_deprovisioned`) and drops them from this instance's token
+   *    cache; reactivating the user does not revive them.
+   * 6. `delete` of a user: deletes its `user_emails` rows (the addresses become free) and its TOTP secret.
+   * 7. For a user, runs the registered {@link UserDeprovisionHook}s (owned service accounts).
    *
    * @param trx - an open transaction (not the bare database): the change must be atomic.
    * @returns counts of what was removed and the changelog revision.
@@ -119,6 +137,14 @@ export class Deprovisioner {
     // After the OIDC artifacts, so `oidcArtifactsDeleted` counts all of them.
     const sessionsEnded =
       identity.type === 'user' && this.sessions ? await this.sessions.endAllForUser(ctx, identity.id, { trx, reason: DEPROVISION_SESSION_END_REASON }) : 0;
+    let apiTokensRevoked = 0;
+    if (identity.type === 'user') {
+      const ids = await revokeUserApiTokens(trx, this.audit, ctx, identity.id, this.clock.now().toISOString());
+      apiTokensRevoked = ids.length;
+      // Dropped before commit too: a read racing the commit still meets the user-status check
+      // in ApiTokenService.authenticate, and other replicas the revocation follower.
+      this.apiTokens?.forgetMany(ctx.tenantId, ids);
+    }
     let totpDeleted = 0;
     let emailsDeleted = 0;
     if (mode === 'delete' && identity.type === 'user') {
@@ -128,7 +154,7 @@ export class Deprovisioner {
       emailsDeleted = Number(e.numDeletedRows);
     }
     if (identity.type === 'user') for (const hook of this.userHooks) await hook(trx, ctx, identity.id, mode);
-    const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted, sessionsEnded };
+    const result: DeprovisionResult = { revision, tuplesDeleted, oidcArtifactsDeleted, totpDeleted, emailsDeleted, sessionsEnded, apiTokensRevoked };
     await this.audit.append(trx, ctx, {
       action: 'identity.deprovision',
       target: { type: identity.type, id: identity.id },
