@@ -80,7 +80,8 @@ export class ChangelogFollower {
       for (const d of await trx.selectFrom('authz_stores').select(['tenant_id', 'id']).where('deleted_at', 'is not', null).execute()) this.index.dropStore(d.tenant_id, d.id);
       let after: string[] | null = null;
       for (;;) {
-        let q = trx.selectFrom('authz_tuples').selectAll();
+        // Only the columns a tuple needs (not `source`, `created_at`): fewer values per row to materialise.
+        let q = trx.selectFrom('authz_tuples').select([...TUPLE_KEY, 'condition_name', 'condition_context', 'expires_at']);
         if (after) {
           const a = after;
           q = q.where(sql<boolean>`(${sql.join(TUPLE_KEY.map((c) => sql.ref(c)))}) > (${sql.join(a)})`);
