@@ -14,6 +14,9 @@ declare module 'fastify' {
   }
 }
 
+/** AuthZEN's paths, at the root and per store: their 404/405 answers use AuthZEN's error body. */
+export const AUTHZEN_PATH = /^\/(?:stores\/[^/]+\/)?access\/v1(?:\/|$)/;
+
 /** One segment of a route pattern: a literal, a parameter (one segment) or a wildcard (the rest). */
 type Part = { literal: string } | { param: true } | { rest: true };
 

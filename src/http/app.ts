@@ -3,11 +3,11 @@ import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
-import { trackRoutes, unmatchedRoute } from './allowed-methods.js';
+import { AUTHZEN_PATH, trackRoutes, unmatchedRoute } from './allowed-methods.js';
 import { newRequestId, securityHeaders } from './headers.js';
 import { refuseNul } from './json-body.js';
 import { healthRoutes } from './routes/health.js';
-import { authzenRoutes } from './routes/authzen.js';
+import { authzenRoutes, sendAuthzenError } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
 import { scimRoutes } from './routes/scim.js';
 import { oidcRoutes } from './routes/oidc.js';
@@ -64,7 +64,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
   refuseNul(app, services.config.bodyLimitBytes);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
-  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, unmatchedRoute(request, reply)));
+  app.setNotFoundHandler((request, reply) => (AUTHZEN_PATH.test(request.url) ? sendAuthzenError : sendProblem)(request, reply, unmatchedRoute(request, reply)));
   trackRoutes(app);
 
   await app.register(async (scope) => healthRoutes(scope, services));

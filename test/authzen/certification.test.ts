@@ -190,6 +190,10 @@ describeEachBackend('AuthZEN 1.0 certification scenario', (backend) => {
     expect(named.body).toEqual({ decision: true });
     const meta = await call({ path: `/.well-known/authzen-configuration/stores/${imported!.id}`, method: 'GET', contentType: null });
     expect(meta.body.access_evaluation_endpoint).toBe(`${ISSUER}/stores/${imported!.id}/access/v1/evaluation`);
+    const noMeta = await call({ path: '/.well-known/authzen-configuration/stores/01NOSUCHSTORE0000000000000', method: 'GET', contentType: null });
+    expect({ status: noMeta.status, code: noMeta.body.error.code }).toEqual({ status: 404, code: 'not_found' });
+    const builtinMeta = await call({ path: '/.well-known/authzen-configuration/stores/gatehouse', method: 'GET', contentType: null });
+    expect(builtinMeta.body.access_evaluation_endpoint).toBe(`${ISSUER}/stores/gatehouse/access/v1/evaluation`);
     const missing = await call({ path: '/stores/01NOSUCHSTORE0000000000000/access/v1/evaluation', body });
     expect({ status: missing.status, code: missing.body.error.code }).toEqual({ status: 404, code: 'not_found' });
     // The built-in store keeps the first slice's permission mapping.

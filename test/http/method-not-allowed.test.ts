@@ -39,12 +39,15 @@ describeEachBackend('405 Method Not Allowed', (backend) => {
     expect([unknown.statusCode, unknown.headers.allow, unknown.json().code]).toEqual([404, undefined, 'not_found']);
   });
 
-  it('AuthZEN: problem details', async () => {
-    const res = await gh.http.inject({ method: 'GET', url: '/access/v1/evaluation', headers: auth });
-    expect(res.statusCode).toBe(405);
-    expect(res.headers.allow).toBe('POST');
-    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
-    expect(res.json()).toMatchObject({ status: 405, code: 'method_not_allowed', detail: 'GET is not allowed on /access/v1/evaluation; allowed: POST' });
+  it("AuthZEN: AuthZEN's error body, at the root and per store", async () => {
+    for (const url of ['/access/v1/evaluation', '/stores/gatehouse/access/v1/evaluation']) {
+      const res = await gh.http.inject({ method: 'GET', url, headers: auth });
+      expect([url, res.statusCode, res.headers.allow]).toEqual([url, 405, 'POST']);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.json()).toEqual({ error: { code: 'method_not_allowed', message: `GET is not allowed on ${url}; allowed: POST` } });
+    }
+    const unknown = await gh.http.inject({ method: 'POST', url: '/access/v1/nothing', headers: auth });
+    expect([unknown.statusCode, unknown.json().error.code]).toEqual([404, 'not_found']);
     const wk = await gh.http.inject({ method: 'POST', url: '/.well-known/authzen-configuration' });
     expect([wk.statusCode, wk.headers.allow]).toEqual([405, 'GET, HEAD']);
   });

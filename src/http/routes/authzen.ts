@@ -24,6 +24,8 @@ import { AuthzenSearch, MAX_SEARCH_PAGE } from '../../authz/authzen-search.js';
 import { MAX_BATCH_CHECKS } from '../../authz/service.js';
 import { classifyError } from '../errors.js';
 import { apiTokenHook, contextOf } from '../auth.js';
+import { systemContext } from '../../kernel/context.js';
+import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 
 const text = z.string().min(1).max(256);
 /** Request ids echoed verbatim: printable ASCII, at most 256 characters. */
@@ -81,7 +83,7 @@ export interface AuthzenErrorBody {
 }
 
 /**
- * Maps any error to an AuthZEN HTTP error: 401, 403 and 404 keep their status, every other client
+ * Maps any error to an AuthZEN HTTP error: 401, 403, 404, 405 and 429 keep their status, every other client
  * error (malformed JSON, wrong content type, missing or mistyped members, oversize body,
  * condition errors, resolution too complex) becomes 400; server-side failures keep theirs (503, 500).
  */
@@ -89,7 +91,7 @@ export function sendAuthzenError(request: FastifyRequest, reply: FastifyReply, e
   const c = classifyError(err);
   if (c.unexpected) request.log.error({ err }, 'unexpected error');
   let status = c.status;
-  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 429) status = 400;
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 405 && status !== 429) status = 400;
   if (status === 401) reply.header('www-authenticate', 'Bearer');
   const body: AuthzenErrorBody = { error: { code: c.code, message: c.message } };
   return reply.code(status).type('application/json').send(body);
@@ -208,9 +210,12 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   const base = services.config.issuer.replace(/\/+$/, '');
 
   app.get('/.well-known/authzen-configuration', async (_request, reply) => reply.type('application/json').send(authzenMetadata(base)));
-  app.get<{ Params: { storeId: string } }>('/.well-known/authzen-configuration/stores/:storeId', async (request, reply) =>
-    reply.type('application/json').send(authzenMetadata(`${base}/stores/${encodeURIComponent(request.params.storeId)}`)),
-  );
+  // A PDP per store: its metadata exists only while the store does (404 `not_found` otherwise).
+  app.get<{ Params: { storeId: string } }>('/.well-known/authzen-configuration/stores/:storeId', async (request, reply) => {
+    const id = request.params.storeId;
+    if (id !== BUILTIN_STORE_ID) await services.authzStores.get(systemContext(), id);
+    return reply.type('application/json').send(authzenMetadata(`${base}/stores/${encodeURIComponent(id)}`));
+  });
 
   for (const prefix of ['', '/stores/:storeId'] as const) {
     const storeOf = (request: FastifyRequest): string | null => (prefix ? (request.params as { storeId: string }).storeId : null);
