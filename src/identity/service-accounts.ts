@@ -86,13 +86,28 @@ export class ServiceAccountServiceImpl implements ServiceAccountService {
 
   /**
    * Activates or suspends. Suspension deprovisions (tokens deleted, decisions deny) but keeps grants.
-   * Setting the current state is a no-op. @throws GatehouseError `not_found`.
+   * Setting the current state is a no-op. Activation needs an active owner (or none), the same
+   * rule as the OpenID Provider's (src/oidc/machines.ts), so decisions and client credentials agree:
+   * a service account suspended because its owner left is activated only after
+   * {@link setOwner} gives it an active owner.
+   * @throws GatehouseError `not_found`; `owner_not_active` (activation while the owner is not an
+   *   active user; details `ownerUserId`, `ownerStatus`).
    */
   async setActive(ctx: OperationContext, id: string, active: boolean): Promise<ServiceAccount> {
     return this.deps.storage.db.transaction().execute(async (trx) => {
       const row = await this.row(trx, ctx.tenantId, id, true);
       const status: AccountStatus = active ? 'active' : 'suspended';
       if (row.status === status) return toServiceAccount(row);
+      if (active && row.owner_user_id !== null) {
+        const ownerStatus = await this.ownerStatus(trx, ctx.tenantId, row.owner_user_id);
+        if (ownerStatus !== 'active') {
+          throw new GatehouseError(
+            'owner_not_active',
+            `the owner ${row.owner_user_id} of service account ${id} is not an active user; assign an active owner first (POST /api/v1/service-accounts/${id}/owner)`,
+            { ownerUserId: row.owner_user_id, ownerStatus },
+          );
+        }
+      }
       await trx
         .updateTable('service_accounts')
         .set({ status, updated_at: this.deps.clock.now().toISOString(), version: Number(row.version) + 1 })
@@ -130,6 +145,50 @@ export class ServiceAccountServiceImpl implements ServiceAccountService {
       await this.deps.deprovisioner.deprovisionIdentity(trx, ctx, { type: 'service_account', id }, 'delete');
       await this.deps.audit.append(trx, ctx, { action: 'service_account.delete', target: { type: 'service_account', id }, before: toServiceAccount(row), details: { source: ctx.source ?? null } });
     });
+  }
+
+  /**
+   * Makes `ownerUserId` the owner (column and `owner` tuple, the previous owner's tuple removed),
+   * audited `service_account.owner_change`. Does not change the status: activate afterwards.
+   * @throws GatehouseError `not_found` (service account or user); `owner_not_active` (the user is
+   *   not active; details `ownerUserId`, `ownerStatus`); `invalid_input` (empty id).
+   */
+  async setOwner(ctx: OperationContext, id: string, ownerUserId: string): Promise<ServiceAccount> {
+    if (typeof ownerUserId !== 'string' || ownerUserId === '') throw new GatehouseError('invalid_input', 'ownerUserId is required', { field: 'ownerUserId' });
+    return this.deps.storage.db.transaction().execute(async (trx) => {
+      const row = await this.row(trx, ctx.tenantId, id, true);
+      const ownerStatus = await this.ownerStatus(trx, ctx.tenantId, ownerUserId);
+      if (ownerStatus === null) throw new GatehouseError('not_found', 'no such user', { resource: 'user', id: ownerUserId });
+      if (ownerStatus !== 'active') throw new GatehouseError('owner_not_active', `user ${ownerUserId} is not active and cannot own a service account`, { ownerUserId, ownerStatus });
+      if (row.owner_user_id === ownerUserId) return toServiceAccount(row);
+      await trx
+        .updateTable('service_accounts')
+        .set({ owner_user_id: ownerUserId, updated_at: this.deps.clock.now().toISOString(), version: Number(row.version) + 1 })
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', '=', id)
+        .execute();
+      const deletes = row.owner_user_id === null ? [] : [ownerTuple(id, row.owner_user_id)];
+      await this.deps.tuples.write(trx, ctx, BUILTIN_STORE_ID, { deletes, writes: [ownerTuple(id, ownerUserId)] });
+      await this.deps.audit.append(trx, ctx, {
+        action: 'service_account.owner_change',
+        target: { type: 'service_account', id },
+        before: { ownerUserId: row.owner_user_id },
+        after: { ownerUserId },
+        details: { source: ctx.source ?? null },
+      });
+      return toServiceAccount(await this.row(trx, ctx.tenantId, id));
+    });
+  }
+
+  /**
+   * The status of user `userId` (null: no such user), read with a share lock on PostgreSQL so a
+   * concurrent deactivation of that user waits for this transaction (and its owner-leaver hook
+   * then sees the change made here).
+   */
+  private async ownerStatus(trx: Executor, tenantId: string, userId: string): Promise<AccountStatus | null> {
+    let q = trx.selectFrom('users').select('status').where('tenant_id', '=', tenantId).where('id', '=', userId);
+    if (this.deps.storage.kind === 'postgres') q = q.forShare();
+    return (await q.executeTakeFirst())?.status ?? null;
   }
 
   private async row(db: Executor, tenantId: string, id: string, lock = false): Promise<ServiceAccountRow> {

@@ -347,7 +347,10 @@ export interface ServiceAccountService {
   /** not_found for deleted (deprovisioned) accounts. */
   get(ctx: OperationContext, id: string): Promise<ServiceAccount>;
   list(ctx: OperationContext, page: ListQuery): Promise<Page<ServiceAccount>>;
+  /** owner_not_active when activating while the owner is not an active user. */
   setActive(ctx: OperationContext, id: string, active: boolean): Promise<ServiceAccount>;
+  /** Assigns a new, active owner (owner_not_active otherwise). */
+  setOwner(ctx: OperationContext, id: string, ownerUserId: string): Promise<ServiceAccount>;
   delete(ctx: OperationContext, id: string): Promise<void>;
 }
 

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   conflict: 409,
   /** The change would break an invariant of the data (for example a group nesting cycle). */
   invariant_violation: 409,
+  /** A service account cannot be activated or owned while its (new) owner is not an active user. */
+  owner_not_active: 409,
   /** The caller presented no credentials or invalid ones. */
   unauthenticated: 401,
   /** The caller is authenticated but lacks the scope or right for the operation. */

@@ -68,6 +68,7 @@ describeEachBackend('admin API: authentication and the OpenAPI document', (backe
       '/api/v1/service-accounts/{id}': ['delete', 'get'],
       '/api/v1/service-accounts/{id}/activate': ['post'],
       '/api/v1/service-accounts/{id}/deactivate': ['post'],
+      '/api/v1/service-accounts/{id}/owner': ['post'],
       '/api/v1/service-accounts/{id}/credentials': ['get', 'post'],
       '/api/v1/service-accounts/{id}/credentials/{credential_id}': ['get'],
       '/api/v1/service-accounts/{id}/credentials/{credential_id}/rotate': ['post'],

@@ -25,6 +25,10 @@ const serviceAccountCreateBody = z
   })
   .meta({ id: 'ServiceAccountCreate' });
 
+const serviceAccountOwnerBody = z
+  .strictObject({ owner_user_id: z.string().min(1).max(128).meta({ description: 'The new owning user (must be active).' }) })
+  .meta({ id: 'ServiceAccountOwner' });
+
 /** Domain service account → admin API representation. */
 export function serviceAccountToJson(s: ServiceAccount): z.output<typeof serviceAccountSchema> {
   return {
@@ -39,7 +43,7 @@ export function serviceAccountToJson(s: ServiceAccount): z.output<typeof service
   };
 }
 
-/** /service-accounts: list, create, read, delete, activate, deactivate. */
+/** /service-accounts: list, create, read, delete, activate, deactivate, assign owner. */
 export function serviceAccountRoutes(services: AdminApiServices): AdminRoute[] {
   const accounts = services.serviceAccounts;
   const tag = 'service-accounts';
@@ -106,12 +110,25 @@ export function serviceAccountRoutes(services: AdminApiServices): AdminRoute[] {
       path: '/service-accounts/{id}/activate',
       operationId: 'activateServiceAccount',
       summary: 'Activate a service account',
-      description: 'No request body.',
+      description: 'No request body. Refused with 409 `owner_not_active` while its owner is not an active user: assign an active owner first (`POST …/owner`).',
       tag,
       params: idParams,
-      problems: [404],
+      problems: [404, 409],
       success: { status: 200, description: 'The service account, now active.', schema: serviceAccountSchema },
       handler: async ({ ctx, params }) => serviceAccountToJson(await accounts.setActive(ctx, params.id, true)),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/service-accounts/{id}/owner',
+      operationId: 'setServiceAccountOwner',
+      summary: 'Assign a new owner to a service account',
+      description: 'The new owner must be an active user (409 `owner_not_active` otherwise). The status does not change: activate afterwards.',
+      tag,
+      params: idParams,
+      body: serviceAccountOwnerBody,
+      problems: [404, 409],
+      success: { status: 200, description: 'The service account with its new owner.', schema: serviceAccountSchema },
+      handler: async ({ ctx, params, body }) => serviceAccountToJson(await accounts.setOwner(ctx, params.id, body.owner_user_id)),
     }),
   ];
 }
