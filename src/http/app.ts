@@ -9,7 +9,8 @@ import { refuseNul } from './json-body.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes, sendAuthzenError } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
-import { scimRoutes } from './routes/scim.js';
+import { scimRoutes, sendScimError } from './routes/scim.js';
+import { sendOpenfgaError } from './routes/openfga/errors.js';
 import { oidcRoutes } from './routes/oidc.js';
 import { accountRoutes } from './routes/account/index.js';
 import { adminApi } from './routes/admin/index.js';
@@ -51,7 +52,7 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    frameworkErrors: (err, request, reply) => sendProblem(request, reply, err),
+    frameworkErrors: (err, request, reply) => sendInApiFormat(request, reply, err),
   });
   // Security headers (helmet's, computed once) and the request id, on every response.
   const headers = await securityHeaders();
@@ -77,4 +78,16 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });
 
   return app;
+}
+
+/**
+ * Errors raised before routing (a malformed URL, a path parameter over Fastify's length limit),
+ * answered in the format of the API the path belongs to, as its routes would answer.
+ */
+function sendInApiFormat(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const path = request.url;
+  if (path === '/scim/v2' || path.startsWith('/scim/v2/')) return sendScimError(err, request, reply);
+  if (AUTHZEN_PATH.test(path)) return sendAuthzenError(request, reply, err);
+  if (path === '/stores' || path.startsWith('/stores/') || path.startsWith('/stores?')) return sendOpenfgaError(request, reply, err);
+  return sendProblem(request, reply, err);
 }

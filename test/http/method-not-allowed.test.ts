@@ -78,4 +78,15 @@ describeEachBackend('405 Method Not Allowed', (backend) => {
     const unknown = await gh.http.inject({ method: 'POST', url: '/stores/01JSTORE/nothing', headers: auth });
     expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'undefined_endpoint']);
   });
+
+  it('a malformed URL (bad percent-encoding) is a 400 in the format of the API the path belongs to', async () => {
+    const scim = await gh.http.inject({ method: 'GET', url: '/scim/v2/Users/%ff', headers: auth });
+    expect([scim.statusCode, scim.headers['content-type'], scim.json().schemas]).toEqual([400, 'application/scim+json; charset=utf-8', ['urn:ietf:params:scim:api:messages:2.0:Error']]);
+    const fga = await gh.http.inject({ method: 'GET', url: '/stores/%ff', headers: auth });
+    expect([fga.statusCode, typeof fga.json().code, fga.json().type]).toEqual([400, 'string', undefined]);
+    const authzen = await gh.http.inject({ method: 'POST', url: '/access/v1/%ff', headers: auth, payload: {} });
+    expect([authzen.statusCode, typeof authzen.json().error?.code]).toEqual([400, 'string']);
+    const admin = await gh.http.inject({ method: 'GET', url: '/api/v1/users/%ff', headers: auth });
+    expect([admin.statusCode, admin.headers['content-type']]).toEqual([400, 'application/problem+json; charset=utf-8']);
+  });
 });

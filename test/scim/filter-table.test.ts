@@ -224,6 +224,11 @@ describeEachBackend('SCIM filter table', (backend) => {
     // members is a Group attribute: the filter selects no user.
     expect(await search({ sortBy: 'displayName', sortOrder: 'descending', filter: 'members pr' })).toEqual({ total: 2, names: ['Tour Guides', 'Staff'] });
     expect(await search({ filter: 'meta.resourceType pr', count: 0 })).toEqual({ total: 7, names: [] });
+    // An attribute one type lacks is unassigned for it, under `or`, `and` and `not` alike (F10).
+    expect(await search({ sortBy: 'displayName', filter: 'emails co "jensen" or displayName sw "T"' })).toEqual({ total: 2, names: ['Tour Guides', 'bjensen'] });
+    expect(await search({ sortBy: 'displayName', filter: 'members pr or userName eq "omalley"' })).toEqual({ total: 3, names: ['Staff', 'Tour Guides', 'omalley'] });
+    expect(await search({ sortBy: 'displayName', filter: 'not (userName pr) and displayName sw "T"' })).toEqual({ total: 1, names: ['Tour Guides'] });
+    expectScimError(await h.call('POST', '/.search', { body: { schemas: [SEARCH], filter: 'nope pr or userName pr' } }), 400, 'invalidFilter');
     expectScimError(await h.call('POST', '/.search', { body: { schemas: [SEARCH], sortBy: 'nope' } }), 400, 'invalidValue');
     expectScimError(await h.call('POST', '/.search', { body: { schemas: [SEARCH], sortBy: 'password' } }), 400, 'invalidValue');
   });

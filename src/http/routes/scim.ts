@@ -53,6 +53,14 @@ function scimErrorOf(err: unknown) {
   return { ...toScimError(c, syntax ? 'invalidSyntax' : undefined), unexpected: c.unexpected };
 }
 
+/** Answers any error in the SCIM error schema (RFC 7644 §3.12), as `application/scim+json`. */
+export function sendScimError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, body, unexpected } = scimErrorOf(err);
+  if (unexpected) request.log.error({ err }, 'unexpected error in SCIM request');
+  if (status === 401) reply.header('www-authenticate', 'Bearer realm="scim"');
+  return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
+}
+
 /**
  * Registers the SCIM routes; mount with `{ prefix: '/scim/v2' }`.
  * @throws GatehouseError `invalid_config` when the configured schema extensions are invalid.
@@ -70,12 +78,7 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   // body is no body. Endpoints that need one answer invalidSyntax themselves.
   app.addContentTypeParser(['application/scim+json', 'application/json'], { parseAs: 'string', bodyLimit: services.config.bodyLimitBytes }, jsonBodyParser(app, true));
 
-  app.setErrorHandler((err, request, reply) => {
-    const { status, body, unexpected } = scimErrorOf(err);
-    if (unexpected) request.log.error({ err }, 'unexpected error in SCIM request');
-    if (status === 401) reply.header('www-authenticate', 'Bearer realm="scim"');
-    return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
-  });
+  app.setErrorHandler(sendScimError);
   app.setNotFoundHandler((request, reply) => {
     const { status, body } = toScimError(classifyError(unmatchedRoute(request, reply)));
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);

@@ -9,6 +9,7 @@
  */
 import { sql } from 'kysely';
 import { scimInvalid } from '../errors.js';
+import { isGatehouseError } from '../../kernel/errors.js';
 import type { CompareFilter, Filter, PresentFilter } from '../filter-parser.js';
 import { COMMON_ATTRIBUTES, findAttribute, type AttributeDef, type ResourceTypeDef } from '../schemas.js';
 import { compare, present, SqlDialect, type Sql, type ValueExpr } from './values.js';
@@ -87,6 +88,17 @@ export function resolveAttrPath(attrPath: string, rt: ResourceTypeDef, scimType:
   return ref;
 }
 
+/** {@link resolveAttrPath}, or null (recorded in `unassigned`) for a name this type lacks in a cross-type search. */
+function resolveOrUnassigned(attrPath: string, scope: RowScope, unassigned?: Map<string, unknown>): AttrRef | null {
+  try {
+    return resolveAttrPath(attrPath, scope.rt);
+  } catch (err) {
+    if (!unassigned || !isGatehouseError(err, 'invalid_input')) throw err;
+    unassigned.set(attrPath.toLowerCase(), err);
+    return null;
+  }
+}
+
 function checkReadable(def: AttributeDef, label: string): void {
   if (def.mutability === 'writeOnly' || def.returned === 'never') bad(`"${label}" is write-only and cannot be used in a filter`);
 }
@@ -138,24 +150,29 @@ function elementValue(el: ElementScope, sub: AttributeDef | undefined, label: st
  * The SQL condition for filter `f` on rows of `scope`.
  * @throws GatehouseError `invalid_input` scimType `invalidFilter` (unknown or write-only
  *   attribute, an operator the attribute's type does not support, a value of the wrong type).
+ * @param unassigned - a search across resource types (RFC 7644 §3.4.3): when given, an attribute this
+ *   type does not have is unassigned here (its comparisons and `pr` are false) instead of an error,
+ *   and its resolution error is recorded in the map under the lower-cased attribute path.
  */
-export function filterToSql(f: Filter, scope: RowScope, underNot = false): Sql {
+export function filterToSql(f: Filter, scope: RowScope, underNot = false, unassigned?: Map<string, unknown>): Sql {
   const d = scope.dialect;
   switch (f.op) {
     case 'and':
     case 'or':
-      return sql`(${sql.join(f.filters.map((g) => filterToSql(g, scope, underNot)), sql.raw(` ${f.op} `))})`;
+      return sql`(${sql.join(f.filters.map((g) => filterToSql(g, scope, underNot, unassigned)), sql.raw(` ${f.op} `))})`;
     case 'not':
-      return sql`not (${filterToSql(f.filter, scope, true)})`;
+      return sql`not (${filterToSql(f.filter, scope, true, unassigned)})`;
     case '[]': {
-      const ref = resolveAttrPath(f.attrPath, scope.rt);
+      const ref = resolveOrUnassigned(f.attrPath, scope, unassigned);
+      if (!ref) return sql`1 = 0`;
       checkReadable(ref.def, ref.label);
       const t = scope.target(ref);
       if (t.kind !== 'multi' || ref.def.type !== 'complex') bad(`"${f.attrPath}[…]": a value filter needs a multi-valued complex attribute`);
       return t.exists((el) => elementFilter(d, f.valFilter, el, ref.def, false, true));
     }
     default: {
-      const ref = resolveAttrPath(f.attrPath, scope.rt);
+      const ref = resolveOrUnassigned(f.attrPath, scope, unassigned);
+      if (!ref) return sql`1 = 0`;
       checkReadable(ref.def, ref.label);
       if (ref.sub) checkReadable(ref.sub, ref.label);
       const t = scope.target(ref);

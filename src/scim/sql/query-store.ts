@@ -112,10 +112,11 @@ export class ScimQueryStore {
    * A search across Users and Groups (RFC 7644 §3.4.3, `POST /.search`): one ordered, paged list
    * of both. With `sortBy`, by that attribute (case-folded unless caseExact, unassigned last in
    * both orders; a type without the attribute has it unassigned); without, Users then Groups.
-   * Ties: oldest first, then Users before Groups, then id. A filter one type cannot answer
-   * (invalidFilter) selects none of that type.
+   * Ties: oldest first, then Users before Groups, then id. An attribute one type lacks is
+   * unassigned for that type (its comparisons and `pr` are false), so `emails co "x" or
+   * displayName sw "x"` finds both types.
    * @returns the page as typed ids, in order, and the total over both types.
-   * @throws GatehouseError `invalid_input`: invalidFilter when neither type can answer the filter,
+   * @throws GatehouseError `invalid_input`: invalidFilter when an attribute of the filter is known to neither type,
    *   invalidValue when neither has the sortBy attribute.
    */
   async searchAll(tenantId: string, types: { user: ResourceTypeDef; group: ResourceTypeDef }, q: ScimListQuery): Promise<ScimPage<{ type: 'User' | 'Group'; id: string }>> {
@@ -128,14 +129,15 @@ export class ScimQueryStore {
         throw err;
       }
     };
-    const wheres = scopes.map((sc) => (q.filter ? attempt(() => filterToSql(q.filter!, sc), 'invalidFilter') : sql`1 = 1`));
-    if (wheres.every((w) => w instanceof Error)) throw wheres[0];
+    // An attribute one type lacks is unassigned there (false); one that no type has is invalidFilter.
+    const lacking = scopes.map(() => new Map<string, unknown>());
+    const wheres = scopes.map((sc, i) => (q.filter ? filterToSql(q.filter, sc, false, lacking[i]) : sql`1 = 1`));
+    for (const [name, err] of lacking[0]!) if (lacking.every((m) => m.has(name))) throw err;
     const keys = scopes.map((sc) => (q.sortBy ? attempt(() => sortKey(q.sortBy!, sc), 'invalidValue') : null));
     if (q.sortBy && keys.every((k) => k instanceof Error)) throw keys[0];
     const db = this.storage.db;
     const arms = scopes.flatMap((sc, i) => {
       const where = wheres[i]!;
-      if (where instanceof Error) return [];
       const key = keys[i] instanceof Error || keys[i] === null ? sql`null` : (keys[i] as Sql);
       return i === 0
         ? [sql`select 0 as t, u.id as id, ${key} as k, u.created_at as c from users as u where u.tenant_id = ${tenantId} and u.status <> 'deprovisioned' and ${where}`]
