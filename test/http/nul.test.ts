@@ -64,6 +64,14 @@ describeEachBackend('U+0000 refused at the edge', (backend) => {
     }
   });
 
+  it('OpenFGA: a body over the limit is 413 validation_error and nothing is written', async () => {
+    const big = JSON.stringify({ writes: { tuple_keys: [{ user: 'user:a', relation: 'owner', object: 'doc:c' }] }, pad: 'x'.repeat(1024 * 1024 + 1) });
+    const res = await gh.http.inject({ method: 'POST', url: `/stores/${store}/write`, headers: { ...auth, 'content-type': 'application/json' }, payload: big });
+    expect([res.statusCode, res.json().code]).toEqual([413, 'validation_error']);
+    const read = await gh.http.inject({ method: 'POST', url: `/stores/${store}/read`, headers: auth, payload: {} });
+    expect(read.json().tuples).toEqual([]);
+  });
+
   it('admin API: problem details invalid_input for NUL in a path or query', async () => {
     for (const url of ['/api/v1/users/a%00b', '/api/v1/groups/a%00b', '/api/v1/roles/a%00b', '/api/v1/audit?target_id=a%00b']) {
       const res = await gh.http.inject({ method: 'GET', url, headers: auth });

@@ -32,6 +32,9 @@ export function openfgaError(err: unknown): { status: number; body: OpenfgaError
     case 'method_not_allowed':
       // OpenFGA's gateway turns this routing error into gRPC Unimplemented (`unimplemented`); Gatehouse keeps the 405 status.
       return { status: 405, body: { code: 'unimplemented', message: c.message }, unexpected: false };
+    case 'payload_too_large':
+      // OpenFGA has no code of its own for this; the status stays 413 as in every Gatehouse API.
+      return { status: 413, body: { code: 'validation_error', message: c.message }, unexpected: false };
     case 'rate_limited':
       return { status: 429, body: { code: 'rate_limit_exceeded', message: c.message }, unexpected: false };
     case 'resolution_too_complex':
