@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AuditLog } from './audit/audit-log.js';
 import { ApiTokenService } from './identity/api-tokens.js';
+import { ApiTokenRevocationFollower } from './identity/api-token-follower.js';
 import { createIdentityServices } from './identity/index.js';
 import type { ApplicationService, GroupService, RoleService, ServiceAccountService, UserService } from './identity/types.js';
 import { TupleStore } from './authz/tuple-store.js';
@@ -117,6 +118,11 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
     (services as Services & Pick<IdentityServices, 'deprovisioner'>).deprovisioner.endSessionsWith(services.authn.sessions);
     services.oidc = await createOidcService({ config, storage, clock, logger, tenantId: DEFAULT_TENANT, policy: gatehousePolicy(services.authn, DEFAULT_TENANT) });
     Object.assign(services, createMachineServices(services as Services & Pick<IdentityServices, 'deprovisioner'>));
+
+    // Revocations and rotations made by other processes (the CLI, replicas) leave the token cache promptly.
+    const tokenFollower = new ApiTokenRevocationFollower({ storage, tokens: services.apiTokens, logger, listenUrl: storage.kind === 'postgres' ? config.databaseUrl : null });
+    await tokenFollower.start();
+    closers.push(() => tokenFollower.close());
 
     const http = await buildHttpApp(services);
     let closed = false;

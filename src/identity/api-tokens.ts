@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import { newId, randomToken } from '../kernel/ids.js';
 import { sha256Hex } from '../kernel/secrets.js';
@@ -6,6 +7,16 @@ import type { OperationContext } from '../kernel/context.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Executor, Storage } from '../storage/database.js';
 import { API_SCOPES, type ApiScope, type ApiToken, type CreatedApiToken } from './types.js';
+
+/** PostgreSQL channel notified (at commit) by every API-token revocation and rotation. */
+export const API_TOKEN_CHANNEL = 'gatehouse_api_tokens';
+/** Audit actions after which a token's cached entry must go (followed by ApiTokenRevocationFollower). */
+export const API_TOKEN_REVOCATION_ACTIONS = ['api_token.revoke', 'api_token.rotate'];
+
+/** Sends the {@link API_TOKEN_CHANNEL} notification inside `trx` (PostgreSQL only; delivered at commit). */
+async function notifyRevocation(trx: Executor, kind: Storage['kind']): Promise<void> {
+  if (kind === 'postgres') await sql`select pg_notify(${API_TOKEN_CHANNEL}, '')`.execute(trx);
+}
 
 /** Prefix of every Gatehouse API token, so secret scanners can recognise leaked ones. */
 export const API_TOKEN_PREFIX = 'gh_at_';
@@ -81,8 +92,9 @@ function cachedToken(tenantId: string, token: ApiToken, loadedAtMs: number): Cac
  * Authenticated tokens are cached in memory, keyed by tenant and the token's SHA-256 (never the
  * token itself), for {@link ApiTokenServiceOptions.cacheTtlSeconds}. Expiry is checked on every
  * use; revocation and rotation through this instance drop the entry before they return; another
- * replica's revocation or rotation is seen at the latest `cacheTtlSeconds` later. Unknown tokens
- * are never cached.
+ * process's revocation or rotation (a replica, the CLI) is evicted by ApiTokenRevocationFollower
+ * (src/identity/api-token-follower.ts: 1 s poll, PostgreSQL NOTIFY) and at the latest
+ * `cacheTtlSeconds` later. Unknown tokens are never cached.
  */
 export class ApiTokenService {
   private readonly cache = new Map<string, CachedToken>();
@@ -219,6 +231,13 @@ export class ApiTokenService {
    * Drops the tokens `ids` of `tenantId` from the authentication cache and stops reads in flight
    * from caching them (used after a revocation made outside this service, e.g. deprovisioning).
    */
+  /** The tenants that have tokens in the cache now. */
+  cachedTenants(): Set<string> {
+    const tenants = new Set<string>();
+    for (const e of this.cache.values()) tenants.add(e.tenantId);
+    return tenants;
+  }
+
   forgetMany(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     this.generation++;
@@ -256,6 +275,7 @@ export class ApiTokenService {
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new GatehouseError('not_found', 'no such active API token', { id });
       await this.audit.append(trx, ctx, { action: 'api_token.rotate', target: { type: 'api_token', id } });
+      await notifyRevocation(trx, this.storage.kind);
       return trx.selectFrom('api_tokens').select(TOKEN_COLUMNS).where('tenant_id', '=', ctx.tenantId).where('id', '=', id).executeTakeFirstOrThrow();
     });
     this.forget(ctx.tenantId, id);
@@ -274,6 +294,7 @@ export class ApiTokenService {
         .executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new GatehouseError('not_found', 'no such active API token', { id });
       await this.audit.append(trx, ctx, { action: 'api_token.revoke', target: { type: 'api_token', id } });
+      await notifyRevocation(trx, this.storage.kind);
     });
     this.forget(ctx.tenantId, id);
   }
@@ -288,10 +309,11 @@ export const DEPROVISION_TOKEN_REVOKE_REASON = 'user_deprovisioned';
  * {@link DEPROVISION_TOKEN_REVOKE_REASON}. Called by deprovisioning; a revoked token stays revoked
  * when the user is reactivated. The caller must drop the ids from each instance's cache
  * ({@link ApiTokenService.forgetMany}).
+ * @param kind - the database kind (PostgreSQL: a NOTIFY reaches other instances at commit).
  * @param nowIso - revocation time (ISO 8601 UTC).
  * @returns the ids revoked (empty when the user had none).
  */
-export async function revokeUserApiTokens(trx: Executor, audit: AuditLog, ctx: OperationContext, userId: string, nowIso: string): Promise<string[]> {
+export async function revokeUserApiTokens(trx: Executor, kind: Storage['kind'], audit: AuditLog, ctx: OperationContext, userId: string, nowIso: string): Promise<string[]> {
   const rows = await trx
     .updateTable('api_tokens')
     .set({ revoked_at: nowIso })
@@ -304,5 +326,6 @@ export async function revokeUserApiTokens(trx: Executor, audit: AuditLog, ctx: O
   for (const id of ids) {
     await audit.append(trx, ctx, { action: 'api_token.revoke', target: { type: 'api_token', id }, details: { reason: DEPROVISION_TOKEN_REVOKE_REASON, userId } });
   }
+  if (ids.length > 0) await notifyRevocation(trx, kind);
   return ids;
 }

@@ -25,7 +25,7 @@ export interface IdentityServices {
 
 /** Creates every identity service over one storage, audit log, tuple store and clock (and the API-token cache to evict from on deprovisioning). */
 export function createIdentityServices(base: { storage: Storage; audit: AuditLog; tuples: TupleStore; clock: Clock; apiTokens?: ApiTokenCache }): IdentityServices {
-  const deprovisioner = new Deprovisioner(base.tuples, base.audit, base.clock, base.apiTokens);
+  const deprovisioner = new Deprovisioner(base.tuples, base.audit, base.clock, base.storage.kind, base.apiTokens);
   const deps: IdentityDeps = { ...base, deprovisioner };
   return {
     users: new UserServiceImpl(deps),

@@ -123,7 +123,7 @@ export const configSchema = z
       .max(60)
       .default(5)
       .describe(
-        'GATEHOUSE_API_TOKEN_CACHE_TTL_SECONDS: how long, in seconds, a replica answers an authenticated API bearer token from memory (keyed by its SHA-256) before reading it again; 0 turns the cache off. Expiry is checked on every request, and revocation or rotation takes effect at once on the replica that made it; on other replicas at most this many seconds later.',
+        'GATEHOUSE_API_TOKEN_CACHE_TTL_SECONDS: how long, in seconds, a replica answers an authenticated API bearer token from memory (keyed by its SHA-256) before reading it again; 0 turns the cache off. Expiry is checked on every request, and revocation or rotation takes effect at once on the replica that made it; on other replicas and on a running server when the `gatehouse token` CLI (or deprovisioning a user its tokens are bound to) does it, within 1 s plus one query on SQLite (a 1 s poll of the audit log), on PostgreSQL as soon as the NOTIFY sent at commit arrives (same 1 s poll as a fallback); never later than this TTL.',
       ),
   })
   .strict();

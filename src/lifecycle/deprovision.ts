@@ -11,7 +11,7 @@ import { revokeUserApiTokens } from '../identity/api-tokens.js';
 import type { Clock } from '../kernel/clock.js';
 import type { TupleStore } from '../authz/tuple-store.js';
 import type { OperationContext } from '../kernel/context.js';
-import type { Executor } from '../storage/database.js';
+import type { Executor, StorageKind } from '../storage/database.js';
 
 /** The identity being deprovisioned. */
 export interface IdentityRef {
@@ -79,12 +79,14 @@ export class Deprovisioner {
 
   /**
    * @param clock - time of token revocations.
+   * @param storageKind - the database kind (PostgreSQL: token revocations are notified to other instances).
    * @param apiTokens - the API-token cache of this instance, so revoked user tokens leave it at once.
    */
   constructor(
     private readonly tuples: TupleStore,
     private readonly audit: AuditLog,
     private readonly clock: Clock,
+    private readonly storageKind: StorageKind,
     private readonly apiTokens?: ApiTokenCache,
   ) {}
 
@@ -139,7 +141,7 @@ export class Deprovisioner {
       identity.type === 'user' && this.sessions ? await this.sessions.endAllForUser(ctx, identity.id, { trx, reason: DEPROVISION_SESSION_END_REASON }) : 0;
     let apiTokensRevoked = 0;
     if (identity.type === 'user') {
-      const ids = await revokeUserApiTokens(trx, this.audit, ctx, identity.id, this.clock.now().toISOString());
+      const ids = await revokeUserApiTokens(trx, this.storageKind, this.audit, ctx, identity.id, this.clock.now().toISOString());
       apiTokensRevoked = ids.length;
       // Dropped before commit too: a read racing the commit still meets the user-status check
       // in ApiTokenService.authenticate, and other replicas the revocation follower.

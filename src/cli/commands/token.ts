@@ -42,7 +42,7 @@ export function registerToken(program: Command): void {
     );
   token
     .command('rotate <id>')
-    .description('replace a token\'s secret (same id, scopes and expiry); the old secret stops working at once')
+    .description('replace a token\'s secret (same id, scopes and expiry); the old secret stops working on running servers within 1 s plus one query (PostgreSQL: at commit, via NOTIFY)')
     .option('--json', 'print one JSON object')
     .action(
       action(async (id: string, opts: { json?: boolean }) => {
@@ -58,7 +58,7 @@ export function registerToken(program: Command): void {
     );
   token
     .command('revoke <id>')
-    .description('revoke an API token at once')
+    .description('revoke an API token; running servers refuse it within 1 s plus one query (PostgreSQL: at commit, via NOTIFY)')
     .action(
       action(async (id: string) => {
         await withGatehouse(async (gh) => {
