@@ -4,6 +4,7 @@
  * and the OpenID Provider (which refuses such an account) agree. Both backends, real routing.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { cliContext } from '../../../src/kernel/context.js';
 import { describeEachBackend } from '../../support/backends.js';
 import { expectProblem, startAdmin, type AdminHarness } from './support.js';
 
@@ -22,6 +23,20 @@ describeEachBackend('admin API: service account owner must be active', (backend)
     const leaver = await user('leaver');
     const heir = await user('heir');
     const sa = (await h.call('POST', '/service-accounts', { body: { name: 'nightly', owner_user_id: leaver } })).body.id as string;
+    const role = (await h.call('POST', '/roles', { body: { name: 'Report reader', permissions: ['reports:read'] } })).body.id as string;
+    expect((await h.call('POST', `/roles/${role}/assignments`, { body: { principal: { type: 'service_account', id: sa } } })).status).toBe(201);
+    const authz = (await h.gh.apiTokens.create(cliContext(), { name: 'pep', scopes: ['authz'] })).token;
+    const decision = async () => {
+      const res = await h.gh.http.inject({
+        method: 'POST',
+        url: '/access/v1/evaluation',
+        headers: { authorization: `Bearer ${authz}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ subject: { type: 'service_account', id: sa }, action: { name: 'read' }, resource: { type: 'reports', id: '1' } }),
+      });
+      expect(res.statusCode).toBe(200);
+      return JSON.parse(res.body).decision as boolean;
+    };
+    expect(await decision()).toBe(true);
     expect((await h.call('POST', `/users/${leaver}/deactivate`)).status).toBe(200);
     expect((await h.call('GET', `/service-accounts/${sa}`)).body.status).toBe('suspended');
 
@@ -30,6 +45,7 @@ describeEachBackend('admin API: service account owner must be active', (backend)
     expect(refused.body.details).toEqual({ ownerUserId: leaver, ownerStatus: 'suspended' });
     expect((await h.call('GET', `/service-accounts/${sa}`)).body).toMatchObject({ status: 'suspended', active: false, owner_user_id: leaver });
     expect((await h.call('GET', `/audit?target_id=${sa}`)).body.items.map((e: { action: string }) => e.action)).not.toContain('service_account.activate');
+    expect(await decision()).toBe(false);
 
     // An inactive or unknown user cannot become the owner either.
     expectProblem(await h.call('POST', `/service-accounts/${sa}/owner`, { body: { owner_user_id: leaver } }), 409, 'owner_not_active');
@@ -43,6 +59,7 @@ describeEachBackend('admin API: service account owner must be active', (backend)
     const on = await h.call('POST', `/service-accounts/${sa}/activate`);
     expect(on.status).toBe(200);
     expect(on.body).toMatchObject({ status: 'active', active: true, owner_user_id: heir });
+    expect(await decision()).toBe(true);
     const actions = (await h.call('GET', `/audit?target_id=${sa}`)).body.items.map((e: { action: string }) => e.action);
     expect(actions).toContain('service_account.owner_change');
     expect(actions).toContain('service_account.activate');
