@@ -18,9 +18,11 @@
  * Edges: an edge whose `expiresAt` is at or before `nowMs` grants nothing; an edge carrying a
  * condition grants only when its CEL condition (declared in the model) evaluates to true with the
  * tuple's stored context over the request context; a condition that cannot be evaluated (missing
- * or wrongly typed parameter, unknown condition) fails the check with `condition_error`.
+ * or wrongly typed parameter) makes its path "unknown": the check fails with `condition_error`
+ * only when the answer depends on it (OpenFGA's rule: a granting branch of a union wins, a false
+ * operand of an intersection or a false base / true subtracted part of an exclusion denies).
  */
-import { GatehouseError } from '../kernel/errors.js';
+import { GatehouseError, isGatehouseError } from '../kernel/errors.js';
 import type { Clock } from '../kernel/clock.js';
 import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
@@ -87,13 +89,22 @@ export class Evaluator {
     this.spare = null;
     try {
       r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
-      return r.visit(objectNode, relation, 0);
+      if (r.visit(objectNode, relation, 0)) return true;
+      // No path grants: a condition error met on the way decides (error, not a silent deny).
+      if (r.pending !== null) throw r.pending;
+      return false;
     } finally {
       r.release();
       this.spare = r;
     }
   }
 }
+
+/** A three-valued answer of an intersection / exclusion operand. */
+type Tri = 0 | 1 | 2;
+const FALSE: Tri = 0;
+const TRUE: Tri = 1;
+const UNKNOWN: Tri = 2;
 
 /** Closures kept per check (one per userset relation met); past this many, expansion is used. */
 const MAX_CLOSURES = 4;
@@ -128,6 +139,15 @@ export class Resolution {
   private nowMs = NaN;
   private clock: Clock | null = null;
   private context: Record<string, unknown> | undefined;
+  /**
+   * The first condition error met in the current reachability question. OpenFGA's three-valued
+   * rule: a path that errors counts as "unknown", so a union is true if any branch is true and an
+   * error only when none is; an intersection is false if any operand is false; an exclusion is
+   * false if its base is false or its subtracted part true — whatever the order of the branches.
+   */
+  pending: GatehouseError | null = null;
+  /** The error of the last {@link isolated} operand that answered "unknown". */
+  private operandError: GatehouseError | null = null;
 
   constructor(private readonly maxDepth: number) {}
 
@@ -150,6 +170,8 @@ export class Resolution {
       this.clock = now;
     }
     this.context = context;
+    this.pending = null;
+    this.operandError = null;
     this.visitedLen = 0;
     this.visitedSet = null;
     this.slotCount = 0;
@@ -158,6 +180,8 @@ export class Resolution {
   /** Drops references to request data after a check. */
   release(): void {
     this.context = undefined;
+    this.pending = null;
+    this.operandError = null;
     this.clock = null;
     this.visitedSet = null;
   }
@@ -224,30 +248,57 @@ export class Resolution {
       }
       case 'intersection': {
         const c = rw.children;
-        for (let i = 0; i < c.length; i++) if (!this.isolated(node, cr, c[i] as Rewrite, depth)) return false;
-        return true;
+        let unknown: GatehouseError | null = null;
+        for (let i = 0; i < c.length; i++) {
+          const v = this.isolated(node, cr, c[i] as Rewrite, depth);
+          if (v === FALSE) return false;
+          if (v === UNKNOWN) unknown ??= this.operandError;
+        }
+        return unknown === null || this.defer(unknown);
       }
-      case 'difference':
-        return this.isolated(node, cr, rw.base, depth) && !this.isolated(node, cr, rw.subtract, depth);
+      case 'difference': {
+        const base = this.isolated(node, cr, rw.base, depth);
+        if (base === FALSE) return false;
+        const baseError = this.operandError;
+        const sub = this.isolated(node, cr, rw.subtract, depth);
+        if (sub === TRUE) return false;
+        if (base === TRUE && sub === FALSE) return true;
+        return this.defer((base === UNKNOWN ? baseError : this.operandError) as GatehouseError);
+      }
     }
   }
 
-  /** Evaluates an operand of intersection/difference as its own reachability question. */
-  private isolated(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
+  /** Records `err` as the question's pending error (the first one stays); answers false. */
+  private defer(err: GatehouseError): false {
+    this.pending ??= err;
+    return false;
+  }
+
+  /**
+   * Evaluates an operand of intersection/difference as its own reachability question: TRUE, FALSE,
+   * or UNKNOWN when no path grants and a condition error was met (the error in {@link operandError}).
+   */
+  private isolated(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): Tri {
     const saved = this.visited;
     const savedLen = this.visitedLen;
     const savedSet = this.visitedSet;
+    const outerPending = this.pending;
     const fresh = this.visitedPool.pop() ?? [];
     this.visited = fresh;
     this.visitedLen = 0;
     this.visitedSet = null;
+    this.pending = null;
     try {
-      return this.rewrite(node, cr, rw, depth + 1);
+      if (this.rewrite(node, cr, rw, depth + 1)) return TRUE;
+      if (this.pending === null) return FALSE;
+      this.operandError = this.pending;
+      return UNKNOWN;
     } finally {
       this.visitedPool.push(fresh);
       this.visited = saved;
       this.visitedLen = savedLen;
       this.visitedSet = savedSet;
+      this.pending = outerPending;
     }
   }
 
@@ -261,7 +312,13 @@ export class Resolution {
     const cond = this.model.conditions.get(meta.condition.name);
     // A tuple naming a condition this model does not declare (written under another model) grants nothing.
     if (!cond) return false;
-    return cond.evaluate(meta.condition.context, this.context);
+    try {
+      return cond.evaluate(meta.condition.context, this.context);
+    } catch (err) {
+      // Another path may still grant (or an intersection operand deny): decided at the end.
+      if (isGatehouseError(err, 'condition_error')) return this.defer(err);
+      throw err;
+    }
   }
 
   private direct(node: number, cr: CompiledRelation, depth: number): boolean {

@@ -126,6 +126,19 @@ describeEachBackend('explain agrees with check when a branch cannot be evaluated
     expect(await both('cat', 'gated_unless')).toEqual({ plain: 'condition_error', explained: 'condition_error' });
   });
 
+  it('whatever the branch order: the erroring branch first still lets a definite branch decide (plain and explained)', async () => {
+    // union: erroring direct branch first (union_first), erroring computed branch first (union_computed).
+    for (const rel of ['union_first', 'union_computed']) {
+      const { plain, explained } = await both('ann', rel);
+      expect([rel, plain]).toEqual([rel, true]);
+      expect(typeof explained === 'object' && explained.decision).toBe(true);
+    }
+    // intersection: erroring operand before a false one.
+    expect(await both('cat', 'both')).toMatchObject({ plain: false });
+    // exclusion: erroring base, subtracted part holds.
+    expect(await both('bob', 'gated_unless')).toMatchObject({ plain: false });
+  });
+
   it('the condition holding with context: explain gives the conditioned path', async () => {
     const res = await authz.check(ctx, { storeId: S, subject: { type: 'user', id: 'cat' }, relation: 'union_first', object: { type: 'doc', id: '1' }, context: { x: 2 }, explain: true });
     expect(res.decision).toBe(true);
