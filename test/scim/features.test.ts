@@ -138,10 +138,12 @@ describeEachBackend('SCIM features', (backend) => {
     await h.call('PATCH', `/Users/${u}`, { body: patch({ op: 'Replace', path: 'active', value: 'False' }) });
     const row = await h.gh.storage.db.selectFrom('users').select('status').where('id', '=', u).executeTakeFirstOrThrow();
     expect(row.status).toBe('suspended');
+    // The token bound to the user is revoked with the deactivation.
+    expect((await h.call('GET', '/Me', { token })).status).toBe(401);
     expect((await h.call('GET', `/Groups/${g}`)).body.members).toHaveLength(1);
     await h.call('DELETE', `/Users/${u}`);
     expect((await h.call('GET', `/Groups/${g}`)).body.members).toEqual([]);
-    expect((await h.call('GET', '/Me', { token })).status).toBe(404);
+    expect((await h.call('GET', '/Me', { token })).status).toBe(401);
   });
 
   it('accepts Entra ID and Okta PATCH shapes; noTarget for a non-eq filter without a match', async () => {
