@@ -105,7 +105,7 @@ export const configSchema = z
     scimSchemaExtensions: z
       .preprocess((v) => (typeof v === 'string' ? (() => { try { return JSON.parse(v) as unknown; } catch { return v; } })() : v), z.array(z.record(z.string(), z.unknown())).max(20))
       .default([])
-      .describe('GATEHOUSE_SCIM_SCHEMA_EXTENSIONS: JSON array of custom SCIM schema extensions of the User resource (`{id, name, resourceType: "User", attributes: [...]}`); see docs/scim-compatibility.md.'),
+      .describe('GATEHOUSE_SCIM_SCHEMA_EXTENSIONS: JSON array of custom SCIM schema extensions of the User or Group resource (`{id, name, resourceType: "User" | "Group", attributes: [...]}`); see docs/scim-compatibility.md.'),
     authzDecisionLog: z
       .enum(['off', 'sampled', 'full'])
       .default('off')
