@@ -14,7 +14,7 @@
  * Revisions commit in order (the `authz_revision` row lock serialises writers), so reading
  * `revision > last` never skips a row that commits later with a smaller revision.
  */
-import pg from 'pg';
+import { PgListener } from '../storage/pg-listener.js';
 import { sql } from 'kysely';
 import type { Logger } from '../kernel/logger.js';
 import type { Storage, Executor } from '../storage/database.js';
@@ -58,8 +58,7 @@ export class ChangelogFollower {
   private rerun = false;
   private closed = false;
   private waiters: Waiter[] = [];
-  private listener: pg.Client | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private listener: PgListener | null = null;
 
   constructor(options: FollowerOptions) {
     this.storage = options.storage;
@@ -139,7 +138,10 @@ export class ChangelogFollower {
   start(): void {
     if (this.closed) return;
     this.schedule();
-    if (this.listenUrl) void this.listen();
+    if (this.listenUrl) {
+      this.listener = new PgListener({ url: this.listenUrl, channel: CHANGELOG_CHANNEL, label: 'authz changelog', logger: this.logger, onNotify: () => this.kick() });
+      this.listener.start();
+    }
   }
 
   private schedule(): void {
@@ -151,42 +153,6 @@ export class ChangelogFollower {
         .finally(() => this.schedule());
     }, this.pollIntervalMs);
     this.timer.unref();
-  }
-
-  private async listen(): Promise<void> {
-    if (this.closed || !this.listenUrl) return;
-    const client = new pg.Client({ connectionString: this.listenUrl });
-    client.on('notification', () => this.kick());
-    client.on('error', (err) => {
-      this.logger?.warn({ err }, 'authz changelog: LISTEN connection failed; polling continues, reconnecting');
-      void client.end().catch(() => undefined);
-      if (this.listener === client) this.listener = null;
-      this.reconnect();
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANGELOG_CHANNEL}`);
-      if (this.closed) {
-        await client.end();
-        return;
-      }
-      this.listener = client;
-      // A write may have committed while we were connecting.
-      this.kick();
-    } catch (err) {
-      this.logger?.warn({ err }, 'authz changelog: cannot LISTEN; polling continues, retrying');
-      await client.end().catch(() => undefined);
-      this.reconnect();
-    }
-  }
-
-  private reconnect(): void {
-    if (this.closed || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.listen();
-    }, 1000);
-    this.reconnectTimer.unref();
   }
 
   /** Asks for a catch-up now (a NOTIFY arrived, or a check waits for a revision). */
@@ -306,12 +272,10 @@ export class ChangelogFollower {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.timer = null;
-    this.reconnectTimer = null;
     const l = this.listener;
     this.listener = null;
-    if (l) await l.end().catch(() => undefined);
+    if (l) await l.close();
     if (this.running) await this.running.catch(() => undefined);
     for (const w of this.waiters) w.done(false);
     this.waiters = [];

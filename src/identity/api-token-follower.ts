@@ -15,7 +15,7 @@
  * interval plus one query (PostgreSQL: normally as soon as the notification arrives); never later
  * than the cache TTL, which still applies.
  */
-import pg from 'pg';
+import { PgListener } from '../storage/pg-listener.js';
 import type { Logger } from '../kernel/logger.js';
 import type { Storage } from '../storage/database.js';
 import { API_TOKEN_CHANNEL, API_TOKEN_REVOCATION_ACTIONS, type ApiTokenService } from './api-tokens.js';
@@ -40,8 +40,7 @@ export class ApiTokenRevocationFollower {
   private readonly pollIntervalMs: number;
   private readonly listenUrl: string | null;
   private timer: NodeJS.Timeout | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private listener: pg.Client | null = null;
+  private listener: PgListener | null = null;
   private running: Promise<void> | null = null;
   private rerun = false;
   private closed = false;
@@ -62,7 +61,10 @@ export class ApiTokenRevocationFollower {
       .execute();
     for (const r of rows) this.cursors.set(r.tenant_id, Number(r.seq));
     this.schedule();
-    if (this.listenUrl) void this.listen();
+    if (this.listenUrl) {
+      this.listener = new PgListener({ url: this.listenUrl, channel: API_TOKEN_CHANNEL, label: 'api tokens', logger: this.options.logger, onNotify: () => this.kick() });
+      this.listener.start();
+    }
   }
 
   /**
@@ -120,51 +122,14 @@ export class ApiTokenRevocationFollower {
     this.timer.unref();
   }
 
-  private async listen(): Promise<void> {
-    if (this.closed || !this.listenUrl) return;
-    const client = new pg.Client({ connectionString: this.listenUrl });
-    client.on('notification', () => this.kick());
-    client.on('error', (err) => {
-      this.options.logger?.warn({ err }, 'api tokens: LISTEN connection failed; polling continues, reconnecting');
-      void client.end().catch(() => undefined);
-      if (this.listener === client) this.listener = null;
-      this.reconnect();
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${API_TOKEN_CHANNEL}`);
-      if (this.closed) {
-        await client.end();
-        return;
-      }
-      this.listener = client;
-      this.kick();
-    } catch (err) {
-      this.options.logger?.warn({ err }, 'api tokens: cannot LISTEN; polling continues, retrying');
-      await client.end().catch(() => undefined);
-      this.reconnect();
-    }
-  }
-
-  private reconnect(): void {
-    if (this.closed || this.reconnectTimer) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      void this.listen();
-    }, 1000);
-    this.reconnectTimer.unref();
-  }
-
   /** Stops polling and listening; waits for a catch-up in flight. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.timer = null;
-    this.reconnectTimer = null;
     const l = this.listener;
     this.listener = null;
-    if (l) await l.end().catch(() => undefined);
+    if (l) await l.close();
     if (this.running) await this.running.catch(() => undefined);
   }
 }

@@ -1,0 +1,468 @@
+/**
+ * The state of one check (see evaluator.ts for the semantics): the rewrite walk, the visited sets,
+ * the subject's membership closures and OpenFGA's three-valued handling of condition errors.
+ */
+import { GatehouseError, isGatehouseError } from '../kernel/errors.js';
+import type { Clock } from '../kernel/clock.js';
+import type { GraphView } from './graph.js';
+import { idsHas, idsSize, type IdSet } from './idset.js';
+import { WILDCARD_REL, allows, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
+import { analyse, type ModelAnalysis } from './model-analysis.js';
+import { ClosureSlot } from './closure.js';
+
+/** An instant in epoch milliseconds, or a clock read only when an edge with an expiry or condition is met. */
+export type Now = number | Clock;
+
+/** A three-valued answer of an intersection / exclusion operand. */
+type Tri = 0 | 1 | 2;
+const FALSE: Tri = 0;
+const TRUE: Tri = 1;
+const UNKNOWN: Tri = 2;
+
+/** Closures kept per check (one per userset relation met); past this many, expansion is used. */
+const MAX_CLOSURES = 4;
+
+function tooComplex(maxDepth: number): GatehouseError {
+  return new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
+}
+
+/**
+ * The state of one check: the subject, the clock reading, the visited set and the subject's
+ * closures. Pooled by {@link Evaluator} ({@link reset} / {@link release}); its arrays are reused.
+ */
+export class Resolution {
+  /** Visited `node#relation` keys: `visited[0 .. visitedLen-1]` scanned linearly, grown into a Set past 32. */
+  private visited: number[] = [];
+  private visitedLen = 0;
+  private visitedSet: Set<number> | null = null;
+  /** Spare visited arrays for the operands of intersection / exclusion. */
+  private readonly visitedPool: number[][] = [];
+  /** Per userset relation met: the nodes whose (pure) relation holds the subject (see {@link closure}). */
+  private readonly slots: ClosureSlot[] = [];
+  private slotCount = 0;
+  private analysisOf: CompiledModel | null = null;
+  private analysis: ModelAnalysis | null = null;
+  private graph!: GraphView;
+  private model!: CompiledModel;
+  /** -1 when no tuple names the subject (it may still match a wildcard). */
+  private subjectNode = -1;
+  private subjectRelation = 0;
+  /** -1 when the type is unknown to every model and tuple. */
+  private subjectType = -1;
+  private nowMs = NaN;
+  private clock: Clock | null = null;
+  private context: Record<string, unknown> | undefined;
+  /**
+   * The first condition error met in the current reachability question. OpenFGA's three-valued
+   * rule: a path that errors counts as "unknown", so a union is true if any branch is true and an
+   * error only when none is; an intersection is false if any operand is false; an exclusion is
+   * false if its base is false or its subtracted part true — whatever the order of the branches.
+   */
+  pending: GatehouseError | null = null;
+  /** The error of the last {@link isolated} operand that answered "unknown". */
+  private operandError: GatehouseError | null = null;
+
+  constructor(private readonly maxDepth: number) {}
+
+  /** Prepares for one check. */
+  reset(graph: GraphView, model: CompiledModel, subjectNode: number, subjectRelation: number, subjectType: number, now: Now, context: Record<string, unknown> | undefined): void {
+    this.graph = graph;
+    if (this.analysisOf !== model) {
+      this.analysisOf = null;
+      this.analysis = null;
+    }
+    this.model = model;
+    this.subjectNode = subjectNode;
+    this.subjectRelation = subjectRelation;
+    this.subjectType = subjectType;
+    if (typeof now === 'number') {
+      this.nowMs = now;
+      this.clock = null;
+    } else {
+      this.nowMs = NaN;
+      this.clock = now;
+    }
+    this.context = context;
+    this.pending = null;
+    this.operandError = null;
+    this.visitedLen = 0;
+    this.visitedSet = null;
+    this.slotCount = 0;
+  }
+
+  /** Drops references to request data after a check. */
+  release(): void {
+    this.context = undefined;
+    this.pending = null;
+    this.operandError = null;
+    this.clock = null;
+    this.visitedSet = null;
+  }
+
+  /** The check's instant (the clock is read once, on first need). */
+  private now(): number {
+    if (this.clock !== null) {
+      this.nowMs = this.clock.now().getTime();
+      this.clock = null;
+    }
+    return this.nowMs;
+  }
+
+  private analyse(): ModelAnalysis {
+    if (this.analysis === null || this.analysisOf !== this.model) {
+      this.analysis = analyse(this.model);
+      this.analysisOf = this.model;
+    }
+    return this.analysis;
+  }
+
+  /** Is the subject in `node#relation`? */
+  visit(node: number, relation: number, depth: number): boolean {
+    if (depth > this.maxDepth) throw tooComplex(this.maxDepth);
+    if (this.seen(node * 4096 + relation)) return false;
+    const cr = this.model.relation(this.graph.typeOf(node), relation);
+    if (!cr) return false;
+    return this.rewrite(node, cr, cr.rewrite, depth);
+  }
+
+  /** Records `key` as visited; true if it already was. */
+  private seen(key: number): boolean {
+    if (this.visitedSet !== null) {
+      if (this.visitedSet.has(key)) return true;
+      this.visitedSet.add(key);
+      return false;
+    }
+    const v = this.visited;
+    const n = this.visitedLen;
+    for (let i = 0; i < n; i++) if (v[i] === key) return true;
+    if (n < v.length) v[n] = key;
+    else v.push(key);
+    this.visitedLen = n + 1;
+    if (n + 1 > 32) {
+      const set = new Set<number>();
+      for (let i = 0; i <= n; i++) set.add(v[i] as number);
+      this.visitedSet = set;
+    }
+    return false;
+  }
+
+  private rewrite(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
+    switch (rw.kind) {
+      case 'this':
+        return this.direct(node, cr, depth);
+      case 'computed':
+        return this.visit(node, rw.relation, depth + 1);
+      case 'ttu':
+        return this.tupleToUserset(node, cr, rw.tupleset, rw.computed, depth);
+      case 'union': {
+        const c = rw.children;
+        for (let i = 0; i < c.length; i++) if (this.rewrite(node, cr, c[i] as Rewrite, depth)) return true;
+        return false;
+      }
+      case 'intersection': {
+        const c = rw.children;
+        let unknown: GatehouseError | null = null;
+        for (let i = 0; i < c.length; i++) {
+          const v = this.isolated(node, cr, c[i] as Rewrite, depth);
+          if (v === FALSE) return false;
+          if (v === UNKNOWN) unknown ??= this.operandError;
+        }
+        return unknown === null || this.defer(unknown);
+      }
+      case 'difference': {
+        const base = this.isolated(node, cr, rw.base, depth);
+        if (base === FALSE) return false;
+        const baseError = this.operandError;
+        const sub = this.isolated(node, cr, rw.subtract, depth);
+        if (sub === TRUE) return false;
+        if (base === TRUE && sub === FALSE) return true;
+        return this.defer((base === UNKNOWN ? baseError : this.operandError) as GatehouseError);
+      }
+    }
+  }
+
+  /** Records `err` as the question's pending error (the first one stays); answers false. */
+  private defer(err: GatehouseError): false {
+    this.pending ??= err;
+    return false;
+  }
+
+  /**
+   * Evaluates an operand of intersection/difference as its own reachability question: TRUE, FALSE,
+   * or UNKNOWN when no path grants and a condition error was met (the error in {@link operandError}).
+   */
+  private isolated(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): Tri {
+    const saved = this.visited;
+    const savedLen = this.visitedLen;
+    const savedSet = this.visitedSet;
+    const outerPending = this.pending;
+    const fresh = this.visitedPool.pop() ?? [];
+    this.visited = fresh;
+    this.visitedLen = 0;
+    this.visitedSet = null;
+    this.pending = null;
+    try {
+      if (this.rewrite(node, cr, rw, depth + 1)) return TRUE;
+      if (this.pending === null) return FALSE;
+      this.operandError = this.pending;
+      return UNKNOWN;
+    } finally {
+      this.visitedPool.push(fresh);
+      this.visited = saved;
+      this.visitedLen = savedLen;
+      this.visitedSet = savedSet;
+      this.pending = outerPending;
+    }
+  }
+
+  /** True if the edge grants now: not expired, and its condition (if any) holds. */
+  private usable(node: number, relation: number, subjectRelation: number, subject: number): boolean {
+    if (!this.graph.hasMeta(node)) return true;
+    const meta = this.graph.edgeMeta(node, relation, subjectRelation, subject);
+    if (!meta) return true;
+    if (meta.expiresAtMs <= this.now()) return false;
+    if (meta.condition === null) return true;
+    const cond = this.model.conditions.get(meta.condition.name);
+    // A tuple naming a condition this model does not declare (written under another model) grants nothing.
+    if (!cond) return false;
+    try {
+      return cond.evaluate(meta.condition.context, this.context);
+    } catch (err) {
+      // Another path may still grant (or an intersection operand deny): decided at the end.
+      if (isGatehouseError(err, 'condition_error')) return this.defer(err);
+      throw err;
+    }
+  }
+
+  private direct(node: number, cr: CompiledRelation, depth: number): boolean {
+    const g = this.graph;
+    const rel = cr.relationId;
+    const s = this.subjectNode;
+    const sr = this.subjectRelation;
+    // The subject itself, directly.
+    if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr)) && g.has(node, rel, sr, s) && this.usable(node, rel, sr, s)) return true;
+    // A wildcard `type:*` for the subject's type.
+    if (sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
+      const w = g.wildcardNode(this.subjectType);
+      if (w >= 0 && g.has(node, rel, 0, w) && this.usable(node, rel, 0, w)) return true;
+    }
+    // Usersets `type:id#relation` assigned here.
+    const row = g.subjectRow(node, rel);
+    if (!row) return false;
+    for (let usr = 1; usr < row.length; usr++) {
+      const set = row[usr];
+      if (set !== undefined && this.anyUserset(node, cr, usr, set, depth)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The fast form of {@link anyUserset}: when every candidate's relation is pure, the subject's
+   * closure holds them exactly, no edge of `node` carries meta (no condition to evaluate, no
+   * expiry) and no chain in the closure can pass the depth limit, the answer is whether any
+   * candidate is in the closure — what the general form computes, without errors possible.
+   * @returns 1 true, 0 false, -1 not applicable.
+   */
+  private closureUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): number {
+    const g = this.graph;
+    if (g.hasMeta(node)) return -1;
+    const a = this.analyse();
+    // Only pure userset relations have closures: decide on the first candidate's type before computing one.
+    const first = typeof set === 'number' ? set : Array.isArray(set) ? (set[0] as number) : (set.values().next().value as number);
+    if (!a.pure(g.typeOf(first), usr)) return -1;
+    const c = this.closure(usr);
+    if (c === null || depth + 1 + c.maxDist > this.maxDepth) return -1;
+    if (typeof set === 'number') {
+      const mt = g.typeOf(set);
+      if (!allows(cr, restrictionKey(mt, usr))) return 0;
+      if (!a.pure(mt, usr)) return -1;
+      return c.has(set) ? 1 : 0;
+    }
+    let found = false;
+    if (Array.isArray(set)) {
+      for (let i = 0; i < set.length; i++) {
+        const x = set[i] as number;
+        const mt = g.typeOf(x);
+        if (!allows(cr, restrictionKey(mt, usr))) continue;
+        if (!a.pure(mt, usr)) return -1;
+        if (!found && c.has(x)) found = true;
+      }
+    } else {
+      for (const x of set) {
+        const mt = g.typeOf(x);
+        if (!allows(cr, restrictionKey(mt, usr))) continue;
+        if (!a.pure(mt, usr)) return -1;
+        if (!found && c.has(x)) found = true;
+      }
+    }
+    return found ? 1 : 0;
+  }
+
+  /**
+   * Is the subject in `m#usr` for some member `m` of `set` (the usersets assigned to
+   * `node#relation`)? First the subject's own direct tuples `x#usr@subject` are intersected with
+   * the candidates through the reverse edges (the common case: a user's few roles against a
+   * permission's roles); then only candidates whose membership could come from more than direct
+   * tuples are expanded. Both steps together give exactly the answer of expanding every candidate.
+   */
+  private anyUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): boolean {
+    const fast = this.closureUserset(node, cr, usr, set, depth);
+    if (fast >= 0) return fast === 1;
+    const shortcut = depth + 1 <= this.maxDepth;
+    if (shortcut && this.subjectNode >= 0) {
+      const mine = this.graph.objectsOf(this.subjectNode, this.subjectRelation, usr);
+      if (mine !== undefined) {
+        const small = idsSize(mine) <= idsSize(set);
+        const scan = small ? mine : set;
+        const probe = small ? set : mine;
+        if (typeof scan === 'number') {
+          if (idsHas(probe, scan) && this.directMember(node, cr, usr, scan)) return true;
+        } else if (Array.isArray(scan)) {
+          for (let i = 0; i < scan.length; i++) {
+            const x = scan[i] as number;
+            if (idsHas(probe, x) && this.directMember(node, cr, usr, x)) return true;
+          }
+        } else {
+          for (const x of scan) if (idsHas(probe, x) && this.directMember(node, cr, usr, x)) return true;
+        }
+      }
+    }
+    if (typeof set === 'number') return this.userset(node, cr, usr, set, depth, shortcut);
+    if (Array.isArray(set)) {
+      for (let i = 0; i < set.length; i++) if (this.userset(node, cr, usr, set[i] as number, depth, shortcut)) return true;
+      return false;
+    }
+    for (const n of set) if (this.userset(node, cr, usr, n, depth, shortcut)) return true;
+    return false;
+  }
+
+  /** Does the direct tuple `x#usr@subject` (known to exist) put the subject in `node#relation` through `x#usr`? */
+  private directMember(node: number, cr: CompiledRelation, usr: number, x: number): boolean {
+    const xt = this.graph.typeOf(x);
+    if (!allows(cr, restrictionKey(xt, usr))) return false;
+    const xr = this.model.relation(xt, usr);
+    if (!xr || !xr.directSufficient || !allows(xr, restrictionKey(this.subjectType, this.subjectRelation))) return false;
+    return this.usable(node, cr.relationId, usr, x) && this.usable(x, usr, this.subjectRelation, this.subjectNode);
+  }
+
+  /**
+   * Expands one userset member. With `directDone` (the direct tuples were already checked by
+   * {@link anyUserset}), a member whose relation is plain `this` with no usersets and no usable
+   * wildcard cannot add anything and is skipped without a lookup of its subjects.
+   */
+  private userset(node: number, cr: CompiledRelation, usr: number, member: number, depth: number, directDone: boolean): boolean {
+    const g = this.graph;
+    const mt = g.typeOf(member);
+    if (!allows(cr, restrictionKey(mt, usr))) return false;
+    if (directDone) {
+      const mr = this.model.relation(mt, usr);
+      if (!mr) return false;
+      if (mr.rewrite.kind === 'this') {
+        const row = g.subjectRow(member, usr);
+        const wildcard = this.subjectRelation === 0 && this.subjectType >= 0 && g.wildcardNode(this.subjectType) >= 0 && allows(mr, restrictionKey(this.subjectType, WILDCARD_REL));
+        if ((row === undefined || row.length <= 1) && !wildcard) return false;
+      }
+    }
+    if (!this.usable(node, cr.relationId, usr, member)) return false;
+    if (this.analyse().pure(mt, usr)) {
+      const c = this.closure(usr);
+      if (c !== null) {
+        const d = c.distance(member);
+        if (d < 0) return false;
+        if (depth + 1 + d > this.maxDepth) throw tooComplex(this.maxDepth);
+        return true;
+      }
+    }
+    return this.visit(member, usr, depth + 1);
+  }
+
+  /**
+   * The nodes `x` whose pure relation `usr` holds the subject (Leopard-style, Zanzibar §3.2.4):
+   * a breadth-first walk over reverse edges of `usr` from the subject (and its type's wildcard),
+   * with type restrictions and expiry applied; the distance is the chain length. Computed once per
+   * check into a pooled {@link ClosureSlot}. Null when an edge on the way carries a condition (then
+   * the ordinary expansion runs), for the wildcard subject itself, and past {@link MAX_CLOSURES}.
+   */
+  private closure(usr: number): ClosureSlot | null {
+    for (let i = 0; i < this.slotCount; i++) {
+      const s = this.slots[i] as ClosureSlot;
+      if (s.usr === usr) return s.tainted ? null : s;
+    }
+    if (this.slotCount >= MAX_CLOSURES) return null;
+    let slot = this.slots[this.slotCount];
+    if (slot === undefined) {
+      slot = new ClosureSlot();
+      this.slots.push(slot);
+    }
+    this.slotCount++;
+    slot.begin(usr);
+    const g = this.graph;
+    // The wildcard subject `type:*` itself matches under two restrictions: leave it to the expansion.
+    if (this.subjectNode >= 0 && this.subjectNode === g.wildcardNode(this.subjectType)) {
+      slot.tainted = true;
+      return null;
+    }
+    const a = this.analyse();
+    if (this.subjectNode >= 0) this.closureFrom(slot, a, this.subjectNode, this.subjectRelation, restrictionKey(this.subjectType, this.subjectRelation), 0);
+    if (this.subjectRelation === 0 && this.subjectType >= 0) {
+      const w = g.wildcardNode(this.subjectType);
+      if (w >= 0 && w !== this.subjectNode) this.closureFrom(slot, a, w, 0, restrictionKey(this.subjectType, WILDCARD_REL), 0);
+    }
+    const q = slot.queue;
+    for (let i = 0; i < slot.size && !slot.tainted; i++) {
+      const o = q[i] as number;
+      this.closureFrom(slot, a, o, usr, restrictionKey(g.typeOf(o), usr), slot.distance(o) + 1);
+    }
+    return slot.tainted ? null : slot;
+  }
+
+  /** One step of {@link closure}: the objects `o` with a tuple `o#usr@x#xr` that admit it. */
+  private closureFrom(slot: ClosureSlot, a: ModelAnalysis, x: number, xr: number, key: number, dist: number): void {
+    const objs = this.graph.objectsOf(x, xr, slot.usr);
+    if (objs === undefined) return;
+    if (typeof objs === 'number') this.closureAdd(slot, a, objs, x, xr, key, dist);
+    else if (Array.isArray(objs)) {
+      for (let i = 0; i < objs.length; i++) this.closureAdd(slot, a, objs[i] as number, x, xr, key, dist);
+    } else for (const o of objs) this.closureAdd(slot, a, o, x, xr, key, dist);
+  }
+
+  private closureAdd(slot: ClosureSlot, a: ModelAnalysis, o: number, x: number, xr: number, key: number, dist: number): void {
+    if (slot.tainted || slot.has(o)) return;
+    const g = this.graph;
+    const usr = slot.usr;
+    const ot = g.typeOf(o);
+    if (!a.pure(ot, usr) || !allows(this.model.relation(ot, usr) as CompiledRelation, key)) return;
+    if (g.hasMeta(o)) {
+      const meta = g.edgeMeta(o, usr, xr, x);
+      if (meta) {
+        if (meta.expiresAtMs <= this.now()) return;
+        if (meta.condition) {
+          slot.tainted = true;
+          return;
+        }
+      }
+    }
+    slot.add(o, dist);
+  }
+
+  private tupleToUserset(node: number, cr: CompiledRelation, tupleset: number, computed: number, depth: number): boolean {
+    const ts = this.model.relation(cr.typeId, tupleset);
+    if (!ts) return false;
+    const parents = this.graph.subjects(node, tupleset, 0);
+    if (parents === undefined) return false;
+    if (typeof parents === 'number') return this.parent(node, ts, parents, computed, depth);
+    if (Array.isArray(parents)) {
+      for (let i = 0; i < parents.length; i++) if (this.parent(node, ts, parents[i] as number, computed, depth)) return true;
+      return false;
+    }
+    for (const p of parents) if (this.parent(node, ts, p, computed, depth)) return true;
+    return false;
+  }
+
+  /** Is the subject in `p#computed`, for the tupleset edge `node#tupleset@p`? */
+  private parent(node: number, ts: CompiledRelation, p: number, computed: number, depth: number): boolean {
+    const pt = this.graph.typeOf(p);
+    if (!allows(ts, restrictionKey(pt, 0)) || !this.model.relation(pt, computed)) return false;
+    return this.usable(node, ts.relationId, 0, p) && this.visit(p, computed, depth + 1);
+  }
+}
