@@ -64,7 +64,7 @@ async function createDatabase(kind: string): Promise<{ url: string; drop: () => 
 
 /** Rates of one provisioning phase: `n` resources in `t`. */
 function rate(n: number, t: Lap) {
-  return { count: n, seconds: Number(t.seconds.toFixed(1)), perSecond: Math.round(n / Math.max(t.seconds, 1e-9)), cpuSeconds: Number(t.cpuSeconds.toFixed(1)), perCpuSecond: Math.round(n / Math.max(t.cpuSeconds, 1e-9)) };
+  return { count: n, seconds: Number(t.seconds.toFixed(1)), perSecond: Math.round(n / Math.max(t.seconds, 1e-9)), cpuSeconds: Number(t.cpuSeconds.toFixed(1)), perCpuSecond: Math.round(n / Math.max(t.cpuSeconds, 1e-9)), clientCpuSeconds: Number(t.clientCpuSeconds.toFixed(1)) };
 }
 
 function percentile(sorted: number[], p: number): number {
