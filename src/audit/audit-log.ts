@@ -87,6 +87,23 @@ export function entryHash(row: Omit<AuditEventRow, 'hash'>): string {
   return sha256Hex(`${row.prev_hash}\n${canonicalJson(hashedFields(row))}`);
 }
 
+/** An event before it is chained: every field but its place in the chain. */
+type PendingEntry = Omit<AuditEventRow, 'seq' | 'prev_hash' | 'hash'>;
+/** Events kept by a shared transaction, newest first. */
+interface PendingList {
+  entry: PendingEntry;
+  next: PendingList | null;
+}
+
+/** Rows per multi-row insert of kept events (17 parameters a row; both backends allow far more). */
+const INSERT_CHUNK = 500;
+
+/** `entry` as the event after `head` in the chain. */
+function chained(entry: PendingEntry, head: { seq: number; hash: string }): AuditEventRow {
+  const row: Omit<AuditEventRow, 'hash'> = { ...entry, seq: Number(head.seq) + 1, prev_hash: head.hash };
+  return { ...row, hash: entryHash(row) };
+}
+
 function toJsonText(v: unknown): string | null {
   return v === undefined || v === null ? null : canonicalJson(v);
 }
@@ -96,8 +113,9 @@ function toJsonText(v: unknown): string | null {
  *
  * Appends run inside the caller's transaction, so an event is stored exactly when its change is.
  * On PostgreSQL the chain head row is locked (`FOR UPDATE`) so concurrent appends serialise;
- * SQLite transactions are already serial. The head is read once per transaction and then kept
- * in memory ({@link transactionMemo}, which follows savepoint rollbacks).
+ * SQLite transactions are already serial. In an ordinary transaction the head is read at the
+ * first append and then kept in memory ({@link transactionMemo}); a shared transaction chains
+ * its events at commit (see {@link AuditLog.append}).
  */
 export class AuditLog {
   constructor(
@@ -107,18 +125,17 @@ export class AuditLog {
 
   /**
    * Appends one event inside `trx` (which must be a transaction for the chain to stay consistent).
-   * @returns the stored entry's sequence number.
+   *
+   * In a shared transaction ({@link runSharedTransaction}: SCIM Bulk, grouped single requests)
+   * the event is kept in the transaction's memo (so a rolled-back savepoint drops it) and the
+   * events are chained and stored just before commit, in append order, by
+   * {@link AuditLog.flushPending}: the chain head is read and locked there, as the transaction's
+   * last statements, so on PostgreSQL concurrent writers wait for it only during the commit.
    */
-  async append(trx: Executor, ctx: OperationContext, event: AuditEventInput): Promise<number> {
+  async append(trx: Executor, ctx: OperationContext, event: AuditEventInput): Promise<void> {
     const tenantId = ctx.tenantId;
-    const memo = transactionMemo(trx);
-    const memoKey = `audit_head:${tenantId}`;
-    // The head read (and, on PostgreSQL, locked) earlier in this transaction is still the head:
-    // only this transaction can have moved it since.
-    const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
-    const row: Omit<AuditEventRow, 'hash'> = {
+    const entry: PendingEntry = {
       tenant_id: tenantId,
-      seq: Number(head.seq) + 1,
       id: newId(),
       occurred_at: this.clock.now().toISOString(),
       actor_type: ctx.actor.type,
@@ -132,18 +149,39 @@ export class AuditLog {
       before: toJsonText(event.before),
       after: toJsonText(event.after),
       details: toJsonText(event.details),
-      prev_hash: head.hash,
     };
-    const hash = entryHash(row);
-    await trx.insertInto('audit_events').values({ ...row, hash }).execute();
-    memo.set(memoKey, { seq: row.seq, hash });
-    // In a shared transaction (SCIM Bulk) the head row is written once, at commit, from the memo.
-    const writeHead = async () => {
-      const h = transactionMemo(trx).get(memoKey) as { seq: number; hash: string } | undefined;
-      if (h) await trx.updateTable('audit_head').set({ seq: h.seq, hash: h.hash }).where('tenant_id', '=', tenantId).execute();
-    };
-    if (!deferUntilCommit(trx, memoKey, writeHead)) await writeHead();
-    return row.seq;
+    const pendingKey = `audit_pending:${tenantId}`;
+    if (deferUntilCommit(trx, pendingKey, () => this.flushPending(trx, tenantId, pendingKey))) {
+      // An immutable list, newest first: the memo restores the value it had before a rolled-back savepoint.
+      const memo = transactionMemo(trx);
+      memo.set(pendingKey, { entry, next: (memo.get(pendingKey) as PendingList | undefined) ?? null } satisfies PendingList);
+      return;
+    }
+    const memo = transactionMemo(trx);
+    const memoKey = `audit_head:${tenantId}`;
+    // The head read (and, on PostgreSQL, locked) earlier in this transaction is still the head:
+    // only this transaction can have moved it since.
+    const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
+    const row = chained(entry, head);
+    await trx.insertInto('audit_events').values(row).execute();
+    memo.set(memoKey, { seq: Number(row.seq), hash: row.hash });
+    await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('tenant_id', '=', tenantId).execute();
+  }
+
+  /** Chains and stores the events a shared transaction kept for `tenantId`, then moves the head (one lock, few statements). */
+  private async flushPending(trx: Executor, tenantId: string, pendingKey: string): Promise<void> {
+    const entries: PendingEntry[] = [];
+    for (let l = transactionMemo(trx).get(pendingKey) as PendingList | null | undefined; l; l = l.next) entries.push(l.entry);
+    if (entries.length === 0) return;
+    entries.reverse();
+    let head = await this.readHead(trx, tenantId);
+    const rows = entries.map((e) => {
+      const row = chained(e, head);
+      head = { seq: Number(row.seq), hash: row.hash };
+      return row;
+    });
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx.insertInto('audit_events').values(rows.slice(i, i + INSERT_CHUNK)).execute();
+    await trx.updateTable('audit_head').set({ seq: head.seq, hash: head.hash }).where('tenant_id', '=', tenantId).execute();
   }
 
   /** The chain head of `tenantId` (created at genesis if missing), locked on PostgreSQL until the transaction ends. */

@@ -170,7 +170,7 @@ export class ScimBulkProcessor {
    */
   async run(ctx: OperationContext, body: unknown): Promise<BulkResponse> {
     const { failOnErrors, operations } = readBulkRequest(body);
-    // The transaction holds the audit chain head from its first event to its commit. On PostgreSQL
+    // The audit events are chained at commit (the chain head is the last lock taken). On PostgreSQL
     // the authorization graph lock is taken first, the order every other writer takes them in,
     // so an operation that changes memberships cannot deadlock with a concurrent writer.
     return runSharedTransaction(this.storage.rootDb, (step) => this.runAll(ctx, failOnErrors, operations, step), (trx) => lockAuthorizationGraph(trx, this.storage));

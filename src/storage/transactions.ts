@@ -14,7 +14,7 @@
  * audit log keeps its chain head there so it does not re-read it for every event).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 interface Shared {
@@ -24,6 +24,15 @@ interface Shared {
   view: Kysely<Database>;
   memo: Map<string, unknown>;
   savepoints: number;
+  /**
+   * A savepoint whose step succeeded but that is not released yet: its RELEASE is sent with the
+   * next SAVEPOINT (one round trip for both on PostgreSQL). Until then later statements run in
+   * it, which changes nothing: nothing rolls back to it any more, and rolling back an enclosing
+   * savepoint undoes them either way. COMMIT releases it.
+   */
+  releasePending: string | null;
+  /** Whether one round trip may carry several statements (PostgreSQL's simple query protocol; not better-sqlite3). */
+  multiStatement: boolean;
   /** Work run once, in registration order, just before the shared transaction commits. */
   beforeCommit: Map<string, () => Promise<void>>;
   /** The step running now, see {@link runStep}. */
@@ -45,18 +54,27 @@ const plainMemos = new WeakMap<object, Map<string, unknown>>();
 async function inSavepoint<T>(shared: Shared, fn: () => Promise<T>): Promise<T> {
   const name = `gh_sp_${++shared.savepoints}`;
   const memo = new Map(shared.memo);
-  await sql.raw(`SAVEPOINT ${name}`).execute(shared.trx);
+  await statements(shared, [...(shared.releasePending ? [`RELEASE SAVEPOINT ${shared.releasePending}`] : []), `SAVEPOINT ${name}`]);
+  shared.releasePending = null;
   let result: T;
   try {
     result = await fn();
   } catch (err) {
-    await sql.raw(`ROLLBACK TO SAVEPOINT ${name}`).execute(shared.trx);
-    await sql.raw(`RELEASE SAVEPOINT ${name}`).execute(shared.trx);
+    // Rolling back to `name` also ends any savepoint opened inside it, released or not.
+    shared.releasePending = null;
+    await statements(shared, [`ROLLBACK TO SAVEPOINT ${name}`, `RELEASE SAVEPOINT ${name}`]);
     shared.memo = memo;
     throw err;
   }
-  await sql.raw(`RELEASE SAVEPOINT ${name}`).execute(shared.trx);
+  // Released with the next SAVEPOINT, or by COMMIT; one pending inside `name` is released with it.
+  shared.releasePending = name;
   return result;
+}
+
+/** Runs savepoint statements, in one round trip where the backend allows it. */
+async function statements(shared: Shared, list: string[]): Promise<void> {
+  if (shared.multiStatement) await sql.raw(list.join('; ')).execute(shared.trx);
+  else for (const s of list) await sql.raw(s).execute(shared.trx);
 }
 
 /**
@@ -151,7 +169,8 @@ export async function runSharedTransaction<T>(
 ): Promise<T> {
   if (current.getStore()?.root === root) throw new Error('runSharedTransaction cannot be nested');
   return root.transaction().execute(async (trx) => {
-    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, beforeCommit: new Map(), step: null };
+    const multiStatement = trx.getExecutor().adapter instanceof PostgresAdapter;
+    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, releasePending: null, multiStatement, beforeCommit: new Map(), step: null };
     shared.view = sharedView(shared);
     if (lockFirst) await lockFirst(trx);
     return current.run(shared, async () => {
@@ -191,4 +210,95 @@ export function transactionMemo(trx: Kysely<Database>): Map<string, unknown> {
     plainMemos.set(trx, memo);
   }
   return memo;
+}
+
+interface Waiting {
+  work: () => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit for independent writes that arrive together (single SCIM requests of a
+ * provisioning client with several in flight): each {@link GroupCommit.run} call's work runs as
+ * one step ({@link runSharedTransaction}) of a transaction shared with the other calls queued at
+ * the same time, and its promise settles only after that transaction has committed. A step that
+ * throws is rolled back alone (no row, no audit event of it remains) and its caller gets its
+ * error; the others still commit. Calls arriving while a transaction runs form the next one, so
+ * the group grows with the load and a lone call waits one event-loop turn at most.
+ *
+ * What this saves is the per-transaction cost: on SQLite the commit's WAL writes (about 0.4 ms a
+ * transaction at 100,000 users), on PostgreSQL the commit flush and the audit chain head lock,
+ * which serialises every writing transaction of a tenant until it commits.
+ *
+ * The work runs in the shared transaction's async context, not in its caller's: it must not rely
+ * on another AsyncLocalStorage of its caller.
+ */
+export class GroupCommit {
+  private queue: Waiting[] = [];
+  private running = false;
+
+  /**
+   * @param root - the database the transactions are opened on (a storage's `rootDb`).
+   * @param maxGroup - most calls in one transaction.
+   * @param lockFirst - statements run first in each transaction (see {@link runSharedTransaction}).
+   */
+  constructor(
+    private readonly root: Kysely<Database>,
+    private readonly maxGroup = 64,
+    private readonly lockFirst?: (trx: Transaction<Database>) => Promise<void>,
+  ) {}
+
+  /**
+   * Runs `work` in a shared transaction and settles after its commit.
+   * @throws whatever `work` throws (its step rolled back), or the commit's error (nothing of the group was stored).
+   */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    if (current.getStore()?.root === this.root) return work(); // already inside a shared transaction on root: a step of it
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    // One turn of the event loop lets the requests read in the same poll phase join this group.
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    const group = this.queue.splice(0, this.maxGroup);
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      await runSharedTransaction(
+        this.root,
+        async (step) => {
+          for (const w of group) {
+            try {
+              outcomes.push({ ok: true, value: await step(w.work) });
+            } catch (error) {
+              outcomes.push({ ok: false, error });
+            }
+          }
+        },
+        this.lockFirst,
+      );
+      group.forEach((w, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) w.resolve(o.value);
+        else w.reject(o.error);
+      });
+    } catch (err) {
+      // The transaction failed as a whole (commit, lock or connection): nothing of the group was stored.
+      group.forEach((w, i) => {
+        const o = outcomes[i];
+        w.reject(o && !o.ok ? o.error : err);
+      });
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
 }

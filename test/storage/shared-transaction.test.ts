@@ -8,7 +8,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../../src/storage/database.js';
-import { deferUntilCommit, runSharedTransaction, transactionMemo } from '../../src/storage/transactions.js';
+import { deferUntilCommit, GroupCommit, runSharedTransaction, transactionMemo } from '../../src/storage/transactions.js';
 import { describeEachBackend } from '../support/backends.js';
 
 describeEachBackend('shared transaction with savepoints', (backend) => {
@@ -90,5 +90,44 @@ describeEachBackend('shared transaction with savepoints', (backend) => {
     expect(seen).toEqual({ rows: ['x'], memo: 1 });
     expect(deferred).toBe(1);
     expect(deferUntilCommit(storage.db, 'w', async () => undefined)).toBe(false);
+  });
+
+  it('rolls back to a savepoint after earlier steps were released, nested or not', async () => {
+    await runSharedTransaction(storage.rootDb, async (step) => {
+      await step(() => insert('s1'));
+      await step(async () => {
+        await insert('s2-partial');
+        await step(() => insert('s2-nested'));
+        throw new Error('fail');
+      }).catch(() => undefined);
+      await step(() => insert('s3'));
+    });
+    expect(await rows()).toEqual(['s1', 's3']);
+  });
+
+  it('group commit: calls queued together share one transaction; a failing one rolls back alone; each settles after the commit', async () => {
+    await insert('taken');
+    const group = new GroupCommit(storage.rootDb);
+    const seenCommitted: Array<[string, boolean]> = [];
+    const call = (id: string) =>
+      group.run(async () => {
+        await insert(`${id}-extra`);
+        await insert(id);
+        return id;
+      }).then(async (v) => {
+        // Read outside the transaction (another connection on PostgreSQL): already committed.
+        seenCommitted.push([v, (await rows()).includes(v)]);
+        return v;
+      });
+    const outcomes = await Promise.allSettled([call('g1'), call('taken'), call('g2'), call('g3')]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<string>).value)).toEqual(['g1', 'g2', 'g3']);
+    // Every fulfilled call's rows were committed, and the failed call left nothing (not even its first row).
+    expect(await rows()).toEqual(['g1', 'g1-extra', 'g2', 'g2-extra', 'g3', 'g3-extra', 'taken']);
+    // (each check reads the database, so they may finish in any order)
+    expect(seenCommitted.sort((a, b) => a[0].localeCompare(b[0]))).toEqual([['g1', true], ['g2', true], ['g3', true]]);
+    // A later call forms a new group.
+    expect(await group.run(async () => (await insert('g4'), 'later'))).toBe('later');
+    expect(await rows()).toContain('g4');
   });
 });

@@ -24,6 +24,7 @@ import type { ScimDoc } from '../../scim/resource.js';
 import { readProjection } from '../../scim/operations.js';
 import { ScimQueryStore } from '../../scim/sql/query-store.js';
 import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
+import { GroupCommit } from '../../storage/transactions.js';
 import { bearerToken, contextOf, requireApiToken } from '../auth.js';
 import { classifyError } from '../errors.js';
 import { unmatchedRoute } from '../allowed-methods.js';
@@ -72,6 +73,8 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const users = new ScimUserEndpoint(services.users, store, baseUrl, schemaSet.user);
   const groups = new ScimGroupEndpoint(services.groups, store, baseUrl, schemaSet.group);
   const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err), services.storage);
+  // Single user creations that arrive together share one transaction (a savepoint each) and one commit.
+  const userCreations = new GroupCommit(services.storage.rootDb);
 
   app.removeAllContentTypeParsers();
   // Provisioning clients send Content-Type on every request, DELETE and GET included: an empty
@@ -108,7 +111,10 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     ['/Users', users],
     ['/Groups', groups],
   ] as const) {
-    app.post(path, async (request, reply) => sendResource(request, reply, await endpoint.create(contextOf(request), request.body, projection(request)), 201));
+    app.post(path, async (request, reply) => {
+      const create = () => endpoint.create(contextOf(request), request.body, projection(request));
+      return sendResource(request, reply, await (endpoint === users ? userCreations.run(create) : create()), 201);
+    });
     app.get(path, async (request) => endpoint.list(contextOf(request), readListParams(query(request)), projection(request)));
     app.post(`${path}/.search`, async (request, reply) => {
       const q = readSearchRequest(request.body);
