@@ -3,6 +3,7 @@ import { newId } from '../kernel/ids.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { Executor, StorageKind } from '../storage/database.js';
+import { insertRows } from '../storage/insert-rows.js';
 import { deferUntilCommit, transactionMemo } from '../storage/transactions.js';
 import type { AuditEventRow } from '../storage/schema.js';
 import { canonicalJson } from './canonical.js';
@@ -163,7 +164,7 @@ export class AuditLog {
     // only this transaction can have moved it since.
     const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
     const row = chained(entry, head);
-    await trx.insertInto('audit_events').values(row).execute();
+    await insertRows(trx, { table: 'audit_events', rows: [row] });
     memo.set(memoKey, { seq: Number(row.seq), hash: row.hash });
     await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('tenant_id', '=', tenantId).execute();
   }
@@ -180,7 +181,7 @@ export class AuditLog {
       head = { seq: Number(row.seq), hash: row.hash };
       return row;
     });
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await trx.insertInto('audit_events').values(rows.slice(i, i + INSERT_CHUNK)).execute();
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await insertRows(trx, { table: 'audit_events', rows: rows.slice(i, i + INSERT_CHUNK) });
     await trx.updateTable('audit_head').set({ seq: head.seq, hash: head.hash }).where('tenant_id', '=', tenantId).execute();
   }
 

@@ -13,6 +13,7 @@ import { newId } from '../kernel/ids.js';
 import { normalizeIdentifier } from '../kernel/normalize.js';
 import type { OperationContext } from '../kernel/context.js';
 import { isUniqueViolation, type Executor } from '../storage/database.js';
+import { insertRows } from '../storage/insert-rows.js';
 import type { AccountStatus, UserRow } from '../storage/schema.js';
 import { checkVersion, pageBounds, type IdentityDeps } from './shared.js';
 import { loadEmails, toUser, validateUserInput, type EmailRecord, type ValidUserInput } from './user-records.js';
@@ -212,20 +213,10 @@ export class UserServiceImpl implements UserService {
     const status: AccountStatus = v.active ? 'active' : 'suspended';
     const row: UserRow = { tenant_id: ctx.tenantId, id, ...v.columns, status, is_admin: isAdmin ? 1 : 0, password_hash: passwordHash, created_at: now, updated_at: now, version: 1 };
     return this.deps.storage.db.transaction().execute(async (trx) => {
-      if (this.deps.storage.kind === 'postgres' && v.emails.length > 0) {
-        // One round trip for the user and its emails (a data-modifying WITH); the violated index names the attribute.
-        const emails = v.emails.map((e, position) => ({ tenant_id: ctx.tenantId, user_id: id, position, ...e }));
-        await this.uniqueByIndex(() =>
-          trx
-            .with('new_user', (db) => db.insertInto('users').values(row))
-            .insertInto('user_emails')
-            .values(emails)
-            .execute(),
-        );
-      } else {
-        await this.unique('userName', () => trx.insertInto('users').values(row).execute());
-        await this.insertEmails(trx, ctx.tenantId, id, v.emails);
-      }
+      // One statement for the user and its emails on PostgreSQL (one round trip), one each on SQLite;
+      // the table of the violated unique index names the attribute.
+      const emails = v.emails.map((e, position) => ({ tenant_id: ctx.tenantId, user_id: id, position, ...e }));
+      await this.uniqueByTable(() => insertRows(trx, { table: 'users', rows: [row] }, { table: 'user_emails', rows: emails }));
       // A user created suspended must deny from the start, whatever grants it later receives.
       if (status === 'suspended') await this.deps.deprovisioner.deprovisionIdentity(trx, ctx, { type: 'user', id }, 'suspend');
       // Built from what was written (the stored row reads back identically; nothing else writes it here).
@@ -252,15 +243,17 @@ export class UserServiceImpl implements UserService {
   }
 
   /**
-   * As {@link unique} for a statement that writes users and emails: a PostgreSQL unique violation
-   * names its table, `user_emails` for an address, `users` for the userName.
+   * As {@link unique} for writes of users and emails: the violation names its table (PostgreSQL's
+   * `table` field; SQLite's message `UNIQUE constraint failed: user_emails.…`), `user_emails` for an
+   * address, `users` for the userName.
    */
-  private async uniqueByIndex<T>(fn: () => Promise<T>): Promise<T> {
+  private async uniqueByTable<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
-      const attribute = (err as { table?: string }).table === 'user_emails' ? 'emails' : 'userName';
+      const e = err as { table?: string; message?: string };
+      const attribute = e.table === 'user_emails' || /\buser_emails\./.test(e.message ?? '') ? 'emails' : 'userName';
       throw new GatehouseError('conflict', `${attribute} is already taken`, { attribute }, { cause: err });
     }
   }
