@@ -5,9 +5,10 @@
  * Layout (all integers are interned ids; see {@link Symbols} and {@link StoreGraph.nodes}):
  * - a node is one `type:id` (objects and subjects share the space; `user:*` is a node too),
  *   found through a per-type map from id to node;
- * - forward:  out[objectNode][relation][subjectRelation] → IdSet of subject nodes
+ * - forward:  out[objectNode] → (relation, subjectRelation) → IdSet of subject nodes
  *   (subjectRelation 0 is a plain subject, others are usersets such as `group:eng#member`);
- * - reverse:  in[subjectNode][subjectRelation][relation] → IdSet of object nodes;
+ * - reverse:  in[subjectNode] → (subjectRelation, relation) → IdSet of object nodes;
+ *   each node's pairs are one flat array (see {@link Adjacency});
  * - the rare edges that carry an expiry or a condition keep it in a side table, and the objects
  *   that have such edges are marked, so the check of an ordinary edge never looks there.
  *
@@ -28,33 +29,71 @@ export interface EdgeMeta {
 }
 
 type Row = Array<IdSet | undefined>;
-type Slots = Array<Row | undefined>;
 
-/**
- * `arr` (or a new array) with room for index `i`, allocated at exactly `i + 1` slots: growing a
- * JS array by assignment reserves about half as much again plus 16 slots, which would dominate the
- * memory of the many small per-node arrays.
- */
-function fit<T>(arr: Array<T | undefined> | undefined, i: number): Array<T | undefined> {
-  const out = new Array<T | undefined>(i + 1);
-  if (arr) for (let k = 0; k < arr.length; k++) out[k] = arr[k];
-  return out;
+/** Packs the two relation ids of an adjacency entry (both below {@link MAX_RELATIONS} + 1 = 4096). */
+function pairKey(r1: number, r2: number): number {
+  return r1 * 4096 + r2;
 }
 
-/** A three-level adjacency: a → r1 → r2 → IdSet of b. */
+/**
+ * A three-level adjacency a → r1 → r2 → IdSet of b, stored flat per node: `rows[a]` is one array
+ * `[key0, set0, key1, set1, …]` of the node's (r1, r2) pairs ({@link pairKey}, ascending) and
+ * their IdSets, allocated at exactly its size. A lookup reads the node's array and the set — two
+ * dependent loads where nested per-relation arrays took four; on a graph of a million tuples these
+ * loads miss the cache and are most of a check's time. A node has few distinct relation pairs,
+ * so the linear scan costs less than the loads it saves.
+ */
 class Adjacency {
-  private readonly rows: Array<Slots | undefined> = [];
+  private readonly rows: Array<Array<number | IdSet> | undefined> = [];
 
   get(a: number, r1: number, r2: number): IdSet | undefined {
-    return this.rows[a]?.[r1]?.[r2];
+    const p = this.rows[a];
+    if (p === undefined) return undefined;
+    const k = pairKey(r1, r2);
+    for (let i = 0; i < p.length; i += 2) {
+      const pk = p[i] as number;
+      if (pk === k) return p[i + 1] as IdSet;
+      if (pk > k) return undefined;
+    }
+    return undefined;
   }
 
+  /** 1 + the greatest r2 with an entry under (a, r1); 0 when there is none. */
+  extent(a: number, r1: number): number {
+    const p = this.rows[a];
+    if (p === undefined) return 0;
+    const lo = pairKey(r1, 0);
+    let end = 0;
+    for (let i = 0; i < p.length; i += 2) {
+      const pk = p[i] as number;
+      if (pk >= lo + 4096) break;
+      if (pk >= lo) end = pk - lo + 1;
+    }
+    return end;
+  }
+
+  /** The entries under (a, r1) as an array indexed by r2 (a new array), or undefined when none. */
   row(a: number, r1: number): Row | undefined {
-    return this.rows[a]?.[r1];
+    const n = this.extent(a, r1);
+    if (n === 0) return undefined;
+    const p = this.rows[a] as Array<number | IdSet>;
+    const lo = pairKey(r1, 0);
+    const out: Row = new Array<IdSet | undefined>(n);
+    for (let i = 0; i < p.length; i += 2) {
+      const pk = p[i] as number;
+      if (pk >= lo && pk < lo + n) out[pk - lo] = p[i + 1] as IdSet;
+    }
+    return out;
   }
 
-  slots(a: number): Slots | undefined {
-    return this.rows[a];
+  /** Calls `fn(r1, r2, set)` for every entry of `a`, in ascending (r1, r2). */
+  entries(a: number, fn: (r1: number, r2: number, set: IdSet) => void): void {
+    const p = this.rows[a];
+    if (p === undefined) return;
+    for (let i = 0; i < p.length; i += 2) {
+      const k = p[i] as number;
+      fn(Math.floor(k / 4096), k % 4096, p[i + 1] as IdSet);
+    }
   }
 
   /** Drops every edge. */
@@ -63,47 +102,63 @@ class Adjacency {
   }
 
   add(a: number, r1: number, r2: number, b: number): boolean {
-    let slots = this.rows[a];
-    if (!slots || slots.length <= r1) {
-      slots = fit(slots, r1);
-      this.rows[a] = slots;
+    const k = pairKey(r1, r2);
+    const p = this.rows[a];
+    let i = 0;
+    if (p !== undefined) {
+      for (; i < p.length; i += 2) {
+        const pk = p[i] as number;
+        if (pk === k) {
+          const res = idsAdd(p[i + 1] as IdSet, b);
+          p[i + 1] = res.set;
+          return res.added;
+        }
+        if (pk > k) break;
+      }
     }
-    let row = slots[r1];
-    if (!row || row.length <= r2) {
-      row = fit(row, r2);
-      slots[r1] = row;
-    }
-    const res = idsAdd(row[r2], b);
-    row[r2] = res.set;
-    return res.added;
+    // A new pair at position i: a copy of exactly two more slots (push would over-reserve).
+    const n = p === undefined ? 0 : p.length;
+    const grown = new Array<number | IdSet>(n + 2);
+    for (let j = 0; j < i; j++) grown[j] = (p as Array<number | IdSet>)[j] as number | IdSet;
+    grown[i] = k;
+    grown[i + 1] = b;
+    for (let j = i; j < n; j++) grown[j + 2] = (p as Array<number | IdSet>)[j] as number | IdSet;
+    if (a >= this.rows.length) {
+      // Fill the gap so the array stays packed (holes would make every read slower).
+      for (let j = this.rows.length; j < a; j++) this.rows.push(undefined);
+      this.rows.push(grown);
+    } else this.rows[a] = grown;
+    return true;
   }
 
-  /** Removes an edge; rows and slot arrays left empty are dropped, so a node with no edge costs nothing here. */
+  /** Removes an edge; a pair left empty is dropped, and a node with no edge costs nothing here. */
   delete(a: number, r1: number, r2: number, b: number): boolean {
-    const slots = this.rows[a];
-    const row = slots?.[r1];
-    if (!slots || !row) return false;
-    const res = idsDelete(row[r2], b);
-    row[r2] = res.set;
-    if (res.set === undefined && row.every((x) => x === undefined)) {
-      slots[r1] = undefined;
-      if (slots.every((x) => x === undefined)) this.rows[a] = undefined;
+    const p = this.rows[a];
+    if (p === undefined) return false;
+    const k = pairKey(r1, r2);
+    for (let i = 0; i < p.length; i += 2) {
+      if (p[i] !== k) continue;
+      const res = idsDelete(p[i + 1] as IdSet, b);
+      if (res.set !== undefined) {
+        p[i + 1] = res.set;
+        return res.deleted;
+      }
+      p.splice(i, 2);
+      if (p.length === 0) this.rows[a] = undefined;
+      return res.deleted;
     }
-    return res.deleted;
+    return false;
   }
 
   /** Calls `fn(a, b)` for every edge. */
   forEach(fn: (a: number, b: number) => void): void {
     for (let a = 0; a < this.rows.length; a++) {
-      const slots = this.rows[a];
-      if (!slots) continue;
-      for (const row of slots) {
-        if (!row) continue;
-        for (const set of row) {
-          if (set === undefined) continue;
-          if (typeof set === 'number') fn(a, set);
-          else for (const b of set) fn(a, b);
-        }
+      const p = this.rows[a];
+      if (!p) continue;
+      for (let i = 1; i < p.length; i += 2) {
+        const set = p[i] as IdSet;
+        if (typeof set === 'number') fn(a, set);
+        else for (const b of set) fn(a, b);
       }
     }
   }
@@ -128,6 +183,8 @@ export interface GraphView {
   wildcardNode(typeId: number): number;
   subjects(objectNode: number, relation: number, subjectRelation: number): IdSet | undefined;
   subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined;
+  /** 1 + the greatest subject relation of an edge `object#relation@x#sr`; 0 when none (no allocation, unlike {@link subjectRow}). */
+  subjectRelationsEnd(objectNode: number, relation: number): number;
   objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined;
   /** Reverse edges of `subject#subjectRelation`, indexed by relation. */
   objectRow(subjectNode: number, subjectRelation: number): ReadonlyArray<IdSet | undefined> | undefined;
@@ -287,18 +344,16 @@ export class StoreGraph implements GraphView {
     return this.in.row(subjectNode, subjectRelation);
   }
 
+  /** 1 + the greatest subject relation of an edge `object#relation@x#sr`; 0 when the object has no such edge. */
+  subjectRelationsEnd(objectNode: number, relation: number): number {
+    return this.out.extent(objectNode, relation);
+  }
+
   /** Every edge out of an object: (relation, subjectRelation, subjects). For Expand and tests. */
   *edgesOf(objectNode: number): IterableIterator<[number, number, IdSet]> {
-    const slots = this.out.slots(objectNode);
-    if (!slots) return;
-    for (let r = 0; r < slots.length; r++) {
-      const row = slots[r];
-      if (!row) continue;
-      for (let sr = 0; sr < row.length; sr++) {
-        const set = row[sr];
-        if (set !== undefined) yield [r, sr, set];
-      }
-    }
+    const out: Array<[number, number, IdSet]> = [];
+    this.out.entries(objectNode, (r, sr, set) => out.push([r, sr, set]));
+    yield* out;
   }
 
   /** Objects `o` with a tuple `o#relation@subject[#subjectRelation]` (reverse edge). */

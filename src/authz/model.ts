@@ -124,6 +124,21 @@ export interface CompiledRelation {
   directSufficient: boolean;
   /** {@link directTypes} as an array: a linear scan of these few keys beats hashing on the check path. */
   directKeys: readonly number[];
+  /**
+   * The subject relations of the userset restrictions (`group#member` → member), distinct and
+   * ascending: the only subject relations whose edges can grant through `this`.
+   */
+  usersetRelations: readonly number[];
+}
+
+/** The distinct userset relations (not 0, not {@link WILDCARD_REL}) of restriction keys, ascending. */
+function usersetRelationsOf(keys: Iterable<number>): number[] {
+  const out = new Set<number>();
+  for (const k of keys) {
+    const rel = k % 4096;
+    if (rel !== 0 && rel !== WILDCARD_REL) out.add(rel);
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** True if the restriction key `key` ({@link restrictionKey}) is allowed by `cr`'s type restrictions. */
@@ -232,7 +247,7 @@ export function compileModel(model: AuthorizationModel, symbols: Symbols): Compi
       const rw = compileRewrite(rewrite, td, name, symbols, byName);
       if (usesThis(rw) && directTypes.size === 0) throw invalid(`${td.type}#${name}: direct assignment needs at least one type restriction`, where);
       const directSufficient = rw.kind === 'this' || (rw.kind === 'union' && rw.children.some((c) => c.kind === 'this'));
-      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions, directSufficient, directKeys: [...directTypes] });
+      compiled.put({ typeId, relationId, name, rewrite: rw, directTypes, conditions, directSufficient, directKeys: [...directTypes], usersetRelations: usersetRelationsOf(directTypes) });
     }
   }
   return compiled;

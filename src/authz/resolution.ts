@@ -246,11 +246,12 @@ export class Resolution {
       const w = g.wildcardNode(this.subjectType);
       if (w >= 0 && g.has(node, rel, 0, w) && this.usable(node, rel, 0, w)) return true;
     }
-    // Usersets `type:id#relation` assigned here.
-    const row = g.subjectRow(node, rel);
-    if (!row) return false;
-    for (let usr = 1; usr < row.length; usr++) {
-      const set = row[usr];
+    // Usersets `type:id#relation` assigned here: only the subject relations the type restrictions
+    // name can grant (an edge of another one fails every restriction test in anyUserset).
+    const usrs = cr.usersetRelations;
+    for (let i = 0; i < usrs.length; i++) {
+      const usr = usrs[i] as number;
+      const set = g.subjects(node, rel, usr);
       if (set !== undefined && this.anyUserset(node, cr, usr, set, depth)) return true;
     }
     return false;
@@ -358,9 +359,8 @@ export class Resolution {
       const mr = this.model.relation(mt, usr);
       if (!mr) return false;
       if (mr.rewrite.kind === 'this') {
-        const row = g.subjectRow(member, usr);
         const wildcard = this.subjectRelation === 0 && this.subjectType >= 0 && g.wildcardNode(this.subjectType) >= 0 && allows(mr, restrictionKey(this.subjectType, WILDCARD_REL));
-        if ((row === undefined || row.length <= 1) && !wildcard) return false;
+        if (g.subjectRelationsEnd(member, usr) <= 1 && !wildcard) return false;
       }
     }
     if (!this.usable(node, cr.relationId, usr, member)) return false;

@@ -145,6 +145,14 @@ export class LayeredView implements GraphView {
     return mergeRows(rows);
   }
 
+  subjectRelationsEnd(o: number, r: number): number {
+    const one = this.single(o);
+    if (one !== null) return one === undefined ? 0 : one.subjectRelationsEnd(o, r);
+    let end = 0;
+    for (const g of this.layers(o)) end = Math.max(end, g.subjectRelationsEnd(o, r));
+    return end;
+  }
+
   private reverse<T>(fn: (g: StoreGraph) => T): { values: T[]; keeps: Array<((n: number) => boolean) | undefined> } {
     const values: T[] = [];
     const keeps: Array<((n: number) => boolean) | undefined> = [];
