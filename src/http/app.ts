@@ -1,11 +1,12 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
+import type { Logger } from '../kernel/logger.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { AUTHZEN_PATH, trackRoutes, unmatchedRoute } from './allowed-methods.js';
 import { newRequestId, securityHeaders } from './headers.js';
-import { refuseNul } from './json-body.js';
+import { nulInUrl, refuseNul } from './json-body.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes, sendAuthzenError } from './routes/authzen.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
@@ -21,6 +22,9 @@ const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
  * One log line per request, when it completes (request method, redacted URL, status, response
  * time, request id), instead of Fastify's two: the "incoming request" line moves to `debug`.
  * Halves the per-request cost of logging (JSON encoding and redaction) at `info`.
+ *
+ * The completion line is written without building the request's child logger when the request
+ * wrote nothing else ({@link LazyRequestLogger.infoOnce}).
  */
 class RequestLogController extends LogController {
   override incomingRequest(request: FastifyRequest): void {
@@ -30,8 +34,79 @@ class RequestLogController extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
     if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
-    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else {
+      const entry = { req: request, res: reply, responseTime: reply.elapsedTime };
+      if (reply.log instanceof LazyRequestLogger) reply.log.infoOnce(entry, 'request completed');
+      else reply.log.info(entry, 'request completed');
+    }
   }
+}
+
+/**
+ * A request's logger (`request.log`), bound to its request id: the pino child logger is built on
+ * the first line the request actually writes (most requests write none but the completion line,
+ * which {@link RequestLogController} writes through the parent logger). Same lines, same redaction.
+ */
+class LazyRequestLogger {
+  #child: Logger | undefined;
+
+  constructor(
+    private readonly root: Logger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: Record<string, unknown>,
+  ) {}
+
+  private get log(): Logger {
+    return (this.#child ??= this.root.child(this.bindings, this.options));
+  }
+
+  /**
+   * Writes `entry` at `info` as the request's child logger would (its bindings first, then
+   * `entry`'s members; same serializers and redaction), through the parent logger when the
+   * child was never built.
+   */
+  infoOnce(entry: Record<string, unknown>, msg: string): void {
+    if (this.#child || this.options.level !== undefined) this.log.info(entry, msg);
+    else if (this.root.isLevelEnabled('info')) this.root.info({ ...this.bindings, ...entry }, msg);
+  }
+
+  get level(): string {
+    return this.#child?.level ?? this.root.level;
+  }
+
+  set level(value: string) {
+    this.log.level = value;
+  }
+
+  child(bindings: Record<string, unknown>, options?: Record<string, unknown>): Logger {
+    return this.log.child(bindings, options);
+  }
+
+  fatal(...args: unknown[]): void {
+    (this.log.fatal as (...a: unknown[]) => void)(...args);
+  }
+
+  error(...args: unknown[]): void {
+    (this.log.error as (...a: unknown[]) => void)(...args);
+  }
+
+  warn(...args: unknown[]): void {
+    (this.log.warn as (...a: unknown[]) => void)(...args);
+  }
+
+  info(...args: unknown[]): void {
+    (this.log.info as (...a: unknown[]) => void)(...args);
+  }
+
+  debug(...args: unknown[]): void {
+    (this.log.debug as (...a: unknown[]) => void)(...args);
+  }
+
+  trace(...args: unknown[]): void {
+    (this.log.trace as (...a: unknown[]) => void)(...args);
+  }
+
+  silent(): void {}
 }
 
 /**
@@ -50,18 +125,19 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newRequestId();
     },
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
+    childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger as unknown as Logger, bindings, options as Record<string, unknown>) as unknown as FastifyBaseLogger,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     frameworkErrors: (err, request, reply) => sendInApiFormat(request, reply, err),
   });
-  // Security headers (helmet's, computed once) and the request id, on every response.
+  // Security headers (helmet's, computed once) and the request id on every response; a URL
+  // holding U+0000 is refused (json-body.ts). One hook for the three.
   const headers = await securityHeaders();
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id as string);
-    done();
+    done(nulInUrl(request));
   });
-  await app.register(cookie);
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
   refuseNul(app, services.config.bodyLimitBytes);
   app.setErrorHandler((err, request, reply) => sendProblem(request, reply, err));
@@ -73,8 +149,15 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
   await app.register(async (scope) => authzenRoutes(scope, services));
   await app.register(async (scope) => openfgaRoutes(scope, services), { prefix: '/stores' });
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
-  await app.register(async (scope) => oidcRoutes(scope, services));
-  await app.register(async (scope) => accountRoutes(scope, services));
+  // Cookies are read only by the sign-in and account pages: the parser's hooks run there only.
+  await app.register(async (scope) => {
+    await scope.register(cookie);
+    await oidcRoutes(scope, services);
+  });
+  await app.register(async (scope) => {
+    await scope.register(cookie);
+    await accountRoutes(scope, services);
+  });
   await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });
 
   return app;

@@ -44,16 +44,17 @@ export function jsonBodyParser(scope: FastifyInstance, emptyIsNone: boolean): (r
   };
 }
 
+/** The error for a `%00` in the request URL (path or query string), or undefined; the app's `onRequest` hook calls it. */
+export function nulInUrl(request: FastifyRequest): GatehouseError | undefined {
+  return request.url.includes('%00') ? nulError('URL') : undefined;
+}
+
 /**
- * Installs the refusal on the root app: a `%00` in the URL (path or query string), a NUL in a form
- * body, and the JSON parser above for `application/json` (scopes that replace their parsers use
- * {@link jsonBodyParser} themselves).
+ * Installs the refusal on the root app: a NUL in a form body, and the JSON parser above for
+ * `application/json` (scopes that replace their parsers use {@link jsonBodyParser} themselves).
+ * A `%00` in the URL is refused by the app's `onRequest` hook ({@link nulInUrl}).
  */
 export function refuseNul(app: FastifyInstance, bodyLimitBytes: number): void {
-  app.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
-    if (request.url.includes('%00')) return done(nulError('URL'));
-    done();
-  });
   app.addHook('preValidation', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
     const type = request.headers['content-type'];
     if (typeof type === 'string' && type.startsWith('application/x-www-form-urlencoded') && containsNul(request.body)) return done(nulError('body'));

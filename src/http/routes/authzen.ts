@@ -99,6 +99,7 @@ export function sendAuthzenError(request: FastifyRequest, reply: FastifyReply, e
 
 function requireJson(request: FastifyRequest): void {
   const ct = request.headers['content-type'];
+  if (ct === 'application/json') return;
   const media = typeof ct === 'string' ? ct.split(';')[0]?.trim().toLowerCase() : undefined;
   if (media !== 'application/json') throw new GatehouseError('invalid_input', 'the request body must be JSON (Content-Type: application/json)');
 }
@@ -194,24 +195,53 @@ export function authzenMetadata(base: string): Record<string, unknown> {
   };
 }
 
+/**
+ * AuthZEN §11.4 / certification C.2.5: echo the caller's X-Request-ID exactly, whatever its form
+ * (the app keeps only simple ids as its own request id, for logs, and sets that header itself).
+ */
+function echoRequestId(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  const given = request.headers['x-request-id'];
+  if (typeof given === 'string' && given !== request.id && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
+  done();
+}
+function noop(): void {}
+
+/**
+ * JSON Schema of a 200 response of `/access/v1/evaluation` (§6.2), for Fastify's compiled
+ * serializer (fast-json-stringify): `decision`, and `context` (reasons, per-item errors) written
+ * member for member as JSON.stringify would.
+ */
+const decisionJsonSchema = {
+  type: 'object',
+  properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } },
+  required: ['decision'],
+} as const;
+const evaluationResponseJsonSchema = decisionJsonSchema;
+/** A 200 response of `/access/v1/evaluations` (§7.2): `evaluations`, or one decision when the request had none. */
+const evaluationsResponseJsonSchema = {
+  type: 'object',
+  properties: { evaluations: { type: 'array', items: decisionJsonSchema }, decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } },
+} as const;
+
 /** Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler. */
 export async function authzenRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
-  // AuthZEN §11.4 / certification C.2.5: echo the caller's X-Request-ID exactly, whatever its form
-  // (the app keeps only simple ids as its own request id, for logs).
-  app.addHook('onRequest', (request, reply, done) => {
-    const given = request.headers['x-request-id'];
-    if (typeof given === 'string' && given !== request.id && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
-    done();
-  });
   const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
   const search = new AuthzenSearch(services.authz, pdp);
-  const auth = { onRequest: apiTokenHook(services, 'authz') };
+  const authenticate = apiTokenHook(services, 'authz');
+  // Every route's one onRequest hook: the X-Request-ID echo, then (API routes) the bearer token.
+  const echo = { onRequest: echoRequestId };
+  const auth = {
+    onRequest: (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+      echoRequestId(request, reply, noop);
+      authenticate(request, reply, done);
+    },
+  };
   const base = services.config.issuer.replace(/\/+$/, '');
 
-  app.get('/.well-known/authzen-configuration', async (_request, reply) => reply.type('application/json').send(authzenMetadata(base)));
+  app.get('/.well-known/authzen-configuration', echo, async (_request, reply) => reply.type('application/json').send(authzenMetadata(base)));
   // A PDP per store: its metadata exists only while the store does (404 `not_found` otherwise).
-  app.get<{ Params: { storeId: string } }>('/.well-known/authzen-configuration/stores/:storeId', async (request, reply) => {
+  app.get<{ Params: { storeId: string } }>('/.well-known/authzen-configuration/stores/:storeId', echo, async (request, reply) => {
     const id = request.params.storeId;
     if (id !== BUILTIN_STORE_ID) await services.authzStores.get(systemContext(), id);
     return reply.type('application/json').send(authzenMetadata(`${base}/stores/${encodeURIComponent(id)}`));
@@ -220,12 +250,12 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   for (const prefix of ['', '/stores/:storeId'] as const) {
     const storeOf = (request: FastifyRequest): string | null => (prefix ? (request.params as { storeId: string }).storeId : null);
 
-    app.post(`${prefix}/access/v1/evaluation`, auth, async (request) => {
+    app.post(`${prefix}/access/v1/evaluation`, { ...auth, schema: { response: { 200: evaluationResponseJsonSchema } } }, async (request) => {
       const body = parse(request, evaluationRequestSchema, isEvaluationRequest);
       return pdp.evaluate(contextOf(request), storeOf(request), body);
     });
 
-    app.post(`${prefix}/access/v1/evaluations`, auth, async (request) => {
+    app.post(`${prefix}/access/v1/evaluations`, { ...auth, schema: { response: { 200: evaluationsResponseJsonSchema } } }, async (request) => {
       const body = parse(request, evaluationsRequestSchema, isEvaluationsRequest);
       return pdp.evaluations(contextOf(request), storeOf(request), toEvaluations(body));
     });
