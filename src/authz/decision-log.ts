@@ -8,6 +8,7 @@
  * batched upserts keeping the latest instant. A full queue (10,000 decisions) drops further log rows
  * (counted in `dropped`) but never last-used updates, which are merged per tuple.
  */
+import { sql } from 'kysely';
 import type { OperationContext } from '../kernel/context.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/logger.js';
@@ -141,7 +142,8 @@ export class DecisionLog {
             .onConflict((oc) =>
               oc
                 .columns(['tenant_id', 'store_id', 'object_type', 'object_id', 'relation', 'subject_type', 'subject_id', 'subject_relation'])
-                .doUpdateSet((eb) => ({ last_used_at: eb.ref('excluded.last_used_at') })),
+                // Never backwards: several processes (replicas, serve workers) flush their own queues.
+                .doUpdateSet({ last_used_at: sql<string>`case when excluded.last_used_at > authz_tuple_usage.last_used_at then excluded.last_used_at else authz_tuple_usage.last_used_at end` }),
             )
             .execute();
         }

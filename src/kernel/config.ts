@@ -26,6 +26,15 @@ export const configSchema = z
       .describe('GATEHOUSE_ISSUER: public base URL, the OpenID Connect issuer. Default: http://HOST:PORT.'),
     host: z.string().min(1).default('127.0.0.1').describe('HOST: address to listen on.'),
     port: z.coerce.number().int().min(0).max(65535).default(8080).describe('PORT: TCP port to listen on.'),
+    workers: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'GATEHOUSE_WORKERS: number of server processes `gatehouse serve` runs (node:cluster), sharing HOST:PORT; each keeps its own authorization index and API token cache, fed from the database like a replica\'s. 1 (the default) serves from the one process; set it to the number of cores for more throughput. The primary process migrates the database, then starts the workers; SIGTERM or SIGINT stops them all; if one exits unexpectedly the others are stopped and the command exits with status 1, for the service manager to restart it. On SQLite, writes from the workers take turns on the database file.',
+      ),
     logLevel: z.enum(LOG_LEVELS).default('info').describe('GATEHOUSE_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent.'),
     bodyLimitBytes: z.coerce
       .number()
@@ -137,6 +146,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   issuer: 'GATEHOUSE_ISSUER',
   host: 'HOST',
   port: 'PORT',
+  workers: 'GATEHOUSE_WORKERS',
   logLevel: 'GATEHOUSE_LOG_LEVEL',
   bodyLimitBytes: 'GATEHOUSE_BODY_LIMIT_BYTES',
   accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',

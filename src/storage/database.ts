@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Database } from './schema.js';
 import { activeDatabase } from './transactions.js';
@@ -53,7 +53,7 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     return storageOf('sqlite', db, url);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -64,6 +64,24 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     return storageOf('postgres', db, redactUrl(url));
   }
   throw new GatehouseError('invalid_config', 'GATEHOUSE_DATABASE_URL must start with sqlite:, postgres:// or postgresql://');
+}
+
+/**
+ * SQLite whose transactions begin with `BEGIN IMMEDIATE` (the write lock taken at once, waiting
+ * up to `busy_timeout`) instead of a deferred `BEGIN`. With several processes on one file (the
+ * `gatehouse serve` workers, the CLI next to a running server), a deferred transaction that read
+ * before writing fails with SQLITE_BUSY when another process wrote meanwhile, without waiting
+ * (https://www.sqlite.org/lang_transaction.html, https://www.sqlite.org/wal.html §2.2).
+ * Within one process transactions already run one at a time on the single connection.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
 
 /**
