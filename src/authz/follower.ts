@@ -105,7 +105,8 @@ export class ChangelogFollower {
       this.index.revision = Number(rev.revision);
     };
     if (this.storage.kind === 'postgres') await this.storage.db.transaction().setIsolationLevel('repeatable read').execute(load);
-    else await this.storage.db.transaction().execute(load);
+    // A read-only (deferred) transaction: one WAL snapshot, no write lock held while the index is built.
+    else await this.storage.db.transaction().setAccessMode('read only').execute(load);
   }
 
   private compile(id: string, json: string): CompiledModel | undefined {

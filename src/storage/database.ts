@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseConnection, type Driver, type Transaction, type TransactionSettings } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import type { Database } from './schema.js';
 import { activeDatabase } from './transactions.js';
@@ -71,14 +71,17 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
  * up to `busy_timeout`) instead of a deferred `BEGIN`. With several processes on one file (the
  * `gatehouse serve` workers, the CLI next to a running server), a deferred transaction that read
  * before writing fails with SQLITE_BUSY when another process wrote meanwhile, without waiting
- * (https://www.sqlite.org/lang_transaction.html, https://www.sqlite.org/wal.html §2.2).
+ * (https://www.sqlite.org/lang_transaction.html, https://www.sqlite.org/wal.html §2.2); the audit
+ * chain's head, read once per transaction, relies on writers taking turns.
+ * A transaction opened with `setAccessMode('read only')` begins deferred: a WAL snapshot that
+ * takes no write lock (the authorization index build reads one for seconds).
  * Within one process transactions already run one at a time on the single connection.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   override createDriver(): Driver {
     const driver = super.createDriver();
-    driver.beginTransaction = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    driver.beginTransaction = async (connection: DatabaseConnection, settings: TransactionSettings) => {
+      await connection.executeQuery(CompiledQuery.raw(settings.accessMode === 'read only' ? 'begin' : 'begin immediate'));
     };
     return driver;
   }
