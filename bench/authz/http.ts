@@ -29,19 +29,33 @@ export interface HttpResult {
   decisionsPerServerCpuSecond: number;
 }
 
-/** CPU time (user + system) of process `pid` in microseconds, from /proc/<pid>/stat (Linux). */
+/**
+ * CPU time (user + system) of process `pid` and every live descendant (the `gatehouse serve`
+ * primary and its workers), in microseconds, from /proc/<pid>/stat (Linux).
+ */
 function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5) (utime, stime), counted from the state field (3).
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
+  let ticks = 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat(5) (utime, stime), counted from the state field (3).
+    ticks = Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* no children */
+  }
+  return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND + children.reduce((sum, c) => sum + cpuMicros(c), 0);
 }
 /** `getconf CLK_TCK` on Linux. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-async function startServer(): Promise<{ url: string; token: string; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(workers: number): Promise<{ url: string; token: string; pid: number; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server.ts')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_WORKERS: String(workers) } });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', resolve);
@@ -49,7 +63,16 @@ async function startServer(): Promise<{ url: string; token: string; pid: number;
   });
   const { url, token } = JSON.parse(line) as { url: string; token: string };
   if (!new URL(url).hostname.startsWith('127.')) throw new Error(`refusing to load-test a non-loopback address: ${url}`);
-  return { url, token, pid: child.pid!, stop: () => child.kill('SIGTERM') };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    url,
+    token,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 function run(opts: autocannon.Options): Promise<autocannon.Result> {
@@ -58,10 +81,16 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
   });
 }
 
-/** Runs the single and batched HTTP workloads; each for `durationSeconds`. */
-export async function runHttp(opts: { durationSeconds: number; connections: number; batchConnections: number }): Promise<HttpResult[]> {
+/**
+ * Runs the single and batched HTTP workloads; each for `durationSeconds`. `workers` > 1 serves
+ * them from `gatehouse serve` with that many worker processes (same bodies, same connections;
+ * the server CPU time is that of every process); the row names say so.
+ */
+export async function runHttp(opts: { durationSeconds: number; connections: number; batchConnections: number; workers?: number }): Promise<HttpResult[]> {
+  const workers = opts.workers ?? 1;
+  const suffix = workers > 1 ? `, ${workers} workers` : '';
   const w = rbacWorkload(10_000, 7);
-  const server = await startServer();
+  const server = await startServer(workers);
   try {
     const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
     const singles = Array.from(w.qUser, (u, i) =>
@@ -96,7 +125,7 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.connections,
       requests: [{ setupRequest: (req) => ({ ...req, body: singles[si++ % singles.length] }) }],
     });
-    results.push(summarize('evaluation (single)', single, 1, opts.connections, cpuMicros(server.pid) - cpu0));
+    results.push(summarize(`evaluation (single)${suffix}`, single, 1, opts.connections, cpuMicros(server.pid) - cpu0));
     let bi = 0;
     cpu0 = cpuMicros(server.pid);
     const batch = await run({
@@ -107,10 +136,10 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.batchConnections,
       requests: [{ setupRequest: (req) => ({ ...req, body: batches[bi++ % batches.length] }) }],
     });
-    results.push(summarize('evaluations (batch of 100)', batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0));
+    results.push(summarize(`evaluations (batch of 100)${suffix}`, batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0));
     return results;
   } finally {
-    server.stop();
+    await server.stop();
   }
 }
 

@@ -6,7 +6,8 @@
  *   (c) AuthZEN over HTTP on loopback with autocannon: single evaluations and batches of 100.
  *
  * Flags: `--only a,b,c` (default all), `--quick` (smaller sizes and shorter runs, for a smoke
- * run), `--json FILE` (also write the figures as JSON). Record the figures in BENCHMARKS.md.
+ * run), `--json FILE` (also write the figures as JSON), `--workers N` (default 2: (c) is also run
+ * against `gatehouse serve` with N worker processes, printed as extra rows; 1 skips them). Record the figures in BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
@@ -23,6 +24,7 @@ const value = (name: string) => {
 };
 const only = new Set((value('only') ?? 'a,b,c').split(','));
 const quick = flag('quick');
+const workers = Number(value('workers') ?? 2);
 const log = (s: string) => console.log(`  … ${s}`);
 
 console.log('Gatehouse authorization benchmark');
@@ -59,10 +61,13 @@ if (only.has('b')) {
 }
 
 if (only.has('c')) {
-  const rows: HttpResult[] = await runHttp({ durationSeconds: quick ? 3 : 10, connections: 32, batchConnections: 8 });
+  const httpOpts = { durationSeconds: quick ? 3 : 10, connections: 32, batchConnections: 8 };
+  const rows: HttpResult[] = await runHttp(httpOpts);
+  // Extra rows: the same runs against `gatehouse serve` with GATEHOUSE_WORKERS=N (`--workers 1` skips them).
+  const workerRows: HttpResult[] = workers > 1 ? await runHttp({ ...httpOpts, workers }) : [];
   console.log('\n== (c) AuthZEN over HTTP (loopback, autocannon 9.0.0, server in its own process)');
   console.log('endpoint                      conns   requests/s   decisions/s   p50 ms   p99 ms   non-2xx  errors   server CPU µs/req   decisions per server CPU-s');
-  for (const r of rows) {
+  for (const r of [...rows, ...workerRows]) {
     console.log(
       `${r.name.padEnd(28)} ${String(r.connections).padStart(6)} ${fmt(r.requestsPerSecond).padStart(12)} ${fmt(r.decisionsPerSecond).padStart(13)} ${fmt(r.p50Ms, 1).padStart(8)} ${fmt(r.p99Ms, 1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${fmt(r.serverCpuUsPerRequest).padStart(19)} ${fmt(r.decisionsPerServerCpuSecond).padStart(28)}`,
     );
@@ -73,7 +78,11 @@ if (only.has('c')) {
     console.log(`  goals: single ≥ 15,000/s → ${single.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ≥ 300,000/s → ${batch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'} (wall clock)`);
     console.log(`  CPU-bound (one server core, from its CPU time): single ${fmt(single.decisionsPerServerCpuSecond)}/s, batched ${fmt(batch.decisionsPerServerCpuSecond)}/s`);
   }
-  report.http = rows;
+  const [wSingle, wBatch] = workerRows;
+  if (wSingle && wBatch) {
+    console.log(`  with ${workers} workers (gatehouse serve, GATEHOUSE_WORKERS=${workers}; the load generator shares the same ${cpus().length} cores): single ${fmt(wSingle.decisionsPerSecond)}/s → ${wSingle.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ${fmt(wBatch.decisionsPerSecond)}/s → ${wBatch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'} (wall clock)`);
+  }
+  report.http = [...rows, ...workerRows];
 }
 
 const out = value('json');
