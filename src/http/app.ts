@@ -56,6 +56,11 @@ class LazyRequestLogger {
     private readonly options: Record<string, unknown>,
   ) {}
 
+  /** Whether a line at `level` would be written (without building the child when the parent answers it). */
+  private enabled(level: string): boolean {
+    return this.#child !== undefined || this.options.level !== undefined || this.root.isLevelEnabled(level);
+  }
+
   private get log(): Logger {
     return (this.#child ??= this.root.child(this.bindings, this.options));
   }
@@ -83,27 +88,27 @@ class LazyRequestLogger {
   }
 
   fatal(...args: unknown[]): void {
-    (this.log.fatal as (...a: unknown[]) => void)(...args);
+    if (this.enabled('fatal')) (this.log.fatal as (...a: unknown[]) => void)(...args);
   }
 
   error(...args: unknown[]): void {
-    (this.log.error as (...a: unknown[]) => void)(...args);
+    if (this.enabled('error')) (this.log.error as (...a: unknown[]) => void)(...args);
   }
 
   warn(...args: unknown[]): void {
-    (this.log.warn as (...a: unknown[]) => void)(...args);
+    if (this.enabled('warn')) (this.log.warn as (...a: unknown[]) => void)(...args);
   }
 
   info(...args: unknown[]): void {
-    (this.log.info as (...a: unknown[]) => void)(...args);
+    if (this.enabled('info')) (this.log.info as (...a: unknown[]) => void)(...args);
   }
 
   debug(...args: unknown[]): void {
-    (this.log.debug as (...a: unknown[]) => void)(...args);
+    if (this.enabled('debug')) (this.log.debug as (...a: unknown[]) => void)(...args);
   }
 
   trace(...args: unknown[]): void {
-    (this.log.trace as (...a: unknown[]) => void)(...args);
+    if (this.enabled('trace')) (this.log.trace as (...a: unknown[]) => void)(...args);
   }
 
   silent(): void {}
