@@ -98,6 +98,8 @@ describeEachBackend('gatehouse serve with GATEHOUSE_WORKERS=2', (backend) => {
     const exited = new Promise<number | null>((resolve) => server!.once('exit', (code) => resolve(code)));
 
     await logLine((l) => l.msg === 'Gatehouse: 2 workers listening');
+    // Each worker logs its own line once listening (asynchronously: it may follow the primary's).
+    await logLine(() => lines.filter((l) => l.msg?.startsWith('Gatehouse listening on')).length >= 2);
     const listening = lines.filter((l) => l.msg?.startsWith('Gatehouse listening on'));
     expect(listening).toHaveLength(2);
     const workerPids = listening.map((l) => l.pid as number);
