@@ -99,9 +99,13 @@ interface PendingList {
 /** Rows per multi-row insert of kept events (17 parameters a row; both backends allow far more). */
 const INSERT_CHUNK = 500;
 
-/** `entry` as the event after `head` in the chain. */
-function chained(entry: PendingEntry, head: { seq: number; hash: string }): AuditEventRow {
-  const row: Omit<AuditEventRow, 'hash'> = { ...entry, seq: Number(head.seq) + 1, prev_hash: head.hash };
+/**
+ * `entry` as the event after `head` in the chain, stamped `occurredAt` (an ISO 8601 instant taken
+ * once the head is held): the time is given with the seq, so seq order and occurred_at order agree
+ * (`GET /api/v1/audit?since=` pages by time).
+ */
+function chained(entry: PendingEntry, head: { seq: number; hash: string }, occurredAt: string): AuditEventRow {
+  const row: Omit<AuditEventRow, 'hash'> = { ...entry, occurred_at: occurredAt, seq: Number(head.seq) + 1, prev_hash: head.hash };
   return { ...row, hash: entryHash(row) };
 }
 
@@ -163,7 +167,7 @@ export class AuditLog {
     // The head read (and, on PostgreSQL, locked) earlier in this transaction is still the head:
     // only this transaction can have moved it since.
     const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
-    const row = chained(entry, head);
+    const row = chained(entry, head, this.clock.now().toISOString());
     await insertRows(trx, { table: 'audit_events', rows: [row] });
     memo.set(memoKey, { seq: Number(row.seq), hash: row.hash });
     await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('tenant_id', '=', tenantId).execute();
@@ -176,8 +180,11 @@ export class AuditLog {
     if (entries.length === 0) return;
     entries.reverse();
     let head = await this.readHead(trx, tenantId);
+    // Stamped now, with their seqs: an event kept since a step early in the transaction is not
+    // dated before events another transaction chained (and committed) in the meantime.
+    const occurredAt = this.clock.now().toISOString();
     const rows = entries.map((e) => {
-      const row = chained(e, head);
+      const row = chained(e, head, occurredAt);
       head = { seq: Number(row.seq), hash: row.hash };
       return row;
     });

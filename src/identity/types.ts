@@ -253,13 +253,20 @@ export interface CreatedApiToken {
   apiToken: ApiToken;
 }
 
+/** Runs a transaction's work `insert` (as is, or as a step of a shared transaction) and returns its result. */
+export type WriteRunner = <T>(insert: () => Promise<T>) => Promise<T>;
+
 /**
  * Users. Every method runs in one transaction and writes its audit event in it.
  * Errors: `not_found`, `conflict` (userName or email taken, details.attribute names which),
  * `invalid_input`, `weak_password`, `precondition_failed` (version mismatch).
  */
 export interface UserService {
-  create(ctx: OperationContext, input: UserInput): Promise<User>;
+  /**
+   * `write`, when given, runs the transaction (e.g. a group commit): validation, the password
+   * policy check and hashing are done before it is called, so it holds the database only for the writes.
+   */
+  create(ctx: OperationContext, input: UserInput, write?: WriteRunner): Promise<User>;
   get(ctx: OperationContext, id: string): Promise<User>;
   /** Case-insensitive (NFC + case fold) lookup; null if absent or deprovisioned. */
   findByUserName(ctx: OperationContext, userName: string): Promise<User | null>;

@@ -17,7 +17,7 @@ import { insertRows } from '../storage/insert-rows.js';
 import type { AccountStatus, UserRow } from '../storage/schema.js';
 import { checkVersion, pageBounds, type IdentityDeps } from './shared.js';
 import { loadEmails, toUser, validateUserInput, type EmailRecord, type ValidUserInput } from './user-records.js';
-import type { AdministratorInput, ListQuery, Page, User, UserFilter, UserInput, UserService } from './types.js';
+import type { AdministratorInput, ListQuery, Page, User, UserFilter, UserInput, UserService, WriteRunner } from './types.js';
 
 /** {@link UserService} on the `users` and `user_emails` tables. */
 export class UserServiceImpl implements UserService {
@@ -26,12 +26,14 @@ export class UserServiceImpl implements UserService {
   /**
    * Creates a user (SCIM POST /Users). With `password`, checks the policy (NIST SP 800-63B-4
    * §3.1.1.2) and stores an argon2id hash. `active: false` creates it suspended.
+   * The validation, policy check and argon2id hashing run before `write` (default: run at once)
+   * is given the transaction, so a group commit holds the write lock only for the inserts.
    * @throws GatehouseError `invalid_input`, `weak_password`, `conflict` (details.attribute `userName` or `emails`).
    */
-  async create(ctx: OperationContext, input: UserInput): Promise<User> {
+  async create(ctx: OperationContext, input: UserInput, write?: WriteRunner): Promise<User> {
     const v = validateUserInput(input);
     const hash = v.password === undefined ? null : await this.checkedHash(v.password, v);
-    return this.insert(ctx, v, hash, false);
+    return write ? write(() => this.insert(ctx, v, hash, false)) : this.insert(ctx, v, hash, false);
   }
 
   /**

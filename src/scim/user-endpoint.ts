@@ -5,7 +5,7 @@
  * transaction. Lists are answered by {@link ScimQueryStore} (the filter in SQL).
  */
 import type { OperationContext } from '../kernel/context.js';
-import type { User, UserService } from '../identity/types.js';
+import type { User, UserService, WriteRunner } from '../identity/types.js';
 import { checkIfMatch, type EtagCondition } from './etag.js';
 import { keepWriteOnly } from './extensions.js';
 import { listResponse, project, type ListParams, type ListResponse, type Projection } from './list.js';
@@ -65,10 +65,10 @@ export class ScimUserEndpoint {
     return { doc: project(this.view(user, groups), projection, this.rt), version: user.version, id: user.id };
   }
 
-  /** POST /Users (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`, `weak_password`. */
-  async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
+  /** POST /Users (RFC 7644 §3.3); `write` runs the transaction (see {@link UserService.create}). @throws GatehouseError `invalid_input`, `conflict`, `weak_password`. */
+  async create(ctx: OperationContext, body: unknown, projection: Projection = {}, write?: WriteRunner): Promise<ScimResult> {
     const input = userInputFromScim(body, { requireSchemas: true }, this.rt);
-    const user = await this.users.create(ctx, input);
+    const user = await this.users.create(ctx, input, write);
     // A new user belongs to no group yet.
     return { doc: project(this.view(user, []), projection, this.rt), version: user.version, id: user.id };
   }

@@ -141,3 +141,16 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
 }
+
+/**
+ * True if `err` (or an error in its `cause` chain) is PostgreSQL's verdict that the transaction
+ * was aborted only because of a concurrent one: SQLSTATE 40P01 (deadlock detected) or 40001
+ * (serialization failure). Such a transaction can be run again as it was (PostgreSQL
+ * documentation, "Serialization Failure Handling"). SQLite, one writer at a time, raises neither.
+ */
+export function isTransientConflict(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && typeof e === 'object' && depth < 8; e = e.cause as typeof e, depth++) {
+    if (e.code === '40P01' || e.code === '40001') return true;
+  }
+  return false;
+}

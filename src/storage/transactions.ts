@@ -15,6 +15,8 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
+import { GatehouseError } from '../kernel/errors.js';
+import { isTransientConflict } from './database.js';
 import type { Database } from './schema.js';
 
 interface Shared {
@@ -35,6 +37,12 @@ interface Shared {
   multiStatement: boolean;
   /** Work run once, in registration order, just before the shared transaction commits. */
   beforeCommit: Map<string, () => Promise<void>>;
+  /**
+   * The first deadlock/serialization failure a step met (its savepoint was rolled back and its
+   * caller may have reported it as that step's outcome): the whole transaction is then rolled
+   * back and run again (see {@link retryTransient}), as its other steps may have waited on it.
+   */
+  conflict: { error: unknown } | null;
   /** The step running now, see {@link runStep}. */
   step: { shareSavepoint: boolean; inService: boolean; serviceError: { error: unknown } | null } | null;
 }
@@ -128,10 +136,15 @@ async function runStep<T>(shared: Shared, work: () => Promise<T>): Promise<T> {
       }
     });
   try {
-    return await attempt(true);
+    try {
+      return await attempt(true);
+    } catch (err) {
+      if (err !== RERUN) throw err;
+      return await attempt(false);
+    }
   } catch (err) {
-    if (err !== RERUN) throw err;
-    return attempt(false);
+    if (isTransientConflict(err)) shared.conflict ??= { error: err };
+    throw err;
   }
 }
 
@@ -155,12 +168,45 @@ export function activeDatabase(root: Kysely<Database>): Kysely<Database> {
   return shared && shared.root === root ? shared.view : root;
 }
 
+/** Attempts of {@link retryTransient} in all (the first run and two re-runs). */
+export const TRANSIENT_ATTEMPTS = 3;
+
+/**
+ * Runs `work` — one whole transaction and nothing with an effect outside it before its commit —
+ * and runs it again, up to {@link TRANSIENT_ATTEMPTS} times in all with a short jittered pause
+ * (5-20 ms, then 10-40 ms), when PostgreSQL aborted it for a deadlock (40P01) or a serialization
+ * failure (40001): such an abort means only that a concurrent transaction won, and running the
+ * same work again is the documented remedy. Inside a shared transaction `work` runs once (the
+ * shared transaction as a whole is what gets re-run).
+ * @throws whatever `work` throws; GatehouseError `storage_unavailable` (503) when every attempt met such a conflict.
+ */
+export async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
+  if (current.getStore()) return work();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (!isTransientConflict(err)) throw err;
+      if (attempt >= TRANSIENT_ATTEMPTS) {
+        throw new GatehouseError('storage_unavailable', 'the database aborted the change because of concurrent changes (deadlock or serialization failure); retry the request', { retryable: true }, { cause: err });
+      }
+      const base = 5 * 2 ** (attempt - 1);
+      await new Promise((r) => setTimeout(r, base + Math.random() * 3 * base));
+    }
+  }
+}
+
 /**
  * Runs `fn` in one transaction on `root`. `fn` receives `step`, which runs a unit of work in its
  * own savepoint: a step that throws leaves no row behind, the others stay. The transaction
  * commits when `fn` returns and rolls back entirely if `fn` throws.
  *
+ * When a step, or the commit, meets a PostgreSQL deadlock or serialization failure, the whole
+ * transaction is rolled back and `fn` is called again ({@link retryTransient}): `fn` must be
+ * re-runnable (build its state anew on each call, no effect outside the transaction).
+ *
  * @param lockFirst - statements run first in the transaction, e.g. to take locks in a fixed order.
+ * @throws whatever `fn` throws; GatehouseError `storage_unavailable` when every attempt met such a conflict.
  */
 export async function runSharedTransaction<T>(
   root: Kysely<Database>,
@@ -168,17 +214,20 @@ export async function runSharedTransaction<T>(
   lockFirst?: (trx: Transaction<Database>) => Promise<void>,
 ): Promise<T> {
   if (current.getStore()?.root === root) throw new Error('runSharedTransaction cannot be nested');
-  return root.transaction().execute(async (trx) => {
-    const multiStatement = trx.getExecutor().adapter instanceof PostgresAdapter;
-    const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, releasePending: null, multiStatement, beforeCommit: new Map(), step: null };
-    shared.view = sharedView(shared);
-    if (lockFirst) await lockFirst(trx);
-    return current.run(shared, async () => {
-      const result = await fn((work) => runStep(shared, work));
-      for (const work of shared.beforeCommit.values()) await work();
-      return result;
-    });
-  });
+  return retryTransient(() =>
+    root.transaction().execute(async (trx) => {
+      const multiStatement = trx.getExecutor().adapter instanceof PostgresAdapter;
+      const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, releasePending: null, multiStatement, beforeCommit: new Map(), conflict: null, step: null };
+      shared.view = sharedView(shared);
+      if (lockFirst) await lockFirst(trx);
+      return current.run(shared, async () => {
+        const result = await fn((work) => runStep(shared, work));
+        if (shared.conflict) throw shared.conflict.error;
+        for (const work of shared.beforeCommit.values()) await work();
+        return result;
+      });
+    }),
+  );
 }
 
 /**
@@ -228,8 +277,16 @@ interface Waiting {
  * the group grows with the load and a lone call waits one event-loop turn at most.
  *
  * What this saves is the per-transaction cost: on SQLite the commit's WAL writes (about 0.4 ms a
- * transaction at 100,000 users), on PostgreSQL the commit flush and the audit chain head lock,
- * which serialises every writing transaction of a tenant until it commits.
+ * transaction at 100,000 users).
+ *
+ * SQLite only: there the one writer holds the whole database (BEGIN IMMEDIATE), so a group
+ * cannot deadlock with anything. On PostgreSQL a group's earlier steps would hold row and
+ * unique-index locks while later steps run, and a concurrent transaction waiting on one while
+ * holding what a later step needs deadlocks with it; PostgreSQL already batches the WAL
+ * flushes of concurrent commits, so each write there is its own transaction.
+ *
+ * Do the expensive database-free work (validation, password hashing) before calling
+ * {@link GroupCommit.run}: `work` runs while the group holds the write lock.
  *
  * The work runs in the shared transaction's async context, not in its caller's: it must not rely
  * on another AsyncLocalStorage of its caller.
@@ -275,6 +332,7 @@ export class GroupCommit {
       await runSharedTransaction(
         this.root,
         async (step) => {
+          outcomes.length = 0; // a re-run (see retryTransient) starts the group over
           for (const w of group) {
             try {
               outcomes.push({ ok: true, value: await step(w.work) });

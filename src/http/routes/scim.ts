@@ -24,7 +24,8 @@ import type { ScimDoc } from '../../scim/resource.js';
 import { readProjection } from '../../scim/operations.js';
 import { ScimQueryStore } from '../../scim/sql/query-store.js';
 import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
-import { GroupCommit } from '../../storage/transactions.js';
+import { GroupCommit, retryTransient } from '../../storage/transactions.js';
+import type { WriteRunner } from '../../identity/types.js';
 import { bearerToken, contextOf, requireApiToken } from '../auth.js';
 import { classifyError } from '../errors.js';
 import { unmatchedRoute } from '../allowed-methods.js';
@@ -73,8 +74,11 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   const users = new ScimUserEndpoint(services.users, store, baseUrl, schemaSet.user);
   const groups = new ScimGroupEndpoint(services.groups, store, baseUrl, schemaSet.group);
   const bulk = new ScimBulkProcessor(users, groups, (err) => scimErrorOf(err), services.storage);
-  // Single user creations that arrive together share one transaction (a savepoint each) and one commit.
-  const userCreations = new GroupCommit(services.storage.rootDb);
+  // On SQLite single user creations that arrive together share one transaction (a savepoint each)
+  // and one commit; the group holds the write lock only for the inserts (hashing is done before).
+  // Not on PostgreSQL, where a group's held row locks could deadlock with concurrent writers.
+  const userCreations = services.storage.kind === 'sqlite' ? new GroupCommit(services.storage.rootDb) : null;
+  const groupedWrite: WriteRunner | undefined = userCreations ? (insert) => userCreations.run(insert) : undefined;
 
   app.removeAllContentTypeParsers();
   // Provisioning clients send Content-Type on every request, DELETE and GET included: an empty
@@ -111,9 +115,12 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     ['/Users', users],
     ['/Groups', groups],
   ] as const) {
+    // Each write is one transaction (after-commit work only runs after its commit), so a PostgreSQL
+    // deadlock or serialization failure re-runs it (retryTransient) instead of answering 500.
     app.post(path, async (request, reply) => {
-      const create = () => endpoint.create(contextOf(request), request.body, projection(request));
-      return sendResource(request, reply, await (endpoint === users ? userCreations.run(create) : create()), 201);
+      const ctx = contextOf(request);
+      const r = await retryTransient(() => (endpoint === users ? users.create(ctx, request.body, projection(request), groupedWrite) : endpoint.create(ctx, request.body, projection(request))));
+      return sendResource(request, reply, r, 201);
     });
     app.get(path, async (request) => endpoint.list(contextOf(request), readListParams(query(request)), projection(request)));
     app.post(`${path}/.search`, async (request, reply) => {
@@ -122,13 +129,13 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     });
     app.get<IdParams>(`${path}/:id`, async (request, reply) => sendResource(request, reply, await endpoint.get(contextOf(request), request.params.id, projection(request))));
     app.put<IdParams>(`${path}/:id`, async (request, reply) =>
-      sendResource(request, reply, await endpoint.replace(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request))),
+      sendResource(request, reply, await retryTransient(() => endpoint.replace(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request)))),
     );
     app.patch<IdParams>(`${path}/:id`, async (request, reply) =>
-      sendResource(request, reply, await endpoint.patch(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request))),
+      sendResource(request, reply, await retryTransient(() => endpoint.patch(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request)))),
     );
     app.delete<IdParams>(`${path}/:id`, async (request, reply) => {
-      await endpoint.delete(contextOf(request), request.params.id, ifMatch(request));
+      await retryTransient(() => endpoint.delete(contextOf(request), request.params.id, ifMatch(request)));
       return reply.code(204).send();
     });
   }
@@ -167,14 +174,17 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     return token.userId;
   };
   app.get('/Me', async (request, reply) => sendResource(request, reply, await users.get(contextOf(request), await meId(request), projection(request))));
-  app.put('/Me', async (request, reply) =>
-    sendResource(request, reply, await users.replace(contextOf(request), await meId(request), request.body, ifMatch(request), projection(request))),
-  );
-  app.patch('/Me', async (request, reply) =>
-    sendResource(request, reply, await users.patch(contextOf(request), await meId(request), request.body, ifMatch(request), projection(request))),
-  );
+  app.put('/Me', async (request, reply) => {
+    const id = await meId(request);
+    return sendResource(request, reply, await retryTransient(() => users.replace(contextOf(request), id, request.body, ifMatch(request), projection(request))));
+  });
+  app.patch('/Me', async (request, reply) => {
+    const id = await meId(request);
+    return sendResource(request, reply, await retryTransient(() => users.patch(contextOf(request), id, request.body, ifMatch(request), projection(request))));
+  });
   app.delete('/Me', async (request, reply) => {
-    await users.delete(contextOf(request), await meId(request), ifMatch(request));
+    const id = await meId(request);
+    await retryTransient(() => users.delete(contextOf(request), id, ifMatch(request)));
     return reply.code(204).send();
   });
 
