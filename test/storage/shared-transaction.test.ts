@@ -8,7 +8,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { openStorage, type Storage } from '../../src/storage/database.js';
-import { deferUntilCommit, GroupCommit, runSharedTransaction, transactionMemo } from '../../src/storage/transactions.js';
+import { GatehouseError } from '../../src/kernel/errors.js';
+import { deferUntilCommit, GroupCommit, retryTransient, runSharedTransaction, TRANSIENT_ATTEMPTS, transactionMemo } from '../../src/storage/transactions.js';
 import { describeEachBackend } from '../support/backends.js';
 
 describeEachBackend('shared transaction with savepoints', (backend) => {
@@ -129,5 +130,50 @@ describeEachBackend('shared transaction with savepoints', (backend) => {
     // A later call forms a new group.
     expect(await group.run(async () => (await insert('g4'), 'later'))).toBe('later');
     expect(await rows()).toContain('g4');
+  });
+
+  it('re-runs a shared transaction that deadlocked (two taking two rows in opposite order): both commit, none fails', async () => {
+    await sql`INSERT INTO sp_rows (id) VALUES ('x'), ('y')`.execute(storage.rootDb);
+    let calls = 0;
+    // Each takes its first row in one step, waits until both hold one, then takes the other: on
+    // PostgreSQL one of them is aborted with 40P01 and must be run again; on SQLite they run one after the other.
+    let arrived = 0;
+    let release: () => void = () => undefined;
+    const bothHold = new Promise<void>((r) => (release = r));
+    const swap = (first: string, second: string) =>
+      runSharedTransaction(storage.rootDb, async (step) => {
+        const attempt = ++calls;
+        await step(() => sql`UPDATE sp_rows SET id = id WHERE id = ${first}`.execute(storage.db));
+        if (attempt <= 2 && backend.kind === 'postgres') {
+          if (++arrived === 2) release();
+          await bothHold;
+        }
+        await step(() => sql`UPDATE sp_rows SET id = id WHERE id = ${second}`.execute(storage.db));
+        return first;
+      });
+    expect((await Promise.all([swap('x', 'y'), swap('y', 'x')])).sort()).toEqual(['x', 'y']);
+    expect(calls).toBe(backend.kind === 'postgres' ? 3 : 2);
+  });
+
+  it('retryTransient re-runs work aborted by 40P01/40001, then answers storage_unavailable (503); other errors pass at once', async () => {
+    let n = 0;
+    const flaky = await retryTransient(async () => {
+      if (++n < TRANSIENT_ATTEMPTS) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+      return 'done';
+    });
+    expect([flaky, n]).toEqual(['done', TRANSIENT_ATTEMPTS]);
+    n = 0;
+    const err = await retryTransient(async () => {
+      n++;
+      throw new Error('wrapped', { cause: Object.assign(new Error('could not serialize access'), { code: '40001' }) });
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GatehouseError);
+    expect([(err as GatehouseError).code, (err as GatehouseError).status, n]).toEqual(['storage_unavailable', 503, TRANSIENT_ATTEMPTS]);
+    n = 0;
+    const other = await retryTransient(async () => {
+      n++;
+      throw Object.assign(new Error('duplicate'), { code: '23505' });
+    }).catch((e: unknown) => e);
+    expect([(other as { code: string }).code, n]).toEqual(['23505', 1]);
   });
 });
