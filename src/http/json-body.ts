@@ -28,9 +28,25 @@ function nulError(where: 'URL' | 'body'): GatehouseError {
 type Done = (err: Error | null, body?: unknown) => void;
 
 /**
+ * True when `text` cannot hold an object key `__proto__` or `constructor` nor a NUL: it has no
+ * `\u` escape (RFC 8259 §7: the only escapes that can spell a letter, an underscore or NUL) and
+ * neither name anywhere (as a key or not: a value holding one merely takes the long way).
+ * secure-json-parse's own test (two regular expressions that also match the escaped spellings)
+ * then has nothing to find, so `JSON.parse` alone gives the same value.
+ */
+function plainJson(text: string): boolean {
+  return !text.includes('\\u') && !text.includes('__proto__') && !text.includes('constructor');
+}
+
+/**
  * A JSON content-type parser for `scope` (Fastify's own, secure-json-parse with `__proto__` and
  * `constructor` refused) that refuses U+0000 in any string. The body text is only walked when it
  * holds a `\u0000` escape, the one way JSON can carry NUL (RFC 8259 §7), so clean bodies cost one scan.
+ *
+ * A body that {@link plainJson} clears is given to `JSON.parse` directly (three substring scans,
+ * about 3 µs for the 6.5 KB batch of the HTTP benchmark, instead of secure-json-parse's two
+ * regular-expression scans, about 11 µs); if that throws, or the body is not plain, Fastify's
+ * parser answers, with its own errors.
  *
  * @param emptyIsNone - an empty or blank body parses as no body (`undefined`) instead of an error.
  */
@@ -39,6 +55,15 @@ export function jsonBodyParser(scope: FastifyInstance, emptyIsNone: boolean): (r
   return (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (emptyIsNone && text.trim() === '') return done(null, undefined);
+    if (text.length > 0 && plainJson(text)) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        return parse(request, text, done);
+      }
+      return done(null, value);
+    }
     if (!text.includes('\\u0000')) return parse(request, text, done);
     parse(request, text, (err, value) => (err ? done(err) : containsNul(value) ? done(nulError('body')) : done(null, value)));
   };

@@ -142,6 +142,9 @@ describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
     ['malformed JSON', { raw: '{"subject": {"type": "user",' }],
     ['JSON with a trailing comma', { raw: '{"subject": {"type": "user", "id": "a"},}' }],
     ['a prototype-pollution key', { raw: '{"__proto__": {"x": 1}, "subject": {"type": "user", "id": "a"}, "action": {"name": "read"}, "resource": {"type": "documents", "id": "1"}}' }],
+    ['a prototype-pollution key spelled with escapes', { raw: '{"\\u005f_proto__": {"x": 1}, "subject": {"type": "user", "id": "a"}, "action": {"name": "read"}, "resource": {"type": "documents", "id": "1"}}' }],
+    ['a constructor.prototype key', { raw: '{"subject": {"type": "user", "id": "a", "constructor": {"prototype": {"x": 1}}}, "action": {"name": "read"}, "resource": {"type": "documents", "id": "1"}}' }],
+    ['a constructor.prototype key spelled with escapes', { raw: '{"subject": {"type": "user", "id": "a", "\\u0063onstructor": {"prototype": {"x": 1}}}, "action": {"name": "read"}, "resource": {"type": "documents", "id": "1"}}' }],
     ['text/plain content type', { raw: JSON.stringify(valid), contentType: 'text/plain' }],
     ['application/xml content type', { raw: '<evaluation/>', contentType: 'application/xml' }],
     ['form content type', { raw: 'subject=alice', contentType: 'application/x-www-form-urlencoded' }],
@@ -175,6 +178,12 @@ describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
     expect(typeof r.body.error.message).toBe('string');
     expect(r.body.error.message.length).toBeGreaterThan(0);
     expect(typeof r.requestId).toBe('string');
+  });
+
+  it('takes __proto__ and constructor as values, and escaped names, like any other string', async () => {
+    expect((await post({ body: { ...valid, resource: { type: 'documents', id: '__proto__' }, context: { note: 'constructor' } } })).body).toEqual({ decision: true });
+    expect((await post({ raw: JSON.stringify(valid).replace('"read"', '"\\u0072ead"') })).body).toEqual({ decision: true });
+    expect((await post({ raw: JSON.stringify(valid).replace('"read"', '"\\u0077rite"') })).body).toEqual({ decision: false });
   });
 
   it('ignores members it does not know (AuthZEN forward compatibility)', async () => {
