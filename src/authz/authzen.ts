@@ -20,7 +20,7 @@ import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError, isGatehouseError, type ErrorCode } from '../kernel/errors.js';
 import { GRANTED_RELATION, PERMISSION_TYPE, permissionObjectId } from './builtin-model.js';
 import type { AuthzenStoreDirectory } from './authzen-catalog.js';
-import { MAX_BATCH_CHECKS, type AuthzEngine, type BatchCheckItem, type CheckRequest, type RequestContext } from './service.js';
+import { MAX_BATCH_CHECKS, type AuthzEngine, type CheckItemError, type CheckRequest, type EachCheck, type RequestContext, type SubjectRef } from './service.js';
 import { BUILTIN_STORE_ID } from './tuples.js';
 
 /** AuthZEN 1.0 §5.1 Subject / §5.2 Resource. */
@@ -176,29 +176,40 @@ export class AuthzenPdp {
     }
     const store = await this.stores.resolveStore(ctx.tenantId, storeId);
     const results: Array<EvaluationResponse | undefined> = new Array(items.length);
-    const checks: BatchCheckItem[] = [];
+    const checks: EachCheck[] = [];
+    /** checks[k] is the check of evaluations[at[k]]. */
+    const at: number[] = [];
+    // One subject object for every item that names no subject: the engine resolves it once.
+    const ds = req.subject;
+    const defaultSubject: SubjectRef | undefined = ds?.type && ds.id ? { type: ds.type, id: ds.id } : undefined;
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as EvaluationsItem;
-      const check = item.invalid ?? itemCheck(store, req, item, i);
+      const check = item.invalid ?? itemCheck(store, req, item, defaultSubject);
       if (typeof check === 'string') results[i] = itemError('invalid_input', check);
-      else checks.push(check);
+      else {
+        checks.push(check);
+        at.push(i);
+      }
     }
     const semantic = req.semantic ?? 'execute_all';
     if (semantic === 'execute_all') {
-      const answers = checks.length > 0 ? await this.engine.batchCheck(ctx, checks) : [];
-      for (const a of answers) results[Number(a.correlationId)] = this.answer(a.decision, a.error);
+      const answers = checks.length > 0 ? await this.engine.checkEach(ctx, store, checks) : [];
+      for (let k = 0; k < answers.length; k++) {
+        const a = answers[k] as boolean | CheckItemError;
+        results[at[k] as number] = a === true ? ALLOW : a === false ? DENY : this.answer(undefined, a);
+      }
       for (let i = 0; i < results.length; i++) if (!results[i]) results[i] = itemError('internal', 'no answer', 500);
       return { evaluations: results as EvaluationResponse[] };
     }
     // Short-circuit semantics: in order, stop at the first deny (or error) / the first permit.
-    const byIndex = new Map(checks.map((c) => [Number(c.correlationId), c]));
+    const byIndex = new Map(at.map((i, k) => [i, checks[k] as EachCheck]));
     const out: EvaluationResponse[] = [];
     for (let i = 0; i < items.length; i++) {
       let r = results[i];
       const check = byIndex.get(i);
       if (!r && check) {
         try {
-          r = (await this.engine.check(ctx, check)).decision ? ALLOW : DENY;
+          r = (await this.engine.check(ctx, { storeId: store, ...check })).decision ? ALLOW : DENY;
         } catch (err) {
           if (isUnknownName(err)) r = DENY;
           else if (isGatehouseError(err) && err.status < 500) r = itemError(err.code, err.message, 400);
@@ -250,12 +261,14 @@ function checkOf(
 }
 
 /**
- * The check of `evaluations[index]` with the top-level defaults of `req`, or why the item is
+ * The check of one `evaluations` item with the top-level defaults of `req`, or why the item is
  * incomplete. An item's `subject`, `action`, `resource` and `context` replace the defaults as whole
  * objects, except that a required member (`type`, `id`, `name`) the item's object lacks is taken
- * from the top-level object (certification scenario C.3.2.7); no merged copies are made.
+ * from the top-level object (certification scenario C.3.2.7); no merged copies are made. An item
+ * without a subject checks `defaultSubject` (the top-level subject's `type` and `id`, one object
+ * shared by the batch).
  */
-function itemCheck(storeId: string, req: EvaluationsRequest, item: EvaluationsItem, index: number): BatchCheckItem | string {
+function itemCheck(storeId: string, req: EvaluationsRequest, item: EvaluationsItem, defaultSubject: SubjectRef | undefined): EachCheck | string {
   const is = item.subject;
   const ia = item.action;
   const ir = item.resource;
@@ -270,14 +283,10 @@ function itemCheck(storeId: string, req: EvaluationsRequest, item: EvaluationsIt
   if (!subjectType || !subjectId) return 'subject.type and subject.id are required';
   if (!name) return 'action.name is required';
   if (!resourceType || !resourceId) return 'resource.type and resource.id are required';
-  const check = checkOf(storeId, subjectType, subjectId, name, resourceType, resourceId, {
-    subject: is ?? req.subject,
-    action: ia ?? req.action,
-    resource: ir ?? req.resource,
-    context: item.context ?? req.context,
-  }) as BatchCheckItem;
-  check.correlationId = String(index);
-  return check;
+  const subject = !is && defaultSubject ? defaultSubject : { type: subjectType, id: subjectId };
+  if (storeId === BUILTIN_STORE_ID) return { subject, relation: GRANTED_RELATION, object: { type: PERMISSION_TYPE, id: permissionObjectId(resourceType, name) } };
+  const context = conditionContext({ subject: is ?? req.subject, action: ia ?? req.action, resource: ir ?? req.resource, context: item.context ?? req.context });
+  return { subject, relation: name, object: { type: resourceType, id: resourceId }, context };
 }
 
 /** A complete evaluation from possibly partial parts, or the reason it is incomplete. */

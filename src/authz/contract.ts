@@ -115,6 +115,20 @@ export interface BatchCheckItemResult {
   explanation?: Explanation;
 }
 
+/**
+ * One check of {@link AuthzEngine.checkEach}: a {@link CheckRequest} without the members the call
+ * gives once (store) or does not take (model id, revision, contextual tuples, explanation).
+ */
+export interface EachCheck {
+  subject: SubjectRef;
+  relation: string;
+  object: ObjectRef;
+  context?: RequestContext;
+}
+
+/** The error of one check of a batch (its GatehouseError's code, message and details). */
+export type CheckItemError = NonNullable<BatchCheckItemResult['error']>;
+
 /** OpenFGA ListObjects. */
 export interface ListObjectsRequest extends QueryScope {
   subject: SubjectRef;
@@ -215,6 +229,13 @@ export interface AuthzEngine {
   check(ctx: OperationContext, req: CheckRequest): Promise<CheckResult>;
   /** Each check is independent: one failing check gives that item an `error`, the others still answer. Results in input order. */
   batchCheck(ctx: OperationContext, checks: BatchCheckItem[]): Promise<BatchCheckItemResult[]>;
+  /**
+   * Checks in the store `storeId`, each failing alone, in input order: `true`/`false`, or the
+   * error of that check, exactly as {@link AuthzEngine.batchCheck} answers `{ storeId, ...check }`,
+   * without correlation ids or result objects. Consecutive checks that share one `subject` object
+   * (the AuthZEN batch's default subject) resolve it once. Waits for this process's own writes.
+   */
+  checkEach(ctx: OperationContext, storeId: string, checks: readonly EachCheck[]): Promise<Array<boolean | CheckItemError>>;
   listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult>;
   listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult>;
   expand(ctx: OperationContext, req: ExpandRequest): Promise<ExpandResult>;

@@ -270,4 +270,35 @@ describeEachBackend('authorization engine through AuthzService', (backend) => {
       await fast.close();
     }
   });
+
+  it('checkEach answers as batchCheck, with the decision log on and off, subjects shared by runs of checks', async () => {
+    const fast = await AuthzService.start({ storage, clock, pollIntervalMs: 60_000 });
+    try {
+      const asBatch = (r: { decision?: boolean; error?: { code: string; message: string; details?: unknown } }) => (r.error ? { code: r.error.code, message: r.error.message, details: r.error.details } : r.decision);
+      const objects = [...['plan', 'pub', 'lab', 'none'].map(doc), { type: 'group', id: 'n0' }, { type: 'group', id: 'eng' }, { type: 'nosuchtype', id: 'x' }];
+      const relations = ['viewer', 'can_view', 'can_edit', 'owner', 'member', 'bogus', ''];
+      const contexts = [undefined, { ip: '10.1.2.3' }, { ip: '192.168.0.1' }, 'not an object'];
+      // One object per subject, shared by all its checks (as the AuthZEN batch shares its default subject).
+      const subjects = [...['ann', 'gina', 'sam', 'olga', 'bob', 'vic', 'nobody', '*', 'deep'].map(u), { type: 'user', id: '' }, { type: 'nosuchtype', id: 'z' }];
+      for (const storeId of [S, 'gatehouse']) {
+        const checks = subjects.flatMap((subject) =>
+          objects.flatMap((object) => relations.flatMap((relation) => contexts.map((context) => ({ subject, relation, object, ...(context !== undefined ? { context: context as Record<string, unknown> } : {}) })))),
+        );
+        const expected: unknown[] = [];
+        for (let at = 0; at < checks.length; at += 1000) {
+          expected.push(...(await authz.batchCheck(ctx, checks.slice(at, at + 1000).map((c, i) => ({ ...c, storeId, correlationId: String(at + i) })))).map(asBatch));
+        }
+        expect(expected.filter((e) => e === true).length).toBeGreaterThan(0);
+        expect(expected.filter((e) => typeof e === 'object').length).toBeGreaterThan(0);
+        for (const engine of [fast, authz]) {
+          for (let at = 0; at < checks.length; at += 1000) {
+            expect(await engine.checkEach(ctx, storeId, checks.slice(at, at + 1000)), `${storeId} from ${at}`).toEqual(expected.slice(at, at + 1000));
+          }
+        }
+      }
+      await expect(fast.checkEach(ctx, S, Array.from({ length: 1001 }, () => ({ subject: u('ann'), relation: 'viewer', object: doc('plan') })))).rejects.toMatchObject({ code: 'invalid_input' });
+    } finally {
+      await fast.close();
+    }
+  });
 });

@@ -114,10 +114,28 @@ describeEachBackend('AuthZEN access evaluation over HTTP', (backend) => {
   });
 
   it('denies at once after the subject is disabled, and allows again after re-enabling', async () => {
+    // A batch: alice as the default subject of two items, bob named by the third.
+    const batch = async () => {
+      const res = await gh.http.inject({
+        method: 'POST',
+        url: '/access/v1/evaluations',
+        headers: { authorization: `Bearer ${authzToken}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({
+          subject: { type: 'user', id: 'alice' },
+          action: { name: 'read' },
+          evaluations: [{ resource: { type: 'documents', id: '1' } }, { resource: { type: 'documents', id: '2' } }, { subject: { type: 'user', id: 'bob' }, resource: { type: 'documents', id: '3' } }],
+        }),
+      });
+      expect(res.statusCode).toBe(200);
+      return (JSON.parse(res.body) as { evaluations: Array<{ decision: boolean }> }).evaluations.map((e) => e.decision);
+    };
+    expect(await batch()).toEqual([true, true, true]);
     await setEnabled(gh.storage, gh.tuples, 'user', 'alice', false);
     expect(await decide('user:alice', 'read', 'documents')).toEqual({ decision: false });
+    expect(await batch()).toEqual([false, false, true]);
     await setEnabled(gh.storage, gh.tuples, 'user', 'alice', true);
     expect(await decide('user:alice', 'read', 'documents')).toEqual({ decision: true });
+    expect(await batch()).toEqual([true, true, true]);
   });
 
   it('denies at once after a role assignment is deleted', async () => {
