@@ -53,6 +53,11 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
+    // Statement journals (the undo record of an open SAVEPOINT or of a multi-row statement) in
+    // memory rather than spilled to temporary files: every SCIM write runs inside a savepoint, and
+    // a user's inserts spilled one (open/write/unlink) each time. Only the temporary objects move;
+    // the database and its WAL are written as before.
+    sqlite.pragma('temp_store = MEMORY');
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     return storageOf('sqlite', db, url);
   }

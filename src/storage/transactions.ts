@@ -25,7 +25,8 @@ interface Shared {
   /** `trx` whose `transaction()` opens a savepoint. */
   view: Kysely<Database>;
   memo: Map<string, unknown>;
-  savepoints: number;
+  /** Savepoints being run now ({@link inSavepoint} calls not yet returned); names a new one. */
+  depth: number;
   /**
    * A savepoint whose step succeeded but that is not released yet: its RELEASE is sent with the
    * next SAVEPOINT (one round trip for both on PostgreSQL). Until then later statements run in
@@ -60,7 +61,11 @@ const plainMemos = new WeakMap<object, Map<string, unknown>>();
  * rethrown. Steps must not run concurrently within one shared transaction.
  */
 async function inSavepoint<T>(shared: Shared, fn: () => Promise<T>): Promise<T> {
-  const name = `gh_sp_${++shared.savepoints}`;
+  // Named by nesting depth, so the few statement texts are prepared once and reused (a name per
+  // savepoint made each SAVEPOINT/RELEASE a new statement to prepare). A name is never on the
+  // stack twice: the pending savepoint (same depth, or shallower with its nested ones) is released
+  // before the next one of that depth opens, and a rollback releases everything above it.
+  const name = `gh_sp_${++shared.depth}`;
   const memo = new Map(shared.memo);
   await statements(shared, [...(shared.releasePending ? [`RELEASE SAVEPOINT ${shared.releasePending}`] : []), `SAVEPOINT ${name}`]);
   shared.releasePending = null;
@@ -73,6 +78,8 @@ async function inSavepoint<T>(shared: Shared, fn: () => Promise<T>): Promise<T> 
     await statements(shared, [`ROLLBACK TO SAVEPOINT ${name}`, `RELEASE SAVEPOINT ${name}`]);
     shared.memo = memo;
     throw err;
+  } finally {
+    shared.depth--;
   }
   // Released with the next SAVEPOINT, or by COMMIT; one pending inside `name` is released with it.
   shared.releasePending = name;
@@ -217,7 +224,7 @@ export async function runSharedTransaction<T>(
   return retryTransient(() =>
     root.transaction().execute(async (trx) => {
       const multiStatement = trx.getExecutor().adapter instanceof PostgresAdapter;
-      const shared: Shared = { root, trx, view: trx, memo: new Map(), savepoints: 0, releasePending: null, multiStatement, beforeCommit: new Map(), conflict: null, step: null };
+      const shared: Shared = { root, trx, view: trx, memo: new Map(), depth: 0, releasePending: null, multiStatement, beforeCommit: new Map(), conflict: null, step: null };
       shared.view = sharedView(shared);
       if (lockFirst) await lockFirst(trx);
       return current.run(shared, async () => {
