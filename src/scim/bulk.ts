@@ -18,13 +18,16 @@ import { scimInvalid, type ScimErrorBody } from './errors.js';
 import { parseEtagCondition, etagOf } from './etag.js';
 import type { ScimGroupEndpoint } from './group-endpoint.js';
 import { isPlainObject } from './resource.js';
-import type { ScimResult, ScimUserEndpoint } from './user-endpoint.js';
+import type { ScimRef, ScimResult, ScimUserEndpoint } from './user-endpoint.js';
 
 export const BULK_REQUEST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkRequest';
 export const BULK_RESPONSE_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:BulkResponse';
 
 /** Most operations in one bulk request (announced as `bulk.maxOperations`). */
 export const MAX_BULK_OPERATIONS = 1000;
+
+/** Most operations run together in one savepoint (see `ScimBulkProcessor.runBatch`); a failure re-runs at most this many one by one. */
+const BATCH_OPERATIONS = 50;
 
 type Method = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -149,6 +152,11 @@ export function readBulkRequest(body: unknown): { failOnErrors: number | null; o
   return { failOnErrors: typeof foe === 'number' ? foe : null, operations };
 }
 
+/** A PUT or PATCH result as the BulkResponse lists it. */
+function refOf(res: ScimResult, type: string): ScimRef {
+  return { id: res.id, version: res.version, location: (res.doc.meta as { location?: string } | undefined)?.location ?? `${type}/${res.id}` };
+}
+
 /** Runs one operation in its own savepoint of the bulk's transaction. */
 type Step = <T>(work: () => Promise<T>) => Promise<T>;
 
@@ -182,13 +190,38 @@ export class ScimBulkProcessor {
     const failedBulkIds = new Set<string>();
     const results = new Map<number, BulkOperationResult>();
     let errors = 0;
+    const record = (op: BulkOperation, result: BulkOperationResult) => {
+      results.set(op.index, result);
+      if (Number(result.status) >= 400) {
+        errors++;
+        if (op.bulkId) failedBulkIds.add(op.bulkId);
+      }
+    };
+    const stopped = () => failOnErrors !== null && errors >= failOnErrors;
+    // Operations without bulkId references, in a row, are run together (see runBatch); one with
+    // references waits until those before it have run, so it sees their ids.
+    let batch: BulkOperation[] = [];
+    const flush = async () => {
+      const ops = batch;
+      batch = [];
+      const together = ops.length > 1 ? await this.runBatch(ctx, ops, created, step) : null;
+      for (let i = 0; i < ops.length && !stopped(); i++) record(ops[i]!, together ? together[i]! : await this.execute(ctx, ops[i]!, null, created, step));
+    };
     let pending = [...operations];
     while (pending.length > 0) {
       const waiting: BulkOperation[] = [];
       let progressed = false;
       for (const op of pending) {
-        if (failOnErrors !== null && errors >= failOnErrors) break;
+        if (stopped()) break;
         const refs = [...referencesOf([pathRef(op.path), op.data], new Set())];
+        if (refs.length === 0) {
+          progressed = true;
+          batch.push(op);
+          if (batch.length >= BATCH_OPERATIONS) await flush();
+          continue;
+        }
+        await flush();
+        if (stopped()) break;
         const blockedBy = refs.filter((r) => !created.has(r));
         const canWait = blockedBy.every((r) => definedBy.has(r) && !failedBulkIds.has(r) && !results.has(definedBy.get(r)!.index) && r !== op.bulkId);
         if (blockedBy.length > 0 && canWait) {
@@ -196,17 +229,15 @@ export class ScimBulkProcessor {
           continue;
         }
         progressed = true;
-        const result =
+        record(
+          op,
           blockedBy.length > 0
             ? this.failure(op, new GatehouseError('conflict', `bulkId reference(s) ${blockedBy.map((r) => `"bulkId:${r}"`).join(', ')} cannot be resolved`, { scimType: 'invalidValue' }))
-            : await this.execute(ctx, op, created, step);
-        results.set(op.index, result);
-        if (Number(result.status) >= 400) {
-          errors++;
-          if (op.bulkId) failedBulkIds.add(op.bulkId);
-        }
+            : await this.execute(ctx, op, created, created, step),
+        );
       }
-      if (failOnErrors !== null && errors >= failOnErrors) break;
+      await flush();
+      if (stopped()) break;
       if (!progressed) {
         // Circular references: each waits for another that never runs (RFC 7644 §3.7.1 allows answering 409).
         for (const op of waiting) {
@@ -220,6 +251,31 @@ export class ScimBulkProcessor {
     return { schemas: [BULK_RESPONSE_SCHEMA], Operations: [...results.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r) };
   }
 
+  /**
+   * Runs `ops` (operations without bulkId references) in one savepoint, one after the other: the
+   * savepoint statements of one step instead of one step each. When all succeed, answers their
+   * results (the POSTs' ids recorded in `created`). When one fails, the savepoint is rolled back
+   * (nothing of the batch remains) and null is answered: the caller runs each operation again in
+   * its own savepoint, so the outcomes are those of operations run one by one.
+   */
+  private async runBatch(ctx: OperationContext, ops: BulkOperation[], created: Map<string, string>, step: Step): Promise<BulkOperationResult[] | null> {
+    let done: Array<{ result: BulkOperationResult; id?: string }>;
+    try {
+      done = await step(async () => {
+        const out: Array<{ result: BulkOperationResult; id?: string }> = [];
+        for (const op of ops) out.push(await this.apply(ctx, op, null));
+        return out;
+      });
+    } catch {
+      return null;
+    }
+    ops.forEach((op, i) => {
+      const id = done[i]!.id;
+      if (op.method === 'POST' && op.bulkId && id !== undefined) created.set(op.bulkId, id);
+    });
+    return done.map((d) => d.result);
+  }
+
   private failure(op: BulkOperation, err: unknown): BulkOperationResult {
     const { status, body } = this.toError(err);
     const r: BulkOperationResult = { method: op.method, status: String(status), response: body };
@@ -227,9 +283,10 @@ export class ScimBulkProcessor {
     return r;
   }
 
-  private async execute(ctx: OperationContext, op: BulkOperation, created: Map<string, string>, step: Step): Promise<BulkOperationResult> {
+  /** @param refsFrom - the ids to put for the operation's `bulkId:` references; null when it has none (its data is used as sent). */
+  private async execute(ctx: OperationContext, op: BulkOperation, refsFrom: Map<string, string> | null, created: Map<string, string>, step: Step): Promise<BulkOperationResult> {
     try {
-      const r = await step(() => this.apply(ctx, op, created));
+      const r = await step(() => this.apply(ctx, op, refsFrom));
       if (op.method === 'POST' && op.bulkId && r.id !== undefined) created.set(op.bulkId, r.id);
       return r.result;
     } catch (err) {
@@ -238,26 +295,26 @@ export class ScimBulkProcessor {
   }
 
   /** Runs one operation. @throws GatehouseError as the endpoint does; the caller rolls its savepoint back. */
-  private async apply(ctx: OperationContext, op: BulkOperation, created: Map<string, string>): Promise<{ result: BulkOperationResult; id?: string }> {
+  private async apply(ctx: OperationContext, op: BulkOperation, created: Map<string, string> | null): Promise<{ result: BulkOperationResult; id?: string }> {
     const ref = pathRef(op.path);
-    const path = ref === op.path ? op.path : op.path.slice(0, op.path.length - ref.length) + (substitute(ref, created) as string);
-    const data = substitute(op.data, created);
+    const path = ref === op.path || !created ? op.path : op.path.slice(0, op.path.length - ref.length) + (substitute(ref, created) as string);
+    const data = created ? substitute(op.data, created) : op.data;
     const m = /^\/(Users|Groups)(?:\/([^/?#]+))?$/.exec(path);
     if (!m) throw new GatehouseError('not_found', `no bulk target "${op.path}": use /Users, /Groups, /Users/{id} or /Groups/{id}`);
     const endpoint = m[1] === 'Users' ? this.users : this.groups;
     const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
     const ifMatch = op.version === undefined ? undefined : parseEtagCondition(op.version);
-    let res: ScimResult | undefined;
+    let res: ScimRef | undefined;
     let status = 200;
     if (op.method === 'POST') {
       if (id !== undefined) throw scimInvalid('invalidSyntax', 'POST takes a resource type path (/Users or /Groups), not a resource');
       if (!op.bulkId) throw scimInvalid('invalidSyntax', 'a POST operation needs a "bulkId" (RFC 7644 §3.7)');
-      res = await endpoint.create(ctx, data);
+      res = await endpoint.createRef(ctx, data);
       status = 201;
     } else {
       if (id === undefined) throw scimInvalid('invalidSyntax', `${op.method} takes a resource path such as /Users/{id}`);
-      if (op.method === 'PUT') res = await endpoint.replace(ctx, id, data, ifMatch);
-      else if (op.method === 'PATCH') res = await endpoint.patch(ctx, id, data, ifMatch);
+      if (op.method === 'PUT') res = refOf(await endpoint.replace(ctx, id, data, ifMatch), m[1]!);
+      else if (op.method === 'PATCH') res = refOf(await endpoint.patch(ctx, id, data, ifMatch), m[1]!);
       else {
         await endpoint.delete(ctx, id, ifMatch);
         status = 204;
@@ -266,7 +323,7 @@ export class ScimBulkProcessor {
     const r: BulkOperationResult = { method: op.method, status: String(status) };
     if (op.bulkId) r.bulkId = op.bulkId;
     if (res) {
-      r.location = (res.doc.meta as { location?: string } | undefined)?.location ?? `${m[1]}/${res.id}`;
+      r.location = res.location;
       r.version = etagOf(res.version);
     }
     return { result: r, id: res?.id };

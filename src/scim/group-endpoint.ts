@@ -16,7 +16,7 @@ import { withOptimisticRetry } from './operations.js';
 import { applyPatch, readPatchRequest } from './patch.js';
 import { GROUP_RESOURCE, type ResourceTypeDef } from './schemas.js';
 import type { ScimQueryStore } from './sql/query-store.js';
-import { expectedVersionOf, type ScimResult } from './user-endpoint.js';
+import { expectedVersionOf, type ScimRef, type ScimResult } from './user-endpoint.js';
 
 export class ScimGroupEndpoint {
   /** @param baseUrl - the SCIM base URL, e.g. `https://id.example.com/scim/v2`. */
@@ -85,10 +85,24 @@ export class ScimGroupEndpoint {
 
   /** POST /Groups (RFC 7644 §3.3). @throws GatehouseError `invalid_input`, `conflict`. */
   async create(ctx: OperationContext, body: unknown, projection: Projection = {}): Promise<ScimResult> {
+    return this.result(await this.createGroup(ctx, body), projection);
+  }
+
+  /**
+   * POST /Groups as a Bulk operation: the same creation as {@link create}, answering only the new
+   * group's id, version and location (the BulkResponse shows no resource).
+   * @throws GatehouseError `invalid_input`, `conflict`.
+   */
+  async createRef(ctx: OperationContext, body: unknown): Promise<ScimRef> {
+    const group = await this.createGroup(ctx, body);
+    return { id: group.id, version: group.version, location: `${this.baseUrl}/Groups/${group.id}` };
+  }
+
+  private async createGroup(ctx: OperationContext, body: unknown): Promise<Group> {
     const input = groupInputFromScim(body, { requireSchemas: true }, this.rt);
     const members = await this.resolveMembers(ctx, input.members, null);
     try {
-      return this.result(await this.groups.create(ctx, toGroupInput(input, members, null)), projection);
+      return await this.groups.create(ctx, toGroupInput(input, members, null));
     } catch (err) {
       if (isGatehouseError(err, 'not_found')) throw scimInvalid('invalidValue', err.message, { member: err.details?.id ?? null });
       throw err;

@@ -23,6 +23,17 @@ export interface ScimResult {
   id: string;
 }
 
+/**
+ * What a Bulk operation reports of a resource it created (RFC 7644 §3.7.3: `location` and
+ * `version`), without rendering the resource.
+ */
+export interface ScimRef {
+  id: string;
+  version: number;
+  /** `<baseUrl>/<Users|Groups>/<id>`, as `meta.location`. */
+  location: string;
+}
+
 /** Whether a projection returns the (computed) `groups` attribute. */
 function wantsGroups(p: Projection): boolean {
   const names = (list?: string[]) => (list ?? []).join(',').split(',').map((s) => s.trim().toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/, '').split('.')[0]);
@@ -71,6 +82,16 @@ export class ScimUserEndpoint {
     const user = await this.users.create(ctx, input, write);
     // A new user belongs to no group yet.
     return { doc: project(this.view(user, []), projection, this.rt), version: user.version, id: user.id };
+  }
+
+  /**
+   * POST /Users as a Bulk operation: the same creation as {@link create}, answering only the new
+   * user's id, version and location (the BulkResponse shows no resource).
+   * @throws GatehouseError `invalid_input`, `conflict`, `weak_password`.
+   */
+  async createRef(ctx: OperationContext, body: unknown): Promise<ScimRef> {
+    const user = await this.users.create(ctx, userInputFromScim(body, { requireSchemas: true }, this.rt));
+    return { id: user.id, version: user.version, location: `${this.baseUrl}/Users/${user.id}` };
   }
 
   /** GET /Users/{id}. @throws GatehouseError `not_found`. */

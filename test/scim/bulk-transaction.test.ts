@@ -68,6 +68,23 @@ describeEachBackend('SCIM Bulk in one transaction', (backend) => {
     expect(owners.body.Resources.map((u: { userName: string }) => u.userName)).toEqual(['bt-owner']);
   });
 
+  it('runs 120 creations with one failing after writing (in the second run of operations taken together): only it is rolled back, events in request order', async () => {
+    expect((await h.call('POST', '/Users', { body: user('bt-many-owner', 'bt-many-taken@example.com') })).status).toBe(201);
+    const before = await auditCount();
+    const ops = Array.from({ length: 120 }, (_, i) => post(`m${i}`, '/Users', user(`bt-many-${i}`, i === 75 ? 'BT-MANY-TAKEN@example.com' : `bt-many-${i}@example.com`)));
+    const res = await h.call('POST', '/Bulk', { body: { schemas: [BULK], Operations: ops } });
+    expect(res.status).toBe(200);
+    const statuses = res.body.Operations.map((o: { status: string }) => o.status);
+    expect(statuses.filter((s: string) => s === '201').length).toBe(119);
+    expect(statuses[75]).toBe('409');
+    expect(await usersNamed('bt-many-75')).toBe(0);
+    const ids = res.body.Operations.filter((o: { status: string }) => o.status === '201').map((o: { location: string }) => o.location.slice(o.location.lastIndexOf('/') + 1));
+    const events = await db().selectFrom('audit_events').select(['action', 'target_id', 'seq']).where('seq', '>', before).orderBy('seq').execute();
+    expect(events.map((e) => e.action)).toEqual(Array(119).fill('user.create'));
+    expect(events.map((e) => e.target_id)).toEqual(ids);
+    expect(Number((await db().selectFrom('users').select((eb) => eb.fn.countAll().as('n')).where('id', 'in', ids).executeTakeFirstOrThrow()).n)).toBe(119);
+  });
+
   it('stops after failOnErrors errors: later operations neither run nor appear', async () => {
     const res = await h.call('POST', '/Bulk', {
       body: {
