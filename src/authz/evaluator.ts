@@ -24,6 +24,7 @@
  */
 import type { GraphView } from './graph.js';
 import type { CompiledModel } from './model.js';
+import { ChainMemo } from './chain-memo.js';
 import { Resolution, type Now } from './resolution.js';
 
 export type { Now } from './resolution.js';
@@ -48,6 +49,8 @@ export interface CheckQuestion {
 export class Evaluator {
   readonly maxDepth: number;
   private spare: Resolution | null = null;
+  /** Flattened parent chains, kept across checks (per view, dropped when the view changes). */
+  private readonly chains = new ChainMemo();
 
   constructor(options: { maxDepth?: number } = {}) {
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -80,7 +83,7 @@ export class Evaluator {
    */
   checkNodes(graph: GraphView, model: CompiledModel, subjectType: number, subjectNode: number, subjectRelation: number, objectNode: number, relation: number, now: Now, context?: Record<string, unknown>): boolean {
     // Reentrancy-safe pooling: a nested check (none today) would simply allocate its own.
-    const r = this.spare ?? new Resolution(this.maxDepth);
+    const r = this.spare ?? new Resolution(this.maxDepth, this.chains);
     this.spare = null;
     try {
       r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);

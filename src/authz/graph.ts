@@ -196,6 +196,11 @@ export interface GraphView {
   nodesOfType(typeId: number): Iterable<number>;
   /** True when the edge exists only in the request's contextual tuples. */
   isContextual(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean;
+  /**
+   * A number that grows with every change to the view's edges, for memos kept across checks
+   * (chain-memo.ts); -1 when the view must not be memoised (a request's contextual tuples).
+   */
+  memoVersion(): number;
 }
 
 /** The relation graph of one store. Mutated only by the changelog follower; read by checks. */
@@ -207,6 +212,8 @@ export class StoreGraph implements GraphView {
   private readonly metaObjects = new Map<number, number>();
   /** Number of live tuples. */
   tupleCount = 0;
+  /** Grows with every write, delete or clear (see {@link GraphView.memoVersion}). */
+  version = 0;
   /** The node space (shared by every store of the tenant). */
   readonly space: NodeSpaceLike & { nodesOfType(typeId: number): Iterable<number> };
 
@@ -256,6 +263,10 @@ export class StoreGraph implements GraphView {
     return false;
   }
 
+  memoVersion(): number {
+    return this.version;
+  }
+
   private relationId(name: string): number {
     const id = this.symbols.relations.intern(name);
     if (id >= MAX_RELATIONS) throw new GatehouseError('invalid_input', `too many distinct relation names (at most ${MAX_RELATIONS - 1})`);
@@ -264,6 +275,7 @@ export class StoreGraph implements GraphView {
 
   /** Adds (or replaces the expiry/condition of) a tuple. Returns true if the tuple is new. */
   write(t: RelationTuple): boolean {
+    this.version++;
     const r = this.relationId(t.relation);
     const sr = this.relationId(t.subjectRelation);
     const o = this.node(t.objectType, t.objectId);
@@ -289,6 +301,7 @@ export class StoreGraph implements GraphView {
 
   /** Removes a tuple. Returns true if it was present. */
   delete(t: RelationTuple): boolean {
+    this.version++;
     const o = this.lookupNode(t.objectType, t.objectId);
     const s = this.lookupNode(t.subjectType, t.subjectId);
     const r = this.symbols.relations.lookup(t.relation);
@@ -311,6 +324,7 @@ export class StoreGraph implements GraphView {
    * freed in the node space when no other store names it. The graph is empty afterwards.
    */
   clear(): void {
+    this.version++;
     const space = this.space;
     this.out.forEach((o, s) => {
       space.unref?.(o);

@@ -33,6 +33,12 @@ export interface ModelAnalysis {
   recursive(typeId: number, relationId: number): boolean;
   computedBy(typeId: number, relationId: number): readonly number[];
   ttuBy(relationId: number): readonly TtuUse[];
+  /**
+   * The tupleset relation when `type#relation` is a self-recursive parent chain — exactly
+   * `this` or `relation from tupleset` (a union of those two, like
+   * `define viewer: [user, team#member] or viewer from parent`) — else -1 (chain-memo.ts).
+   */
+  chain(typeId: number, relationId: number): number;
 }
 
 const KEY = 'model-analysis';
@@ -141,6 +147,17 @@ export function analyse(model: CompiledModel): ModelAnalysis {
     const t = Math.floor(key / 4096);
     (pureRows[t] ??= new Uint8Array(4096))[key % 4096] = 1;
   }
+  // Self-recursive parent chains as [type][relation] → tupleset + 1 (0: not a chain).
+  const chainRows: Array<Int16Array | undefined> = [];
+  for (const cr of rels) {
+    const rw = cr.rewrite;
+    if (rw.kind !== 'union' || rw.children.length !== 2) continue;
+    const [a0, a1] = rw.children as [Rewrite, Rewrite];
+    const ttu = a0.kind === 'ttu' ? a0 : a1.kind === 'ttu' ? a1 : null;
+    const other = ttu === a0 ? a1 : a0;
+    if (ttu === null || ttu.kind !== 'ttu' || other.kind !== 'this' || ttu.computed !== cr.relationId || ttu.tupleset === cr.relationId) continue;
+    (chainRows[cr.typeId] ??= new Int16Array(4096))[cr.relationId] = ttu.tupleset + 1;
+  }
   const closures = new Map<number, { set: Set<number>; recursive: boolean }>();
   const closure = (t: number, r: number) => {
     const own = k(t, r);
@@ -167,6 +184,7 @@ export function analyse(model: CompiledModel): ModelAnalysis {
     monotone: (t, r) => mono.get(k(t, r)) === true,
     computedBy: (t, r) => computedBy.get(k(t, r)) ?? EMPTY,
     ttuBy: (r) => ttuBy.get(r) ?? EMPTY,
+    chain: (t, r) => (chainRows[t]?.[r] ?? 0) - 1,
   };
   model.derived.set(KEY, a);
   return a;

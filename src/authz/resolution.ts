@@ -9,6 +9,7 @@ import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, allows, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
 import { ClosureSlot } from './closure.js';
+import type { ChainMemo } from './chain-memo.js';
 
 /** An instant in epoch milliseconds, or a clock read only when an edge with an expiry or condition is met. */
 export type Now = number | Clock;
@@ -62,7 +63,11 @@ export class Resolution {
   /** The error of the last {@link isolated} operand that answered "unknown". */
   private operandError: GatehouseError | null = null;
 
-  constructor(private readonly maxDepth: number) {}
+  constructor(
+    private readonly maxDepth: number,
+    /** Flattened parent chains kept across checks (null: always expand). */
+    private readonly chains: ChainMemo | null = null,
+  ) {}
 
   /** Prepares for one check. */
   reset(graph: GraphView, model: CompiledModel, subjectNode: number, subjectRelation: number, subjectType: number, now: Now, context: Record<string, unknown> | undefined): void {
@@ -122,7 +127,78 @@ export class Resolution {
     if (this.seen(node * 4096 + relation)) return false;
     const cr = this.model.relation(this.graph.typeOf(node), relation);
     if (!cr) return false;
+    if (this.chains !== null) {
+      const tupleset = this.analyse().chain(cr.typeId, relation);
+      if (tupleset >= 0) {
+        const v = this.chain(node, cr, tupleset, depth);
+        if (v >= 0) return v === 1;
+      }
+    }
     return this.rewrite(node, cr, cr.rewrite, depth);
+  }
+
+  /**
+   * `node#relation` for a self-recursive parent chain (`[user, team#member] or viewer from
+   * parent`) from its flattened form ({@link ChainMemo}): the subject, its type's wildcard or a
+   * userset in the subject's closure among the direct edges of the node and all its ancestors.
+   * Taken only when that is exactly what the expansion would answer — no edge of the chain with
+   * an expiry or a condition (the memo refuses those), every userset candidate of a pure relation
+   * with a usable closure, no chain or closure that could pass the depth limit (so no error is
+   * possible) — else -1 and the chain is expanded. A false answer marks the chain's nodes
+   * visited, as the expansion would have.
+   * @returns 1 true, 0 false, -1 not applicable.
+   */
+  private chain(node: number, cr: CompiledRelation, tupleset: number, depth: number): number {
+    const g = this.graph;
+    const e = (this.chains as ChainMemo).entry(g, this.model, node, cr, tupleset);
+    if (!e.ok || depth + e.len - 1 > this.maxDepth) return -1;
+    const p = e.pairs;
+    const n = e.count * 2;
+    const usrs = cr.usersetRelations;
+    let found = false;
+    // Usersets first: every candidate must be decidable from a closure, whatever else grants.
+    for (let i = 0; i < n; i += 2) {
+      const usr = p[i] as number;
+      if (usr === 0) continue;
+      let named = false;
+      for (let j = 0; j < usrs.length; j++) if (usrs[j] === usr) named = true;
+      if (!named) continue;
+      const m = p[i + 1] as number;
+      const mt = g.typeOf(m);
+      if (!allows(cr, restrictionKey(mt, usr))) continue;
+      if (!this.analyse().pure(mt, usr)) return -1;
+      const c = this.closure(usr);
+      if (c === null || depth + e.len + c.maxDist > this.maxDepth) return -1;
+      if (!found && c.has(m)) found = true;
+    }
+    if (!found) {
+      const s = this.subjectNode;
+      const sr = this.subjectRelation;
+      if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr))) {
+        for (let i = 0; i < n; i += 2) {
+          if (p[i + 1] === s && p[i] === sr) {
+            found = true;
+            break;
+          }
+        }
+      }
+      if (!found && sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
+        const w = g.wildcardNode(this.subjectType);
+        if (w >= 0) {
+          for (let i = 0; i < n; i += 2) {
+            if (p[i + 1] === w && p[i] === 0) {
+              found = true;
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (found) return 1;
+    const rel = cr.relationId;
+    const nodes = e.nodes;
+    for (let i = 1; i < nodes.length; i++) this.seen((nodes[i] as number) * 4096 + rel);
+    return 0;
   }
 
   /** Records `key` as visited; true if it already was. */

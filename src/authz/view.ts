@@ -221,6 +221,12 @@ export class LayeredView implements GraphView {
     return true;
   }
 
+  /** -1 with contextual tuples (a per-request view); else grows with every change to its graphs. */
+  memoVersion(): number {
+    if (this.contextual) return -1;
+    return (this.own?.version ?? 0) + (this.builtin?.version ?? 0);
+  }
+
   describe(node: number): { type: string; id: string } {
     if (node < 0 || node >= this.space.count) throw new RangeError(`no node ${node}`);
     return { type: this.symbols.types.name(this.space.typeOf(node)), id: this.space.idOf(node) };

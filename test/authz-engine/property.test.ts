@@ -178,6 +178,7 @@ describe('engine vs a naive reference evaluator (fast-check)', () => {
         for (const t of uniq) if (t.contextual) ctxGraph.write(t);
         const view = new LayeredView(index.symbols, ext, stored, undefined, new Set(), ctxGraph);
         const ref = reference(model, uniq);
+        const refStored = reference(model, uniq.filter((t) => !t.contextual));
         const ev = new Evaluator();
         const subjects = [...USERS.map((u) => `user:${u}`), 'user:unnamed', 'user:*', ...GROUPS.map((g) => `group:${g}#member`)];
         const relations = [...BASE_DOC, 'r0', 'r1', 'r2'];
@@ -194,6 +195,12 @@ describe('engine vs a naive reference evaluator (fast-check)', () => {
               const got = ev.check(view, compiled, { subjectType: st, subjectId: sid, subjectRelation: srel, relation: rel, objectType: 'document', objectId: d }, NOW);
               if (got !== want) throw new Error(`check ${s} ${rel} document:${d}: engine ${got}, reference ${want}\n${JSON.stringify(model.type_definitions[3]!.relations)}\n${uniq.map((t) => JSON.stringify(t)).join('\n')}`);
               if (want) expected.push(d);
+            }
+            // The store's own graph, read directly, is memoisable (parent chains kept across
+            // checks, chain-memo.ts): it must answer the reference over the stored tuples alone.
+            for (const d of DOCS) {
+              const got = ev.check(stored, compiled, { subjectType: st, subjectId: sid, subjectRelation: srel, relation: rel, objectType: 'document', objectId: d }, NOW);
+              expect(got, `stored graph: check ${s} ${rel} document:${d}`).toBe(refStored(s, 'document', d, rel));
             }
             const stId = sym.types.lookup(st);
             const nodes = listObjectNodes(ev, view, compiled, { subjectType: stId, subjectNode: view.lookupNodeOfType(stId, sid), subjectRelation: srel ? sym.relations.lookup(srel) : 0, objectType: docType, relation: relId }, NOW, undefined, 1000);

@@ -176,6 +176,71 @@ describe('evaluator: expiry, cycles, depth', () => {
   });
 });
 
+describe('evaluator: parent chains memoised across checks', () => {
+  // folder#viewer is `[user, group#member] or viewer from parent`: its chains are flattened once
+  // per graph version (chain-memo.ts); every answer must follow writes, deletes, expiry, conditions.
+  const chain = ['folder:f0#viewer@user:root', 'folder:f2#viewer@group:eng#member', 'group:eng#member@group:core#member', 'group:core#member@user:ann'];
+  for (let i = 1; i <= 4; i++) chain.push(`folder:f${i}#parent@folder:f${i - 1}`);
+
+  it('answers from the chain and follows writes and deletes of the same evaluator', () => {
+    const { check, graph } = setup(DOCS, chain);
+    expect(check('user:root', 'viewer', 'folder:f4')).toBe(true);
+    expect(check('user:ann', 'viewer', 'folder:f4')).toBe(true);
+    expect(check('user:ann', 'viewer', 'folder:f1')).toBe(false);
+    expect(check('user:bob', 'viewer', 'folder:f4')).toBe(false);
+    expect(check('group:core#member', 'viewer', 'folder:f3')).toBe(true);
+    graph.write(parseTuple('folder:f1#viewer@user:bob'));
+    expect(check('user:bob', 'viewer', 'folder:f4')).toBe(true);
+    expect(check('user:bob', 'viewer', 'folder:f0')).toBe(false);
+    graph.delete(parseTuple('folder:f3#parent@folder:f2'));
+    expect(check('user:bob', 'viewer', 'folder:f4')).toBe(false);
+    expect(check('user:root', 'viewer', 'folder:f4')).toBe(false);
+    expect(check('user:root', 'viewer', 'folder:f2')).toBe(true);
+    graph.delete(parseTuple('group:core#member@user:ann'));
+    expect(check('user:ann', 'viewer', 'folder:f2')).toBe(false);
+    // Two parents (a diamond) and a wildcard member of a group of the chain.
+    graph.write(parseTuple('folder:f3#parent@folder:f1'));
+    graph.write(parseTuple('folder:f3#parent@folder:x'));
+    graph.write(parseTuple('folder:x#viewer@group:all#member'));
+    expect(check('user:anyone', 'viewer', 'folder:f4')).toBe(false);
+    graph.write(parseTuple('group:all#member@user:*'));
+    expect(check('user:anyone', 'viewer', 'folder:f4')).toBe(true);
+    expect(check('user:bob', 'viewer', 'folder:f4')).toBe(true);
+  });
+
+  it('never flattens an expiring or conditional edge of the chain', () => {
+    const { check, graph } = setup(DOCS, chain);
+    graph.write({ ...parseTuple('folder:f2#parent@folder:f1'), expiresAt: '2026-01-01T00:00:10.000Z' });
+    expect(check('user:root', 'viewer', 'folder:f4', Date.parse('2026-01-01T00:00:09.999Z'))).toBe(true);
+    expect(check('user:root', 'viewer', 'folder:f4', Date.parse('2026-01-01T00:00:10.000Z'))).toBe(false);
+    expect(check('user:root', 'viewer', 'folder:f1', Date.parse('2026-01-01T00:00:10.000Z'))).toBe(true);
+    graph.write({ ...parseTuple('folder:f1#viewer@user:cid'), condition: { name: 'undeclared', context: null } });
+    // A condition the model does not declare grants nothing, at any level of the chain.
+    expect(check('user:cid', 'viewer', 'folder:f1')).toBe(false);
+    expect(check('user:cid', 'viewer', 'folder:f4', 0)).toBe(false);
+    // An expiring membership below a userset of the chain is decided per check.
+    graph.write({ ...parseTuple('group:core#member@user:eve'), expiresAt: '2026-01-01T00:00:10.000Z' });
+    expect(check('user:eve', 'viewer', 'folder:f4', Date.parse('2026-01-01T00:00:09.999Z'))).toBe(true);
+    expect(check('user:eve', 'viewer', 'folder:f4', Date.parse('2026-01-01T00:00:10.000Z'))).toBe(false);
+  });
+
+  it('ends on a parent cycle and keeps the depth limit', () => {
+    const { check, graph } = setup(DOCS, [...chain, 'folder:f0#parent@folder:f4']);
+    expect(check('user:root', 'viewer', 'folder:f2')).toBe(true);
+    expect(check('user:bob', 'viewer', 'folder:f2')).toBe(false);
+    graph.delete(parseTuple('folder:f0#parent@folder:f4'));
+    const long = ['folder:c0#viewer@user:top'];
+    for (let i = 1; i <= 30; i++) long.push(`folder:c${i}#parent@folder:c${i - 1}`);
+    const deep = setup(DOCS, long);
+    expect(deep.check('user:top', 'viewer', 'folder:c20')).toBe(true);
+    expect(() => deep.check('user:top', 'viewer', 'folder:c30')).toThrow(/more than 25/);
+    expect(() => deep.check('user:nobody', 'viewer', 'folder:c30')).toThrow(/more than 25/);
+    expect(setup(DOCS, chain, { maxDepth: 4 }).check('user:root', 'viewer', 'folder:f4')).toBe(true);
+    expect(setup(DOCS, chain, { maxDepth: 4 }).check('user:ann', 'viewer', 'folder:f4')).toBe(true);
+    expect(() => setup(DOCS, chain, { maxDepth: 3 }).check('user:root', 'viewer', 'folder:f4')).toThrow(/more than 3/);
+  });
+});
+
 describe('model compiler', () => {
   const bad = (m: unknown) => {
     try {
