@@ -103,6 +103,7 @@ export class ChangelogFollower {
         for (const r of rows) this.index.setDisabled(r.tenant_id, type, r.id, true);
       }
       this.index.revision = Number(rev.revision);
+      this.index.compact();
     };
     if (this.storage.kind === 'postgres') await this.storage.db.transaction().setIsolationLevel('repeatable read').execute(load);
     // A read-only (deferred) transaction: one WAL snapshot, no write lock held while the index is built.

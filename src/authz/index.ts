@@ -173,6 +173,11 @@ export class TupleIndex {
     if (revision > this.revision) this.revision = revision;
   }
 
+  /** Packs every store graph's adjacency (after a build). */
+  compact(): void {
+    for (const t of this.tenants.values()) for (const g of t.stores.values()) g.compact();
+  }
+
   /** Live tuples across every store (for statistics). */
   get tupleCount(): number {
     let n = 0;
