@@ -26,7 +26,7 @@ import { ScimQueryStore } from '../../scim/sql/query-store.js';
 import { ScimUserEndpoint, type ScimResult } from '../../scim/user-endpoint.js';
 import { GroupCommit, retryTransient } from '../../storage/transactions.js';
 import type { WriteRunner } from '../../identity/types.js';
-import { bearerToken, contextOf, requireApiToken } from '../auth.js';
+import { apiTokenHook, bearerToken, contextOf } from '../auth.js';
 import { classifyError } from '../errors.js';
 import { unmatchedRoute } from '../allowed-methods.js';
 import { jsonBodyParser } from '../json-body.js';
@@ -91,10 +91,12 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
   });
 
-  app.addHook('onRequest', requireApiToken(services, 'scim', 'scim'));
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (!reply.hasHeader('content-type') || String(reply.getHeader('content-type')).startsWith('application/json')) reply.type(SCIM_MEDIA_TYPE);
-    return payload;
+  // Callback-style hooks (no promise per request; a cached token is admitted synchronously).
+  app.addHook('onRequest', apiTokenHook(services, 'scim', 'scim'));
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    const type = reply.getHeader('content-type');
+    if (type === undefined || String(type).startsWith('application/json')) reply.type(SCIM_MEDIA_TYPE);
+    done(null, payload);
   });
 
   const ifMatch = (request: FastifyRequest) => parseEtagCondition(request.headers['if-match']);
