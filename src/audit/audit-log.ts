@@ -3,7 +3,7 @@ import { newId } from '../kernel/ids.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
 import type { Executor, StorageKind } from '../storage/database.js';
-import { insertRows } from '../storage/insert-rows.js';
+import { insertRowsThen, type FinalStatement } from '../storage/insert-rows.js';
 import { deferUntilCommit, transactionMemo } from '../storage/transactions.js';
 import type { AuditEventRow } from '../storage/schema.js';
 import { canonicalJson } from './canonical.js';
@@ -109,6 +109,11 @@ function chained(entry: PendingEntry, head: { seq: number; hash: string }, occur
   return { ...row, hash: entryHash(row) };
 }
 
+/** The UPDATE that makes `head` the chain head of `tenantId`. */
+function moveHead(tenantId: string, head: { seq: number; hash: string }): FinalStatement {
+  return { key: 'audit_head_move', sqlOf: (p) => `update "audit_head" set "seq" = ${p(0)}, "hash" = ${p(1)} where "tenant_id" = ${p(2)}`, params: [head.seq, head.hash, tenantId] };
+}
+
 function toJsonText(v: unknown): string | null {
   return v === undefined || v === null ? null : canonicalJson(v);
 }
@@ -118,9 +123,10 @@ function toJsonText(v: unknown): string | null {
  *
  * Appends run inside the caller's transaction, so an event is stored exactly when its change is.
  * On PostgreSQL the chain head row is locked (`FOR UPDATE`) so concurrent appends serialise;
- * SQLite transactions are already serial. In an ordinary transaction the head is read at the
- * first append and then kept in memory ({@link transactionMemo}); a shared transaction chains
- * its events at commit (see {@link AuditLog.append}).
+ * SQLite transactions are already serial. A transaction opened with `storage.db.transaction()`
+ * or shared ({@link runSharedTransaction}) chains its events at commit, one head lock and one
+ * insert for all (see {@link AuditLog.append}); in a transaction opened otherwise the head is read
+ * at the first append and then kept in memory ({@link transactionMemo}).
  */
 export class AuditLog {
   constructor(
@@ -131,11 +137,13 @@ export class AuditLog {
   /**
    * Appends one event inside `trx` (which must be a transaction for the chain to stay consistent).
    *
-   * In a shared transaction ({@link runSharedTransaction}: SCIM Bulk, grouped single requests)
-   * the event is kept in the transaction's memo (so a rolled-back savepoint drops it) and the
-   * events are chained and stored just before commit, in append order, by
-   * {@link AuditLog.flushPending}: the chain head is read and locked there, as the transaction's
-   * last statements, so on PostgreSQL concurrent writers wait for it only during the commit.
+   * In a transaction opened with `storage.db.transaction()`, or a shared one
+   * ({@link runSharedTransaction}: SCIM Bulk, grouped single requests), the event is kept in the
+   * transaction's memo (so a rolled-back savepoint drops it) and the events are chained and
+   * stored just before commit, in append order, by {@link AuditLog.flushPending}: the chain head
+   * is read and locked there, as the transaction's last statements (the head lock is the last
+   * lock every writer takes), so on PostgreSQL concurrent writers wait for it only during the
+   * commit; the last insert and the head's move are one statement.
    */
   async append(trx: Executor, ctx: OperationContext, event: AuditEventInput): Promise<void> {
     const tenantId = ctx.tenantId;
@@ -168,9 +176,8 @@ export class AuditLog {
     // only this transaction can have moved it since.
     const head = (memo.get(memoKey) as { seq: number; hash: string } | undefined) ?? (await this.readHead(trx, tenantId));
     const row = chained(entry, head, this.clock.now().toISOString());
-    await insertRows(trx, { table: 'audit_events', rows: [row] });
+    await insertRowsThen(trx, [{ table: 'audit_events', rows: [row] }], moveHead(tenantId, { seq: Number(row.seq), hash: row.hash }));
     memo.set(memoKey, { seq: Number(row.seq), hash: row.hash });
-    await trx.updateTable('audit_head').set({ seq: row.seq, hash: row.hash }).where('tenant_id', '=', tenantId).execute();
   }
 
   /** Chains and stores the events a shared transaction kept for `tenantId`, then moves the head (one lock, few statements). */
@@ -188,8 +195,11 @@ export class AuditLog {
       head = { seq: Number(row.seq), hash: row.hash };
       return row;
     });
-    for (let i = 0; i < rows.length; i += INSERT_CHUNK) await insertRows(trx, { table: 'audit_events', rows: rows.slice(i, i + INSERT_CHUNK) });
-    await trx.updateTable('audit_head').set({ seq: head.seq, hash: head.hash }).where('tenant_id', '=', tenantId).execute();
+    // The last chunk and the head's move in one statement (one round trip on PostgreSQL).
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      await insertRowsThen(trx, [{ table: 'audit_events', rows: chunk }], i + INSERT_CHUNK >= rows.length ? moveHead(tenantId, head) : undefined);
+    }
   }
 
   /** The chain head of `tenantId` (created at genesis if missing), locked on PostgreSQL until the transaction ends. */

@@ -44,14 +44,33 @@ function parametersOf(inserts: readonly Resolved[]): unknown[] {
 }
 
 /**
+ * A statement run after the inserts of {@link insertRowsThen} (on PostgreSQL in the same
+ * statement): `key` names its SQL text, `sqlOf` writes it with `param(i)` as the placeholder of
+ * `params[i]`. It must not read the inserted rows (on PostgreSQL it does not see them).
+ */
+export interface FinalStatement {
+  key: string;
+  sqlOf: (param: (i: number) => string) => string;
+  params: readonly unknown[];
+}
+
+/**
  * Inserts rows into several tables in one statement on PostgreSQL (each but the last as a
  * data-modifying WITH, in order; foreign keys are checked at the end of the statement) and in
  * one statement per table on SQLite (where a statement is no round trip). Tables without rows
  * are skipped. Errors are the driver's (e.g. a unique violation, whose `table` names the table on PostgreSQL).
  */
 export async function insertRows(db: Kysely<Database>, ...given: Array<RowsInsert<keyof Database & string>>): Promise<void> {
+  await insertRowsThen(db, given);
+}
+
+/**
+ * As {@link insertRows}, then `final` (an UPDATE of another table, say): on PostgreSQL the
+ * inserts become data-modifying WITHs of `final`, one statement and one round trip for all.
+ */
+export async function insertRowsThen(db: Kysely<Database>, given: ReadonlyArray<RowsInsert<keyof Database & string>>, final?: FinalStatement): Promise<void> {
   const inserts: Resolved[] = given.filter((i) => i.rows.length > 0).map((i) => ({ table: i.table, columns: Object.keys(i.rows[0]!), rows: i.rows as ReadonlyArray<Record<string, unknown>> }));
-  if (inserts.length === 0) return;
+  if (inserts.length === 0 && !final) return;
   const pg = isPostgres(db);
   if (!pg) {
     for (const i of inserts) {
@@ -63,9 +82,10 @@ export async function insertRows(db: Kysely<Database>, ...given: Array<RowsInser
       }
       await db.executeQuery(CompiledQuery.raw(text, parametersOf([i])));
     }
+    if (final) await db.executeQuery(CompiledQuery.raw(finalText(final, false, 1), [...final.params]));
     return;
   }
-  const key = `p|${inserts.map((i) => `${i.table}|${i.columns.join(',')}|${i.rows.length}`).join('|')}`;
+  const key = `p|${inserts.map((i) => `${i.table}|${i.columns.join(',')}|${i.rows.length}`).join('|')}|${final?.key ?? ''}`;
   let text = texts.get(key);
   if (text === undefined) {
     let param = 1;
@@ -74,10 +94,17 @@ export async function insertRows(db: Kysely<Database>, ...given: Array<RowsInser
       param += i.columns.length * i.rows.length;
       return t;
     });
+    if (final) parts.push(finalText(final, true, param));
     const last = parts.pop()!;
     text = parts.length === 0 ? last : `with ${parts.map((p, k) => `"w${k}" as (${p})`).join(', ')} ${last}`;
     if (texts.size > 1000) texts.clear();
     texts.set(key, text);
   }
-  await db.executeQuery(CompiledQuery.raw(text, parametersOf(inserts)));
+  const params = parametersOf(inserts);
+  if (final) params.push(...final.params);
+  await db.executeQuery(CompiledQuery.raw(text, params));
+}
+
+function finalText(final: FinalStatement, pg: boolean, firstParam: number): string {
+  return final.sqlOf((i) => (pg ? `$${firstParam + i}` : '?'));
 }

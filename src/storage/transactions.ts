@@ -167,12 +167,62 @@ function sharedView(shared: Shared): Kysely<Database> {
 }
 
 /**
+ * Work registered with {@link deferUntilCommit} in an ordinary transaction opened through
+ * `storage.db.transaction()`, keyed by its Transaction object while it is open.
+ */
+const plainBeforeCommit = new WeakMap<object, Map<string, () => Promise<void>>>();
+/** Per root: `root` whose `transaction()` runs the deferred work before commit (see {@link committingBuilder}). */
+const plainViews = new WeakMap<Kysely<Database>, Kysely<Database>>();
+
+type Builder = ReturnType<Kysely<Database>['transaction']>;
+
+/**
+ * `builder` whose `execute` runs, after its callback returned, the work registered for its
+ * transaction with {@link deferUntilCommit} (in registration order), then commits. Nothing is
+ * run when the callback throws: the transaction rolls back.
+ */
+function committingBuilder(builder: Builder): Builder {
+  return {
+    setAccessMode: (mode) => committingBuilder(builder.setAccessMode(mode)),
+    setIsolationLevel: (level) => committingBuilder(builder.setIsolationLevel(level)),
+    execute: (fn) =>
+      builder.execute(async (trx) => {
+        const hooks = new Map<string, () => Promise<void>>();
+        plainBeforeCommit.set(trx, hooks);
+        try {
+          const result = await fn(trx);
+          for (const work of hooks.values()) await work();
+          return result;
+        } finally {
+          plainBeforeCommit.delete(trx);
+        }
+      }),
+  } as Builder;
+}
+
+function plainView(root: Kysely<Database>): Kysely<Database> {
+  let view = plainViews.get(root);
+  if (!view) {
+    view = new Proxy(root, {
+      get(target, prop) {
+        if (prop === 'transaction') return () => committingBuilder(target.transaction());
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    plainViews.set(root, view);
+  }
+  return view;
+}
+
+/**
  * The executor `storage.db` stands for in the current async context: the shared transaction's
- * view when {@link runSharedTransaction} on `root` is running, otherwise `root` itself.
+ * view when {@link runSharedTransaction} on `root` is running, otherwise `root` whose
+ * `transaction()` runs {@link deferUntilCommit} work just before it commits.
  */
 export function activeDatabase(root: Kysely<Database>): Kysely<Database> {
   const shared = current.getStore();
-  return shared && shared.root === root ? shared.view : root;
+  return shared && shared.root === root ? shared.view : plainView(root);
 }
 
 /** Attempts of {@link retryTransient} in all (the first run and two re-runs). */
@@ -238,14 +288,21 @@ export async function runSharedTransaction<T>(
 }
 
 /**
- * When `trx` is a shared transaction ({@link runSharedTransaction}), registers `work` (once per
- * `key`) to run just before it commits and returns true; otherwise returns false and the caller
- * does the work now. `work` runs after every step, so it must read its input from
- * {@link transactionMemo} (which reflects rolled-back steps), not from captured variables.
+ * When `trx` is a shared transaction ({@link runSharedTransaction}) or an ordinary one opened
+ * with `storage.db.transaction()`, registers `work` (once per `key`) to run just before it
+ * commits and returns true; otherwise (a transaction opened some other way, or no transaction)
+ * returns false and the caller does the work now. `work` runs after everything else of the
+ * transaction, so it must read its input from {@link transactionMemo} (which reflects rolled-back
+ * steps), not from captured variables.
  */
 export function deferUntilCommit(trx: Kysely<Database>, key: string, work: () => Promise<void>): boolean {
   const shared = current.getStore();
-  if (!shared || (trx !== shared.view && trx !== shared.trx)) return false;
+  if (!shared || (trx !== shared.view && trx !== shared.trx)) {
+    const hooks = plainBeforeCommit.get(trx);
+    if (!hooks) return false;
+    if (!hooks.has(key)) hooks.set(key, work);
+    return true;
+  }
   if (!shared.beforeCommit.has(key)) shared.beforeCommit.set(key, work);
   return true;
 }
