@@ -17,6 +17,14 @@ export interface WriteOptions {
 
 const NOTIFIED = 'changelog_notified';
 
+/** Tuples per multi-row insert (13 parameters a row; PostgreSQL allows 65,535 parameters a statement, SQLite 32,766). */
+const WRITE_CHUNK = 500;
+
+/** A tuple's primary key within a store, as one string. */
+function tupleKey(objectType: string, objectId: string, relation: string, subjectType: string, subjectId: string, subjectRelation: string): string {
+  return JSON.stringify([objectType, objectId, relation, subjectType, subjectId, subjectRelation]);
+}
+
 /** PostgreSQL channel notified (at commit) by every transaction that allocates a changelog revision. */
 export const CHANGELOG_CHANNEL = 'gatehouse_changelog';
 
@@ -144,29 +152,38 @@ export class TupleStore {
         if (options.onMissing === 'error') throw new GatehouseError('not_found', `tuple ${formatTuple(t)} does not exist`, { tuple: formatTuple(t) });
       } else deleted.push(t);
     }
-    for (const t of writes) {
-      const res = await trx
+    // The writes as multi-row inserts (one statement per chunk): the returned keys tell which
+    // were new; a tuple that exists (or repeats an earlier one of this call) is skipped, as one by one.
+    for (let i = 0; i < writes.length; i += WRITE_CHUNK) {
+      const chunk = writes.slice(i, i + WRITE_CHUNK);
+      const inserted = await trx
         .insertInto('authz_tuples')
-        .values({
-          tenant_id: ctx.tenantId,
-          store_id: storeId,
-          object_type: t.objectType,
-          object_id: t.objectId,
-          relation: t.relation,
-          subject_type: t.subjectType,
-          subject_id: t.subjectId,
-          subject_relation: t.subjectRelation,
-          condition_name: t.condition?.name ?? null,
-          condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
-          expires_at: t.expiresAt ?? null,
-          source: ctx.source ?? 'admin',
-          created_at: now,
-        })
+        .values(
+          chunk.map((t) => ({
+            tenant_id: ctx.tenantId,
+            store_id: storeId,
+            object_type: t.objectType,
+            object_id: t.objectId,
+            relation: t.relation,
+            subject_type: t.subjectType,
+            subject_id: t.subjectId,
+            subject_relation: t.subjectRelation,
+            condition_name: t.condition?.name ?? null,
+            condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
+            expires_at: t.expiresAt ?? null,
+            source: ctx.source ?? 'admin',
+            created_at: now,
+          })),
+        )
         .onConflict((oc) => oc.doNothing())
-        .executeTakeFirst();
-      if (Number(res.numInsertedOrUpdatedRows ?? 0) === 0) {
-        if (options.onDuplicate === 'error') throw new GatehouseError('conflict', `tuple ${formatTuple(t)} already exists`, { tuple: formatTuple(t) });
-      } else written.push(t);
+        .returning(['object_type', 'object_id', 'relation', 'subject_type', 'subject_id', 'subject_relation'])
+        .execute();
+      const isNew = new Set(inserted.map((r) => tupleKey(r.object_type, r.object_id, r.relation, r.subject_type, r.subject_id, r.subject_relation)));
+      for (const t of chunk) {
+        // Deleting the key keeps a tuple repeated within the call from counting twice.
+        if (isNew.delete(tupleKey(t.objectType, t.objectId, t.relation, t.subjectType, t.subjectId, t.subjectRelation))) written.push(t);
+        else if (options.onDuplicate === 'error') throw new GatehouseError('conflict', `tuple ${formatTuple(t)} already exists`, { tuple: formatTuple(t) });
+      }
     }
     if (written.length === 0 && deleted.length === 0) return { revision: await this.currentRevision(trx), written, deleted };
     const revision = await this.nextRevision(trx);

@@ -173,21 +173,39 @@ export class GroupServiceImpl implements GroupService {
     });
   }
 
-  /** Writes membership tuples one by one (so each cycle check sees the earlier ones). @returns how many were added. */
+  /**
+   * Writes membership tuples in order: a group member alone (so its cycle check sees the earlier
+   * ones), a run of users and service accounts (no cycle possible) as one write with one
+   * revision. One `group.member_add` event per member added. @returns how many were added.
+   */
   private async addInTrx(trx: Executor, ctx: OperationContext, groupId: string, members: GroupMemberRef[]): Promise<number> {
     if (members.length === 0) return 0;
     await assertPrincipalsExist(trx, ctx.tenantId, members);
     let added = 0;
-    for (const m of members) {
-      if (m.type === 'group') {
-        // group:<groupId>#member@group:<m>#member makes m a subgroup; a cycle if groupId is m or one of m's subgroups,
-        // i.e. if m is groupId or an ancestor of groupId.
-        const ancestors = m.id === groupId ? [groupId] : await ancestorGroupIds(trx, this.deps.tuples, ctx.tenantId, { type: 'group', id: groupId });
-        if (m.id === groupId || ancestors.includes(m.id)) {
-          throw new GatehouseError('invariant_violation', `adding group ${m.id} to group ${groupId} would create a nesting cycle`, { group: groupId, member: m });
+    for (let i = 0; i < members.length; ) {
+      const m = members[i]!;
+      if (m.type !== 'group') {
+        let end = i;
+        while (end < members.length && members[end]!.type !== 'group') end++;
+        const run = members.slice(i, end);
+        i = end;
+        const res = await this.deps.tuples.write(trx, ctx, BUILTIN_STORE_ID, { writes: run.map((r) => membershipTuple(groupId, r)) });
+        const written = new Set(res.written.map((t) => `${t.subjectType}:${t.subjectId}`));
+        for (const r of run) {
+          if (!written.delete(key(r))) continue;
+          added++;
+          await this.deps.audit.append(trx, ctx, { action: 'group.member_add', target: { type: 'group', id: groupId }, details: { group: groupId, member: r, source: ctx.source ?? null, revision: res.revision } });
         }
-        await assertNestingDepth(trx, ctx.tenantId, groupId, m.id);
+        continue;
       }
+      i++;
+      // group:<groupId>#member@group:<m>#member makes m a subgroup; a cycle if groupId is m or one of m's subgroups,
+      // i.e. if m is groupId or an ancestor of groupId.
+      const ancestors = m.id === groupId ? [groupId] : await ancestorGroupIds(trx, this.deps.tuples, ctx.tenantId, { type: 'group', id: groupId });
+      if (m.id === groupId || ancestors.includes(m.id)) {
+        throw new GatehouseError('invariant_violation', `adding group ${m.id} to group ${groupId} would create a nesting cycle`, { group: groupId, member: m });
+      }
+      await assertNestingDepth(trx, ctx.tenantId, groupId, m.id);
       const res = await this.deps.tuples.write(trx, ctx, BUILTIN_STORE_ID, { writes: [membershipTuple(groupId, m)] });
       if (res.written.length > 0) {
         added++;
