@@ -214,16 +214,23 @@ export class UserServiceImpl implements UserService {
     const id = newId();
     const status: AccountStatus = v.active ? 'active' : 'suspended';
     const row: UserRow = { tenant_id: ctx.tenantId, id, ...v.columns, status, is_admin: isAdmin ? 1 : 0, password_hash: passwordHash, created_at: now, updated_at: now, version: 1 };
+    const emails = v.emails.map((e, position) => ({ tenant_id: ctx.tenantId, user_id: id, position, ...e }));
+    // Built from what was written (the stored row reads back identically; nothing else writes it here).
+    const after = toUser(row, v.emails.map((e, position) => ({ user_id: id, position, value: e.value, type: e.type, is_primary: e.is_primary, display: e.display })));
+    const event = { action: 'user.create', target: { type: 'user', id }, after, details: { source: ctx.source ?? null, isAdmin } };
+    // The table of the violated unique index names the attribute.
+    const inserts = [
+      { table: 'users', rows: [row] },
+      { table: 'user_emails', rows: emails },
+    ] as const;
+    // An active user outside any transaction on PostgreSQL: the user, its emails and its audit event in one statement (one round trip).
+    if (status === 'active' && (await this.uniqueByTable(() => this.deps.audit.insertWithEvent(this.deps.storage.db, ctx, inserts, event)))) return after;
     return this.deps.storage.db.transaction().execute(async (trx) => {
-      // One statement for the user and its emails on PostgreSQL (one round trip), one each on SQLite;
-      // the table of the violated unique index names the attribute.
-      const emails = v.emails.map((e, position) => ({ tenant_id: ctx.tenantId, user_id: id, position, ...e }));
-      await this.uniqueByTable(() => insertRows(trx, { table: 'users', rows: [row] }, { table: 'user_emails', rows: emails }));
+      // One statement for the user and its emails on PostgreSQL (one round trip), one each on SQLite.
+      await this.uniqueByTable(() => insertRows(trx, ...inserts));
       // A user created suspended must deny from the start, whatever grants it later receives.
       if (status === 'suspended') await this.deps.deprovisioner.deprovisionIdentity(trx, ctx, { type: 'user', id }, 'suspend');
-      // Built from what was written (the stored row reads back identically; nothing else writes it here).
-      const after = toUser(row, v.emails.map((e, position) => ({ user_id: id, position, value: e.value, type: e.type, is_primary: e.is_primary, display: e.display })));
-      await this.deps.audit.append(trx, ctx, { action: 'user.create', target: { type: 'user', id }, after, details: { source: ctx.source ?? null, isAdmin } });
+      await this.deps.audit.append(trx, ctx, event);
       return after;
     });
   }

@@ -52,6 +52,8 @@ export interface FinalStatement {
   key: string;
   sqlOf: (param: (i: number) => string) => string;
   params: readonly unknown[];
+  /** PostgreSQL only: more WITH queries (`"name" as (…)`), after the inserts', that `sqlOf` may read; their placeholders are `params`' too. */
+  withsOf?: (param: (i: number) => string) => string[];
 }
 
 /**
@@ -82,6 +84,7 @@ export async function insertRowsThen(db: Kysely<Database>, given: ReadonlyArray<
       }
       await db.executeQuery(CompiledQuery.raw(text, parametersOf([i])));
     }
+    if (final?.withsOf) throw new Error('insertRowsThen: WITH queries need PostgreSQL');
     if (final) await db.executeQuery(CompiledQuery.raw(finalText(final, false, 1), [...final.params]));
     return;
   }
@@ -96,7 +99,9 @@ export async function insertRowsThen(db: Kysely<Database>, given: ReadonlyArray<
     });
     if (final) parts.push(finalText(final, true, param));
     const last = parts.pop()!;
-    text = parts.length === 0 ? last : `with ${parts.map((p, k) => `"w${k}" as (${p})`).join(', ')} ${last}`;
+    const withs = parts.map((p, k) => `"w${k}" as (${p})`);
+    if (final?.withsOf) withs.push(...final.withsOf((i) => `$${param + i}`));
+    text = withs.length === 0 ? last : `with ${withs.join(', ')} ${last}`;
     if (texts.size > 1000) texts.clear();
     texts.set(key, text);
   }

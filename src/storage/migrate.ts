@@ -10,6 +10,7 @@ import * as m0005 from './migrations/0005_authn.js';
 import * as m0006 from './migrations/0006_oidc_machines.js';
 import * as m0007 from './migrations/0007_scim_groups_query.js';
 import * as m0011 from './migrations/0011_authz_assertions.js';
+import * as m0012 from './migrations/0012_audit_head_time.js';
 
 /** Every migration, in order. Add new ones here; never edit one that has shipped. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006_oidc_machines': m0006,
   '0007_scim_groups_query': m0007,
   '0011_authz_assertions': m0011,
+  '0012_audit_head_time': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -326,6 +326,8 @@ export interface AuditHeadTable {
   tenant_id: string;
   seq: number;
   hash: string;
+  /** occurred_at of the chain's last event (0012_audit_head_time); NULL before the first event since. */
+  occurred_at: string | null;
 }
 
 /** Logged authorization decisions (0003_authz_decision_log). */

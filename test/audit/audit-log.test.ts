@@ -67,3 +67,65 @@ describeEachBackend('audit log hash chain', (backend) => {
     }
   });
 });
+
+describeEachBackend('audit events chained with their rows in one statement (insertWithEvent)', (backend) => {
+  let storage: Storage;
+  let close: () => Promise<void>;
+  const clock = new FixedClock('2026-03-01T10:00:00Z');
+  let audit: AuditLog;
+  beforeAll(async () => {
+    ({ storage, close } = await freshStorage(backend));
+    audit = new AuditLog(storage.kind, clock);
+  });
+  afterAll(async () => close());
+
+  const group = (id: string, name: string) => ({
+    table: 'groups' as const,
+    rows: [{ tenant_id: 'default', id, display_name: name, display_name_norm: name.toLowerCase(), external_id: null, description: null, extra: '{}', created_at: '2026-03-01T10:00:00.000Z', updated_at: '2026-03-01T10:00:00.000Z', version: 1 }],
+  });
+
+  it('on PostgreSQL stores the rows and a chained event whose hash PostgreSQL computed as entryHash does, genesis head included; elsewhere does nothing', async () => {
+    const odd = { name: 'Zoë Ström “quoted” \\ \u2028 𝄞', nested: { b: [1, null, 'x'], a: true } };
+    const done = await audit.insertWithEvent(storage.db, { ...ctx, sourceIp: '203.0.113.9' }, [group('g1', 'Straße')], { action: 'group.create', target: { type: 'group', id: 'g1' }, after: odd, details: { source: 'scim' } });
+    expect(done).toBe(backend.kind === 'postgres');
+    const groups = await storage.db.selectFrom('groups').select('id').execute();
+    if (backend.kind !== 'postgres') {
+      expect(groups).toEqual([]);
+      return;
+    }
+    expect(groups).toEqual([{ id: 'g1' }]);
+    expect(await audit.insertWithEvent(storage.db, ctx, [group('g2', 'two')], { action: 'group.create', target: { type: 'group', id: 'g2' } })).toBe(true);
+    const events = await audit.list(storage.db, 'default', { limit: 10 });
+    expect(events.map((e) => [e.seq, e.action, e.target?.id, e.occurredAt])).toEqual([
+      [1, 'group.create', 'g1', '2026-03-01T10:00:00.000Z'],
+      [2, 'group.create', 'g2', '2026-03-01T10:00:00.000Z'],
+    ]);
+    expect(events[0]).toMatchObject({ after: odd, details: { source: 'scim' }, sourceIp: '203.0.113.9', requestId: 'req-1' });
+    expect(await audit.verify(storage.db, 'default')).toEqual({ ok: true, checked: 2 });
+  });
+
+  it('on PostgreSQL stores nothing when a row fails (unique violation), and refuses inside a transaction', async () => {
+    if (backend.kind !== 'postgres') return;
+    await expect(audit.insertWithEvent(storage.db, ctx, [group('g3', 'Straße')], { action: 'group.create' })).rejects.toMatchObject({ code: '23505' });
+    await storage.db.transaction().execute(async (trx) => {
+      expect(await audit.insertWithEvent(trx, ctx, [group('g4', 'four')], { action: 'group.create' })).toBe(false);
+    });
+    expect((await storage.db.selectFrom('groups').select('id').orderBy('id').execute()).map((r) => r.id)).toEqual(['g1', 'g2']);
+    expect(await audit.verify(storage.db, 'default')).toEqual({ ok: true, checked: 2 });
+  });
+
+  it('never dates an event before the chain head’s, whichever way it is chained (a server whose clock is behind)', async () => {
+    clock.set('2026-03-01T12:00:00Z');
+    await storage.db.transaction().execute((trx) => audit.append(trx, ctx, { action: 'x.ahead' }));
+    clock.set('2026-03-01T11:00:00Z');
+    await storage.db.transaction().execute((trx) => audit.append(trx, ctx, { action: 'x.behind' }));
+    await audit.insertWithEvent(storage.db, ctx, [group('g5', 'five')], { action: 'x.behind.one-statement' });
+    const events = await audit.list(storage.db, 'default', { limit: 10, action: undefined });
+    expect(events.filter((e) => e.action.startsWith('x.')).map((e) => [e.action, e.occurredAt])).toEqual([
+      ['x.ahead', '2026-03-01T12:00:00.000Z'],
+      ['x.behind', '2026-03-01T12:00:00.000Z'],
+      ...(backend.kind === 'postgres' ? [['x.behind.one-statement', '2026-03-01T12:00:00.000Z']] : []),
+    ]);
+    expect((await audit.verify(storage.db, 'default')).ok).toBe(true);
+  });
+});
