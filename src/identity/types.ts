@@ -267,6 +267,17 @@ export interface UserService {
    * policy check and hashing are done before it is called, so it holds the database only for the writes.
    */
   create(ctx: OperationContext, input: UserInput, write?: WriteRunner): Promise<User>;
+  /**
+   * Creates several users in one transaction (inside a shared transaction: the caller's step), as
+   * {@link UserService.create} would one after another: each input is checked (and its password
+   * hashed) first and one that fails gets its error in the result; the others are inserted with
+   * one multi-row statement per table and get one `user.create` event each, in input order.
+   * The inserts are all or nothing: when one fails (a userName or email taken, also by another
+   * input) nothing is stored and the driver's error is thrown, so the caller can create them one
+   * by one to tell which.
+   * @returns one outcome per input, in order.
+   */
+  createMany(ctx: OperationContext, inputs: UserInput[]): Promise<Array<{ ok: true; user: User } | { ok: false; error: unknown }>>;
   get(ctx: OperationContext, id: string): Promise<User>;
   /** Case-insensitive (NFC + case fold) lookup; null if absent or deprovisioned. */
   findByUserName(ctx: OperationContext, userName: string): Promise<User | null>;

@@ -36,6 +36,42 @@ export class UserServiceImpl implements UserService {
     return write ? write(() => this.insert(ctx, v, hash, false)) : this.insert(ctx, v, hash, false);
   }
 
+  /** See {@link UserService.createMany}. */
+  async createMany(ctx: OperationContext, inputs: UserInput[]): Promise<Array<{ ok: true; user: User } | { ok: false; error: unknown }>> {
+    const outcomes: Array<{ ok: true; user: User } | { ok: false; error: unknown }> = [];
+    const built: Array<ReturnType<UserServiceImpl['build']>> = [];
+    for (const input of inputs) {
+      try {
+        const v = validateUserInput(input);
+        const b = this.build(ctx, v, v.password === undefined ? null : await this.checkedHash(v.password, v), false);
+        built.push(b);
+        outcomes.push({ ok: true, user: b.after });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+    }
+    if (built.length === 0) return outcomes;
+    await this.deps.storage.db.transaction().execute(async (trx) => {
+      // Multi-row inserts of at most ~30,000 parameters (PostgreSQL allows 65,535 a statement).
+      for (let i = 0; i < built.length; ) {
+        const users: UserRow[] = [];
+        const emails: Array<Record<string, unknown>> = [];
+        let params = 0;
+        for (; i < built.length && params < 30_000; i++) {
+          users.push(built[i]!.row);
+          emails.push(...built[i]!.emails);
+          params += Object.keys(built[i]!.row).length + 8 * built[i]!.emails.length;
+        }
+        await insertRows(trx, { table: 'users', rows: users }, { table: 'user_emails', rows: emails });
+      }
+      for (const b of built) {
+        if (b.row.status === 'suspended') await this.deps.deprovisioner.deprovisionIdentity(trx, ctx, { type: 'user', id: b.row.id }, 'suspend');
+        await this.deps.audit.append(trx, ctx, b.event);
+      }
+    });
+    return outcomes;
+  }
+
   /**
    * Creates an active administrator with a password.
    * @throws GatehouseError `invalid_input`, `weak_password`, `conflict` (details.attribute `userName`).
@@ -209,7 +245,8 @@ export class UserServiceImpl implements UserService {
     return hashPassword(password);
   }
 
-  private async insert(ctx: OperationContext, v: ValidUserInput, passwordHash: string | null, isAdmin: boolean): Promise<User> {
+  /** A new user's row, email rows, the User they read back as, and its `user.create` event. */
+  private build(ctx: OperationContext, v: ValidUserInput, passwordHash: string | null, isAdmin: boolean) {
     const now = this.deps.clock.now().toISOString();
     const id = newId();
     const status: AccountStatus = v.active ? 'active' : 'suspended';
@@ -218,6 +255,12 @@ export class UserServiceImpl implements UserService {
     // Built from what was written (the stored row reads back identically; nothing else writes it here).
     const after = toUser(row, v.emails.map((e, position) => ({ user_id: id, position, value: e.value, type: e.type, is_primary: e.is_primary, display: e.display })));
     const event = { action: 'user.create', target: { type: 'user', id }, after, details: { source: ctx.source ?? null, isAdmin } };
+    return { row, emails, after, event };
+  }
+
+  private async insert(ctx: OperationContext, v: ValidUserInput, passwordHash: string | null, isAdmin: boolean): Promise<User> {
+    const { row, emails, after, event } = this.build(ctx, v, passwordHash, isAdmin);
+    const { id, status } = row;
     // The table of the violated unique index names the attribute.
     const inserts = [
       { table: 'users', rows: [row] },

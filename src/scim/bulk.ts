@@ -157,6 +157,11 @@ function refOf(res: ScimResult, type: string): ScimRef {
   return { id: res.id, version: res.version, location: (res.doc.meta as { location?: string } | undefined)?.location ?? `${type}/${res.id}` };
 }
 
+/** A POST /Users with a bulkId and no version (the batches run it through `createRefs`). */
+function isUserCreation(op: BulkOperation): boolean {
+  return op.method === 'POST' && op.path === '/Users' && op.bulkId !== undefined && op.version === undefined;
+}
+
 /** Runs one operation in its own savepoint of the bulk's transaction. */
 type Step = <T>(work: () => Promise<T>) => Promise<T>;
 
@@ -262,6 +267,7 @@ export class ScimBulkProcessor {
     let done: Array<{ result: BulkOperationResult; id?: string }>;
     try {
       done = await step(async () => {
+        if (ops.every(isUserCreation)) return this.createUsers(ctx, ops);
         const out: Array<{ result: BulkOperationResult; id?: string }> = [];
         for (const op of ops) out.push(await this.apply(ctx, op, null));
         return out;
@@ -274,6 +280,19 @@ export class ScimBulkProcessor {
       if (op.method === 'POST' && op.bulkId && id !== undefined) created.set(op.bulkId, id);
     });
     return done.map((d) => d.result);
+  }
+
+  /**
+   * A batch of user creations stored together: one `createRefs` (multi-row inserts per table, one
+   * `user.create` event each), answered as {@link apply} answers each.
+   * @throws the first error (the caller then runs each alone).
+   */
+  private async createUsers(ctx: OperationContext, ops: BulkOperation[]): Promise<Array<{ result: BulkOperationResult; id: string }>> {
+    const refs = await this.users.createRefs(ctx, ops.map((op) => op.data));
+    return ops.map((op, i) => {
+      const res = refs[i]!;
+      return { result: { method: op.method, status: '201', bulkId: op.bulkId, location: res.location, version: etagOf(res.version) }, id: res.id };
+    });
   }
 
   private failure(op: BulkOperation, err: unknown): BulkOperationResult {

@@ -94,6 +94,21 @@ export class ScimUserEndpoint {
     return { id: user.id, version: user.version, location: `${this.baseUrl}/Users/${user.id}` };
   }
 
+  /**
+   * As {@link createRef} for several bodies (a SCIM Bulk batch), all or none: the users are stored
+   * by one {@link UserService.createMany} call (multi-row inserts) in the caller's transaction.
+   * @throws the first refused body's error (nothing stored), or the storing error (nothing stored;
+   *   the caller creates them one by one to tell which).
+   */
+  async createRefs(ctx: OperationContext, bodies: unknown[]): Promise<ScimRef[]> {
+    const inputs = bodies.map((body) => userInputFromScim(body, { requireSchemas: true }, this.rt));
+    const created = await this.users.createMany(ctx, inputs);
+    return created.map((c) => {
+      if (!c.ok) throw c.error;
+      return { id: c.user.id, version: c.user.version, location: `${this.baseUrl}/Users/${c.user.id}` };
+    });
+  }
+
   /** GET /Users/{id}. @throws GatehouseError `not_found`. */
   async get(ctx: OperationContext, id: string, projection: Projection = {}): Promise<ScimResult> {
     return this.result(ctx, await this.users.get(ctx, id), projection);

@@ -108,6 +108,48 @@ describeEachBackend('SCIM Bulk in one transaction', (backend) => {
     expect([await usersNamed('foe-1'), await usersNamed('foe-3'), await usersNamed('foe-4'), await usersNamed('foe-5')]).toEqual([1, 1, 0, 0]);
   });
 
+  it('stores a run of user creations together, each with its own answer and audit event; a refused body or a name taken within the run fails alone', async () => {
+    const before = await auditCount();
+    const res = await h.call('POST', '/Bulk', {
+      body: {
+        schemas: [BULK],
+        Operations: [
+          post('r1', '/Users', user('run-1', 'run-1@example.com')),
+          post('r2', '/Users', { ...user('run-2', 'run-2@example.com'), active: false }),
+          post('r3', '/Users', { schemas: [USER_SCHEMA], userName: 'run-3', unknownAttribute: 1 }),
+          post('r4', '/Users', user('run-4', 'run-4@example.com')),
+        ],
+      },
+    });
+    expect(res.body.Operations.map((o: { bulkId: string; status: string }) => [o.bulkId, o.status])).toEqual([
+      ['r1', '201'],
+      ['r2', '201'],
+      ['r3', '400'],
+      ['r4', '201'],
+    ]);
+    // Each answer is the single request's: its location and ETag are those of the stored user.
+    for (const k of [0, 1, 3]) {
+      const op = res.body.Operations[k];
+      expect(Object.keys(op)).toEqual(['method', 'status', 'bulkId', 'location', 'version']);
+      const got = await h.call('GET', op.location.slice(BASE.length));
+      expect([got.status, got.headers.etag, got.body.active]).toEqual([200, op.version, k !== 1]);
+    }
+    const events = await db().selectFrom('audit_events').select(['action', 'target_id']).where('seq', '>', before).orderBy('seq').execute();
+    const ids = [0, 1, 3].map((k) => res.body.Operations[k].location.split('/').pop());
+    expect(events.filter((e) => e.action === 'user.create').map((e) => e.target_id)).toEqual(ids);
+    // A userName taken by an earlier creation of the same run (case-folded): the run is stored one by one.
+    const dup = await h.call('POST', '/Bulk', {
+      body: { schemas: [BULK], Operations: [post('d1', '/Users', user('Run-Dup', 'dup-1@example.com')), post('d2', '/Users', user('run-dup', 'dup-2@example.com')), post('d3', '/Users', user('run-dup-3', 'dup-3@example.com'))] },
+    });
+    expect(dup.body.Operations.map((o: { bulkId: string; status: string }) => [o.bulkId, o.status])).toEqual([
+      ['d1', '201'],
+      ['d2', '409'],
+      ['d3', '201'],
+    ]);
+    expect([await usersNamed('Run-Dup'), await usersNamed('run-dup'), await usersNamed('run-dup-3')]).toEqual([1, 0, 1]);
+    expect(await h.gh.audit.verify(h.gh.storage.db, DEFAULT_TENANT)).toEqual({ ok: true, checked: await auditCount() });
+  });
+
   it('answers a single request sent during a bulk after the bulk, both complete', async () => {
     const ops = Array.from({ length: 50 }, (_, i) => post(`p${i}`, '/Users', user(`par-${i}`, `par-${i}@example.com`)));
     const [bulk, single] = await Promise.all([h.call('POST', '/Bulk', { body: { schemas: [BULK], Operations: ops } }), h.call('POST', '/Users', { body: user('par-single', 'par-single@example.com') })]);
