@@ -36,3 +36,13 @@ export function toStoredInstant(d: Date): string {
 export function instantAfterSeconds(from: Date, seconds: number): string {
   return new Date(from.getTime() + seconds * 1000).toISOString();
 }
+
+/**
+ * Waits before a retry: `base` to `4 × base` milliseconds, chosen at random (jitter, so that
+ * writers that collided do not collide again in step).
+ *
+ * @param baseMs - the shortest pause, in milliseconds.
+ */
+export function jitteredPause(baseMs: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, baseMs + Math.random() * 3 * baseMs));
+}

@@ -1,29 +1,40 @@
 /**
  * Helpers shared by the SCIM Users and Groups endpoints (transport-free).
  */
-import { isGatehouseError } from '../kernel/errors.js';
+import { GatehouseError, isGatehouseError } from '../kernel/errors.js';
 import { scimInvalid } from './errors.js';
 import type { EtagCondition } from './etag.js';
 import type { Projection } from './list.js';
+import { jitteredPause } from '../kernel/clock.js';
 
 /** Query parameters of a SCIM read (RFC 7644 §3.4.2), as the HTTP layer received them. */
 export type ScimQuery = Record<string, unknown>;
 
-/** How many times a read-modify-write is retried when another writer got in first. */
-const MAX_ATTEMPTS = 3;
+/** How many times a read-modify-write is tried when other writers keep getting in first. */
+const MAX_ATTEMPTS = 10;
 
 /**
  * Runs a read-modify-write `attempt` that passes the version it read as `expectedVersion`.
  * When the client sent no `If-Match`, a `precondition_failed` means a concurrent writer, so
- * the attempt is repeated on the fresh state (up to 3 times); with `If-Match` it is the client's
- * 412. Each attempt is one service call, so a request applies all of its changes or none.
+ * the attempt is repeated on the fresh state after a short jittered pause (1–4 ms, doubling, at
+ * most 64–256 ms; up to 10 attempts in all). Each round lets at least one of the racing writers
+ * through, so concurrent PATCHes of one resource (Entra ID sends membership changes that way)
+ * all apply. With `If-Match` the mismatch is the client's 412 (RFC 7644 §3.14). Each attempt is
+ * one service call, so a request applies all of its changes or none.
+ *
+ * @throws GatehouseError `storage_unavailable` (HTTP 503, retryable) when, without `If-Match`,
+ *   every attempt lost the race: a 412 is only for a client's own precondition.
  */
 export async function withOptimisticRetry<T>(cond: EtagCondition | undefined, attempt: () => Promise<T>): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await attempt();
     } catch (err) {
-      if (cond !== undefined || i >= MAX_ATTEMPTS || !isGatehouseError(err, 'precondition_failed')) throw err;
+      if (cond !== undefined || !isGatehouseError(err, 'precondition_failed')) throw err;
+      if (i >= MAX_ATTEMPTS) {
+        throw new GatehouseError('storage_unavailable', 'the resource kept changing under concurrent writes; retry the request', { retryable: true }, { cause: err });
+      }
+      await jitteredPause(Math.min(2 ** (i - 1), 64));
     }
   }
 }

@@ -389,7 +389,7 @@ function applyToPath(doc: ScimDoc, op: PatchOpName, p: ParsedPath, value: unknow
 /**
  * Applies PATCH operations, in order, to a copy of `doc` (a SCIM document as
  * {@link ./user-mapping.ts userToScim} / {@link ./group-mapping.ts groupToScim} produce it).
- * The result is not yet validated: read it with `userInputFromScim` / `groupInputFromScim`.
+ * Neither `doc` nor `ops` is changed. The result is not yet validated: read it with `userInputFromScim` / `groupInputFromScim`.
  *
  * @throws GatehouseError `invalid_input` with scimType `invalidPath`, `noTarget`, `mutability`
  *   or `invalidValue`.
@@ -397,12 +397,16 @@ function applyToPath(doc: ScimDoc, op: PatchOpName, p: ParsedPath, value: unknow
 export function applyPatch(doc: ScimDoc, ops: readonly PatchOperation[], rt: ResourceTypeDef): ScimDoc {
   const out = structuredClone(doc);
   for (const op of ops) {
+    // The document takes a copy of the value: later operations change what an earlier one put
+    // there in place, and `ops` must stay as sent, since an optimistic retry or a Bulk re-run
+    // applies them again.
+    const value = structuredClone(op.value);
     if (op.path !== undefined) {
-      applyToPath(out, op.op, parsePath(op.path, rt), op.value, rt);
+      applyToPath(out, op.op, parsePath(op.path, rt), value, rt);
       continue;
     }
-    if (!isPlainObject(op.value)) throw scimInvalid('invalidValue', `an "${op.op}" without "path" needs an object value`);
-    for (const [key, v] of Object.entries(op.value)) {
+    if (!isPlainObject(value)) throw scimInvalid('invalidValue', `an "${op.op}" without "path" needs an object value`);
+    for (const [key, v] of Object.entries(value)) {
       const k = key.toLowerCase();
       if (k === 'schemas') continue;
       if (k === 'id' && v === out.id) continue;

@@ -18,6 +18,7 @@ import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import { isTransientConflict } from './database.js';
 import type { Database } from './schema.js';
+import { jitteredPause } from '../kernel/clock.js';
 
 interface Shared {
   root: Kysely<Database>;
@@ -247,8 +248,7 @@ export async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
       if (attempt >= TRANSIENT_ATTEMPTS) {
         throw new GatehouseError('storage_unavailable', 'the database aborted the change because of concurrent changes (deadlock or serialization failure); retry the request', { retryable: true }, { cause: err });
       }
-      const base = 5 * 2 ** (attempt - 1);
-      await new Promise((r) => setTimeout(r, base + Math.random() * 3 * base));
+      await jitteredPause(5 * 2 ** (attempt - 1));
     }
   }
 }

@@ -85,6 +85,45 @@ describeEachBackend('SCIM Bulk in one transaction', (backend) => {
     expect(Number((await db().selectFrom('users').select((eb) => eb.fn.countAll().as('n')).where('id', 'in', ids).executeTakeFirstOrThrow()).n)).toBe(119);
   });
 
+  it('gives a PATCH the same outcome whether or not another operation of its run fails (a re-run applies the operations as sent)', async () => {
+    const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+    const stored: unknown[] = [];
+    for (const withFailure of [false, true]) {
+      const name = `bt-rerun-${withFailure}`;
+      const id = (await h.call('POST', '/Users', { body: { schemas: [USER_SCHEMA], userName: name } })).body.id as string;
+      const ops: unknown[] = [
+        {
+          method: 'PATCH',
+          path: `/Users/${id}`,
+          data: {
+            schemas: [PATCH],
+            Operations: [
+              { op: 'add', path: 'phoneNumbers', value: [{ value: '+1 555 0100', type: 'work' }] },
+              { op: 'replace', path: 'phoneNumbers[type eq "work"].type', value: 'home' },
+              { op: 'add', path: 'phoneNumbers[type eq "work"].value', value: '+1 555 0199' },
+              { op: 'add', path: 'emails', value: [{ value: `${name}-x@example.com`, type: 'work' }] },
+              { op: 'replace', path: 'emails[type eq "work"]', value: { value: `${name}-z@example.com` } },
+            ],
+          },
+        },
+      ];
+      // A creation that takes an existing userName fails after the PATCH ran in the same savepoint.
+      if (withFailure) ops.push(post('dup', '/Users', { schemas: [USER_SCHEMA], userName: name }));
+      const res = await h.call('POST', '/Bulk', { body: { schemas: [BULK], Operations: ops } });
+      expect(res.status).toBe(200);
+      expect(res.body.Operations.map((o: { status: string }) => o.status)).toEqual(withFailure ? ['200', '409'] : ['200']);
+      const got = (await h.call('GET', `/Users/${id}`)).body;
+      expect(got.phoneNumbers).toEqual([
+        { value: '+1 555 0100', type: 'home' },
+        { value: '+1 555 0199', type: 'work' },
+      ]);
+      // replace of a filtered item puts the value given in its place (RFC 7644 §3.5.2.3).
+      expect(got.emails).toEqual([{ value: `${name}-z@example.com` }]);
+      stored.push(got.phoneNumbers);
+    }
+    expect(stored[1]).toEqual(stored[0]);
+  });
+
   it('stops after failOnErrors errors: later operations neither run nor appear', async () => {
     const res = await h.call('POST', '/Bulk', {
       body: {

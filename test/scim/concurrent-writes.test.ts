@@ -116,6 +116,35 @@ describeEachBackend('concurrent SCIM writes', (backend) => {
     expect([user.userName, entered, hashedBefore, hashedInside, stored?.password_hash?.startsWith('$argon2id$')]).toEqual(['hash-ok', 1, 1, 0, true]);
   });
 
+  it('applies every one of 10 concurrent PATCHes of one group or one user sent without If-Match (no 412: RFC 7644 §3.14 keeps it for If-Match)', async () => {
+    const PATCH = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'] };
+    const members = await Promise.all(Array.from({ length: 10 }, (_, i) => h.call('POST', '/Users', { body: userBody(`storm-m${i}`) })));
+    const group = (await h.call('POST', '/Groups', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'storm' } })).body.id as string;
+    const adds = await Promise.all(
+      members.map((m) => h.call('PATCH', `/Groups/${group}`, { body: { ...PATCH, Operations: [{ op: 'Add', path: 'members', value: [{ value: m.body.id }] }] } })),
+    );
+    expect(adds.map((r) => r.status)).toEqual(Array(10).fill(200));
+    const got = (await h.call('GET', `/Groups/${group}`)).body;
+    expect((got.members as Array<{ value: string }>).map((m) => m.value).sort()).toEqual(members.map((m) => m.body.id as string).sort());
+
+    const user = members[0]!.body.id as string;
+    const phones = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => h.call('PATCH', `/Users/${user}`, { body: { ...PATCH, Operations: [{ op: 'add', path: 'phoneNumbers', value: [{ value: `+1 555 01${10 + i}`, type: 'work' }] }] } })),
+    );
+    expect(phones.map((r) => r.status)).toEqual(Array(10).fill(200));
+    const numbers = ((await h.call('GET', `/Users/${user}`)).body.phoneNumbers as Array<{ value: string }>).map((p) => p.value).sort();
+    expect(numbers).toEqual(Array.from({ length: 10 }, (_, i) => `+1 555 01${10 + i}`));
+  });
+
+  it('still answers 412 to a PATCH whose If-Match names an older version', async () => {
+    const u = await h.call('POST', '/Users', { body: userBody('storm-ifmatch') });
+    const etag = u.headers.etag as string;
+    const PATCH = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'] };
+    expect((await h.call('PATCH', `/Users/${u.body.id}`, { body: { ...PATCH, Operations: [{ op: 'replace', path: 'displayName', value: 'one' }] } })).status).toBe(200);
+    const stale = await h.call('PATCH', `/Users/${u.body.id}`, { headers: { 'if-match': etag }, body: { ...PATCH, Operations: [{ op: 'replace', path: 'displayName', value: 'two' }] } });
+    expect(stale.status).toBe(412);
+  });
+
   it('groups single creations on SQLite only: on PostgreSQL each is its own transaction', async () => {
     // A creation that fails its insert (taken userName) must not take a concurrent one with it on either backend.
     await h.call('POST', '/Users', { body: userBody('grp-taken') });

@@ -88,6 +88,29 @@ describe('applyPatch on users', () => {
     expect(userInputFromScim(out, { requireSchemas: false }).active).toBe(false);
   });
 
+  it('changes neither the document nor the operations: applied twice, the same operations give the same result', () => {
+    const doc = user();
+    const docBefore = structuredClone(doc);
+    const parsed = readPatchRequest(
+      ops(
+        { op: 'add', path: 'phoneNumbers', value: [{ value: '+1 555 0100', type: 'work' }] },
+        { op: 'replace', path: 'phoneNumbers[type eq "work"].type', value: 'home' },
+        { op: 'add', path: 'phoneNumbers[type eq "work"].value', value: '+1 555 0199' },
+        { op: 'add', value: { emails: [{ value: 'x@example.com', type: 'work' }] } },
+        { op: 'replace', path: 'emails[type eq "work"]', value: { value: 'z@example.com' } },
+      ),
+    );
+    const opsBefore = structuredClone(parsed);
+    const first = applyPatch(doc, parsed, USER_RESOURCE);
+    expect(parsed).toEqual(opsBefore);
+    expect(doc).toEqual(docBefore);
+    expect(applyPatch(doc, parsed, USER_RESOURCE)).toEqual(first);
+    expect(first.phoneNumbers).toEqual([
+      { value: '+1 555 0100', type: 'home' },
+      { value: '+1 555 0199', type: 'work' },
+    ]);
+  });
+
   it('applies a no-path replace whose object keys are paths (Okta and Entra shapes)', () => {
     const out = applyPatch(
       user(),

@@ -9,9 +9,9 @@
  *
  * The API routes need a bearer token with the `authz` scope. Request members this version does
  * not know are ignored (forward compatibility, certification scenario C.5). Errors (§11.3: plain
- * HTTP status codes): every client error answers 400 (including a wrong content type and an
- * oversize body), a missing or invalid token 401, a token without the scope 403, an unknown
- * store 404; the body is `{"error": {"code", "message"}}` with a Gatehouse code (docs/errors.md).
+ * HTTP status codes): every client error answers 400 (including a wrong content type), a body
+ * over the limit 413 (RFC 9110 §15.5.14, as in every Gatehouse API), a missing or invalid token
+ * 401, a token without the scope 403, an unknown store 404; the body is `{"error": {"code", "message"}}` with a Gatehouse code (docs/errors.md).
  * The mapping to the engine is in `authz/authzen.ts` and `authz/authzen-search.ts`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -83,15 +83,15 @@ export interface AuthzenErrorBody {
 }
 
 /**
- * Maps any error to an AuthZEN HTTP error: 401, 403, 404, 405 and 429 keep their status, every other client
- * error (malformed JSON, wrong content type, missing or mistyped members, oversize body,
+ * Maps any error to an AuthZEN HTTP error: 401, 403, 404, 405, 413 and 429 keep their status, every other client
+ * error (malformed JSON, wrong content type, missing or mistyped members,
  * condition errors, resolution too complex) becomes 400; server-side failures keep theirs (503, 500).
  */
 export function sendAuthzenError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const c = classifyError(err);
   if (c.unexpected) request.log.error({ err }, 'unexpected error');
   let status = c.status;
-  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 405 && status !== 429) status = 400;
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 405 && status !== 413 && status !== 429) status = 400;
   if (status === 401) reply.header('www-authenticate', 'Bearer');
   const body: AuthzenErrorBody = { error: { code: c.code, message: c.message } };
   return reply.code(status).type('application/json').send(body);
