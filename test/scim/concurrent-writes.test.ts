@@ -116,24 +116,58 @@ describeEachBackend('concurrent SCIM writes', (backend) => {
     expect([user.userName, entered, hashedBefore, hashedInside, stored?.password_hash?.startsWith('$argon2id$')]).toEqual(['hash-ok', 1, 1, 0, true]);
   });
 
-  it('applies every one of 10 concurrent PATCHes of one group or one user sent without If-Match (no 412: RFC 7644 §3.14 keeps it for If-Match)', async () => {
+  it('applies every one of 30 concurrent PATCHes of one group (adds and removes, Entra and plain shapes) and of one user, sent without If-Match: all 200, never 412 (RFC 7644 §3.14 keeps it for If-Match)', async () => {
     const PATCH = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'] };
-    const members = await Promise.all(Array.from({ length: 10 }, (_, i) => h.call('POST', '/Users', { body: userBody(`storm-m${i}`) })));
-    const group = (await h.call('POST', '/Groups', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'storm' } })).body.id as string;
-    const adds = await Promise.all(
-      members.map((m) => h.call('PATCH', `/Groups/${group}`, { body: { ...PATCH, Operations: [{ op: 'Add', path: 'members', value: [{ value: m.body.id }] }] } })),
-    );
-    expect(adds.map((r) => r.status)).toEqual(Array(10).fill(200));
+    const made = await Promise.all(Array.from({ length: 61 }, (_, i) => h.call('POST', '/Users', { body: userBody(`storm-u${i}`) })));
+    const ids = made.map((m) => m.body.id as string);
+    const [kept, old, added] = [ids[60]!, ids.slice(0, 30), ids.slice(30, 60)];
+    const group = (await h.call('POST', '/Groups', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'storm', members: [...old, kept].map((value) => ({ value })) } })).body.id as string;
+    const shapes = [
+      (i: number) => [
+        { op: 'Add', path: 'members', value: [{ value: added[i] }] },
+        { op: 'Remove', path: `members[value eq "${old[i]}"]` },
+      ],
+      (i: number) => [
+        { op: 'Remove', path: 'members', value: [{ value: old[i] }] },
+        { op: 'Add', path: 'members', value: [{ value: added[i] }] },
+      ],
+      (i: number) => [
+        { op: 'add', value: { members: [{ value: added[i] }] } },
+        { op: 'remove', path: `members[value eq "${old[i]}"]` },
+      ],
+    ];
+    const changes = await Promise.all(Array.from({ length: 30 }, (_, i) => h.call('PATCH', `/Groups/${group}`, { body: { ...PATCH, Operations: shapes[i % 3]!(i) } })));
+    expect(changes.map((r) => r.status)).toEqual(Array(30).fill(200));
     const got = (await h.call('GET', `/Groups/${group}`)).body;
-    expect((got.members as Array<{ value: string }>).map((m) => m.value).sort()).toEqual(members.map((m) => m.body.id as string).sort());
+    expect((got.members as Array<{ value: string }>).map((m) => m.value).sort()).toEqual([...added, kept].sort());
 
-    const user = members[0]!.body.id as string;
+    const user = ids[0]!;
     const phones = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => h.call('PATCH', `/Users/${user}`, { body: { ...PATCH, Operations: [{ op: 'add', path: 'phoneNumbers', value: [{ value: `+1 555 01${10 + i}`, type: 'work' }] }] } })),
+      Array.from({ length: 30 }, (_, i) => h.call('PATCH', `/Users/${user}`, { body: { ...PATCH, Operations: [{ op: 'add', path: 'phoneNumbers', value: [{ value: `+1 555 01${10 + i}`, type: 'work' }] }] } })),
     );
-    expect(phones.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(phones.map((r) => r.status)).toEqual(Array(30).fill(200));
     const numbers = ((await h.call('GET', `/Users/${user}`)).body.phoneNumbers as Array<{ value: string }>).map((p) => p.value).sort();
-    expect(numbers).toEqual(Array.from({ length: 10 }, (_, i) => `+1 555 01${10 + i}`));
+    expect(numbers).toEqual(Array.from({ length: 30 }, (_, i) => `+1 555 01${10 + i}`));
+  });
+
+  it('applies 10 concurrent PATCHes of one group split over two instances on one database, all 200', async () => {
+    const PATCH = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'] };
+    const made = await Promise.all(Array.from({ length: 10 }, (_, i) => h.call('POST', '/Users', { body: userBody(`twin-storm-${i}`) })));
+    const group = (await h.call('POST', '/Groups', { body: { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'twin-storm' } })).body.id as string;
+    const res = await Promise.all(
+      made.map((m, i) => {
+        const [gh, token] = i % 2 === 0 ? [h.gh, h.token] : [second, secondToken];
+        return gh.http.inject({
+          method: 'PATCH',
+          url: `/scim/v2/Groups/${group}`,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+          payload: JSON.stringify({ ...PATCH, Operations: [{ op: 'add', path: 'members', value: [{ value: m.body.id }] }] }),
+        });
+      }),
+    );
+    expect(res.map((r) => r.statusCode)).toEqual(Array(10).fill(200));
+    const got = (await h.call('GET', `/Groups/${group}`)).body;
+    expect((got.members as Array<{ value: string }>).map((m) => m.value).sort()).toEqual(made.map((m) => m.body.id as string).sort());
   });
 
   it('still answers 412 to a PATCH whose If-Match names an older version', async () => {

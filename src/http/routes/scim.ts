@@ -30,6 +30,7 @@ import { apiTokenHook, bearerToken, contextOf } from '../auth.js';
 import { classifyError } from '../errors.js';
 import { unmatchedRoute } from '../allowed-methods.js';
 import { jsonBodyParser } from '../json-body.js';
+import { KeyedSerial } from '../../kernel/serial.js';
 
 /** The media type of SCIM messages (RFC 7644 §3.1). */
 export const SCIM_MEDIA_TYPE = 'application/scim+json; charset=utf-8';
@@ -60,6 +61,12 @@ export function sendScimError(err: unknown, request: FastifyRequest, reply: Fast
   const { status, body, unexpected } = scimErrorOf(err);
   if (unexpected) request.log.error({ err }, 'unexpected error in SCIM request');
   if (status === 401) reply.header('www-authenticate', 'Bearer realm="scim"');
+  if (status === 503) {
+    // The database is unreachable, or concurrent changes outlasted the retries (retryTransient,
+    // withOptimisticRetry): say which to operators, and when to come back to the client.
+    request.log.warn({ code: (err as { code?: string }).code, reason: (err as { cause?: { message?: string } }).cause?.message }, 'SCIM request answered 503');
+    reply.header('retry-after', '1');
+  }
   return reply.code(status).type(SCIM_MEDIA_TYPE).send(body);
 }
 
@@ -99,6 +106,8 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
     done(null, payload);
   });
 
+  /** PUT/PATCH of one resource, one at a time in this process (keyed by tenant, type and id). */
+  const writesOf = new KeyedSerial();
   const ifMatch = (request: FastifyRequest) => parseEtagCondition(request.headers['if-match']);
   const query = (request: FastifyRequest) => (request.query ?? {}) as Record<string, unknown>;
   const projection = (request: FastifyRequest) => readProjection(query(request));
@@ -130,12 +139,23 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
       return reply.code(200).send(await endpoint.list(contextOf(request), readListParams(q), readProjection(q)));
     });
     app.get<IdParams>(`${path}/:id`, async (request, reply) => sendResource(request, reply, await endpoint.get(contextOf(request), request.params.id, projection(request))));
-    app.put<IdParams>(`${path}/:id`, async (request, reply) =>
-      sendResource(request, reply, await retryTransient(() => endpoint.replace(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request)))),
-    );
-    app.patch<IdParams>(`${path}/:id`, async (request, reply) =>
-      sendResource(request, reply, await retryTransient(() => endpoint.patch(contextOf(request), request.params.id, request.body, ifMatch(request), projection(request)))),
-    );
+    // PUT and PATCH of one resource are applied one after another in this process (a burst of
+    // Entra ID membership PATCHes of one group would otherwise race and be re-run); other
+    // processes still meet the version check (withOptimisticRetry).
+    app.put<IdParams>(`${path}/:id`, async (request, reply) => {
+      const ctx = contextOf(request);
+      const r = await writesOf.run(`${ctx.tenantId}${path}/${request.params.id}`, () =>
+        retryTransient(() => endpoint.replace(ctx, request.params.id, request.body, ifMatch(request), projection(request))),
+      );
+      return sendResource(request, reply, r);
+    });
+    app.patch<IdParams>(`${path}/:id`, async (request, reply) => {
+      const ctx = contextOf(request);
+      const r = await writesOf.run(`${ctx.tenantId}${path}/${request.params.id}`, () =>
+        retryTransient(() => endpoint.patch(ctx, request.params.id, request.body, ifMatch(request), projection(request))),
+      );
+      return sendResource(request, reply, r);
+    });
     app.delete<IdParams>(`${path}/:id`, async (request, reply) => {
       await retryTransient(() => endpoint.delete(contextOf(request), request.params.id, ifMatch(request)));
       return reply.code(204).send();
@@ -178,11 +198,13 @@ export async function scimRoutes(app: FastifyInstance, services: ScimRouteServic
   app.get('/Me', async (request, reply) => sendResource(request, reply, await users.get(contextOf(request), await meId(request), projection(request))));
   app.put('/Me', async (request, reply) => {
     const id = await meId(request);
-    return sendResource(request, reply, await retryTransient(() => users.replace(contextOf(request), id, request.body, ifMatch(request), projection(request))));
+    const ctx = contextOf(request);
+    return sendResource(request, reply, await writesOf.run(`${ctx.tenantId}/Users/${id}`, () => retryTransient(() => users.replace(ctx, id, request.body, ifMatch(request), projection(request)))));
   });
   app.patch('/Me', async (request, reply) => {
     const id = await meId(request);
-    return sendResource(request, reply, await retryTransient(() => users.patch(contextOf(request), id, request.body, ifMatch(request), projection(request))));
+    const ctx = contextOf(request);
+    return sendResource(request, reply, await writesOf.run(`${ctx.tenantId}/Users/${id}`, () => retryTransient(() => users.patch(ctx, id, request.body, ifMatch(request), projection(request)))));
   });
   app.delete('/Me', async (request, reply) => {
     const id = await meId(request);
