@@ -9,7 +9,7 @@
  * decision: which subject, wildcard or userset grants is still decided per check (the subject's
  * membership closure, expiry) by the {@link Resolution}.
  *
- * An entry is usable (`ok`) only when no node of the chain has an edge with an expiry or a
+ * An entry is usable (`len` > 0) only when no node of the chain has an edge with an expiry or a
  * condition (those are decided per check, never flattened), every parent has the node's own type
  * (the same compiled relation applies at every level), the parent graph has no cycle, the chain
  * is at most {@link MAX_CHAIN_LEN} long and the list at most {@link MAX_CHAIN_PAIRS} pairs.
@@ -31,20 +31,23 @@ export const MAX_CHAIN_PAIRS = 64;
 /** Most entries per view before the memo is cleared. */
 export const MAX_CHAIN_ENTRIES = 16_384;
 
-/** The flattened chain of one `node#relation`. */
-export interface ChainEntry {
-  /** False: expand the chain instead (see the module comment). */
-  readonly ok: boolean;
-  /** Number of nodes on the longest parent chain from the node (the node itself counts 1). */
-  readonly len: number;
-  /** Direct edges of the chain: `[sr0, s0, sr1, s1, …]`, `count` pairs. */
-  readonly pairs: Int32Array;
-  readonly count: number;
-  /** The chain's nodes (the node itself first). */
-  readonly nodes: Int32Array;
-}
+/**
+ * The flattened chain of one `node#relation`, as one packed array of small integers (one object
+ * to load per check): `[len, pairCount, nodeCount, sr0, s0, sr1, s1, …, node0, node1, …]`.
+ * - `len`: nodes on the longest parent chain from the node (the node itself counts 1); 0 when the
+ *   entry is not usable (expand the chain instead, see the module comment);
+ * - the pairs: the direct edges of the chain (subject relation, subject);
+ * - the nodes: the chain's nodes, the node itself first.
+ */
+export type ChainEntry = readonly number[];
 
-const NOT_OK: ChainEntry = { ok: false, len: 0, pairs: new Int32Array(0), count: 0, nodes: new Int32Array(0) };
+/** Offsets into a {@link ChainEntry}. */
+export const CHAIN_LEN = 0;
+export const CHAIN_PAIRS = 1;
+export const CHAIN_NODES = 2;
+export const CHAIN_HEAD = 3;
+
+const NOT_OK: ChainEntry = [0, 0, 0];
 
 /** Memo of one view, for one model and one graph version. */
 class ViewMemo {
@@ -70,7 +73,7 @@ export class ChainMemo {
 
   /**
    * The entry of `node#cr` (a relation of the chain shape, tupleset `tupleset`), built on first
-   * use. NOT ok when the view is not memoisable (contextual tuples).
+   * use; not usable (`len` 0) when the view is not memoisable (contextual tuples).
    */
   entry(view: GraphView, model: CompiledModel, node: number, cr: CompiledRelation, tupleset: number): ChainEntry {
     const version = view.memoVersion();
@@ -140,14 +143,16 @@ export class ChainMemo {
         // A parent the tupleset's type restrictions exclude grants nothing (as in Check).
         if (!allows(ts as CompiledRelation, restrictionKey(cr.typeId, 0))) continue;
         const pe = this.build(g, model, m, byNode, p, cr, tupleset, level + 1);
-        if (!pe.ok) return NOT_OK;
-        for (let i = 0; i < pe.count * 2; i++) pairs.push(pe.pairs[i] as number);
-        for (let i = 0; i < pe.nodes.length; i++) nodes.push(pe.nodes[i] as number);
-        if (pe.len + 1 > len) len = pe.len + 1;
+        const plen = pe[CHAIN_LEN] as number;
+        if (plen === 0) return NOT_OK;
+        const pairsEnd = CHAIN_HEAD + 2 * (pe[CHAIN_PAIRS] as number);
+        for (let i = CHAIN_HEAD; i < pairsEnd; i++) pairs.push(pe[i] as number);
+        for (let i = pairsEnd; i < pairsEnd + (pe[CHAIN_NODES] as number); i++) nodes.push(pe[i] as number);
+        if (plen + 1 > len) len = plen + 1;
         if (pairs.length > MAX_CHAIN_PAIRS * 2 || nodes.length > MAX_CHAIN_LEN * 4) return NOT_OK;
       }
     }
     if (pairs.length > MAX_CHAIN_PAIRS * 2) return NOT_OK;
-    return { ok: true, len, pairs: Int32Array.from(pairs), count: pairs.length / 2, nodes: Int32Array.from(nodes) };
+    return [len, pairs.length / 2, nodes.length].concat(pairs, nodes);
   }
 }

@@ -9,7 +9,7 @@ import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, allows, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
 import { ClosureSlot } from './closure.js';
-import type { ChainMemo } from './chain-memo.js';
+import { CHAIN_HEAD, CHAIN_LEN, CHAIN_NODES, CHAIN_PAIRS, type ChainMemo } from './chain-memo.js';
 
 /** An instant in epoch milliseconds, or a clock read only when an edge with an expiry or condition is met. */
 export type Now = number | Clock;
@@ -151,32 +151,32 @@ export class Resolution {
   private chain(node: number, cr: CompiledRelation, tupleset: number, depth: number): number {
     const g = this.graph;
     const e = (this.chains as ChainMemo).entry(g, this.model, node, cr, tupleset);
-    if (!e.ok || depth + e.len - 1 > this.maxDepth) return -1;
-    const p = e.pairs;
-    const n = e.count * 2;
+    const len = e[CHAIN_LEN] as number;
+    if (len === 0 || depth + len - 1 > this.maxDepth) return -1;
+    const n = CHAIN_HEAD + 2 * (e[CHAIN_PAIRS] as number);
     const usrs = cr.usersetRelations;
     let found = false;
     // Usersets first: every candidate must be decidable from a closure, whatever else grants.
-    for (let i = 0; i < n; i += 2) {
-      const usr = p[i] as number;
+    for (let i = CHAIN_HEAD; i < n; i += 2) {
+      const usr = e[i] as number;
       if (usr === 0) continue;
       let named = false;
       for (let j = 0; j < usrs.length; j++) if (usrs[j] === usr) named = true;
       if (!named) continue;
-      const m = p[i + 1] as number;
+      const m = e[i + 1] as number;
       const mt = g.typeOf(m);
       if (!allows(cr, restrictionKey(mt, usr))) continue;
       if (!this.analyse().pure(mt, usr)) return -1;
       const c = this.closure(usr);
-      if (c === null || depth + e.len + c.maxDist > this.maxDepth) return -1;
+      if (c === null || depth + len + c.maxDist > this.maxDepth) return -1;
       if (!found && c.has(m)) found = true;
     }
     if (!found) {
       const s = this.subjectNode;
       const sr = this.subjectRelation;
       if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr))) {
-        for (let i = 0; i < n; i += 2) {
-          if (p[i + 1] === s && p[i] === sr) {
+        for (let i = CHAIN_HEAD; i < n; i += 2) {
+          if (e[i + 1] === s && e[i] === sr) {
             found = true;
             break;
           }
@@ -185,8 +185,8 @@ export class Resolution {
       if (!found && sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
         const w = g.wildcardNode(this.subjectType);
         if (w >= 0) {
-          for (let i = 0; i < n; i += 2) {
-            if (p[i + 1] === w && p[i] === 0) {
+          for (let i = CHAIN_HEAD; i < n; i += 2) {
+            if (e[i + 1] === w && e[i] === 0) {
               found = true;
               break;
             }
@@ -196,8 +196,8 @@ export class Resolution {
     }
     if (found) return 1;
     const rel = cr.relationId;
-    const nodes = e.nodes;
-    for (let i = 1; i < nodes.length; i++) this.seen((nodes[i] as number) * 4096 + rel);
+    const end = n + (e[CHAIN_NODES] as number);
+    for (let i = n + 1; i < end; i++) this.seen((e[i] as number) * 4096 + rel);
     return 0;
   }
 
