@@ -33,6 +33,21 @@ function tupleKey(objectType: string, objectId: string, relation: string, subjec
   return JSON.stringify([objectType, objectId, relation, subjectType, subjectId, subjectRelation]);
 }
 
+/** A tuple's columns, as `authz_tuples` and `authz_changelog` both store them. */
+function tupleColumns(t: RelationTuple) {
+  return {
+    object_type: t.objectType,
+    object_id: t.objectId,
+    relation: t.relation,
+    subject_type: t.subjectType,
+    subject_id: t.subjectId,
+    subject_relation: t.subjectRelation,
+    condition_name: t.condition?.name ?? null,
+    condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
+    expires_at: t.expiresAt ?? null,
+  };
+}
+
 /** PostgreSQL channel notified (at commit) by every transaction that allocates a changelog revision. */
 export const CHANGELOG_CHANNEL = 'gatehouse_changelog';
 
@@ -154,15 +169,7 @@ export class TupleStore {
       revision,
       store_id: storeId,
       operation: op,
-      object_type: t.objectType,
-      object_id: t.objectId,
-      relation: t.relation,
-      subject_type: t.subjectType,
-      subject_id: t.subjectId,
-      subject_relation: t.subjectRelation,
-      condition_name: t.condition?.name ?? null,
-      condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
-      expires_at: t.expiresAt ?? null,
+      ...tupleColumns(t),
       created_at: now,
     };
   }
@@ -202,15 +209,7 @@ export class TupleStore {
           chunk.map((t) => ({
             tenant_id: ctx.tenantId,
             store_id: storeId,
-            object_type: t.objectType,
-            object_id: t.objectId,
-            relation: t.relation,
-            subject_type: t.subjectType,
-            subject_id: t.subjectId,
-            subject_relation: t.subjectRelation,
-            condition_name: t.condition?.name ?? null,
-            condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
-            expires_at: t.expiresAt ?? null,
+            ...tupleColumns(t),
             source: ctx.source ?? 'admin',
             created_at: now,
           })),
