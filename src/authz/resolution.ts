@@ -8,7 +8,7 @@ import type { GraphView } from './graph.js';
 import { idsHas, idsSize, type IdSet } from './idset.js';
 import { WILDCARD_REL, allows, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
-import { ClosureSlot } from './closure.js';
+import { SubjectClosures, type ClosureSlot } from './closure.js';
 import { CHAIN_HEAD, CHAIN_LEN, CHAIN_NODES, CHAIN_PAIRS, type ChainMemo } from './chain-memo.js';
 
 /** An instant in epoch milliseconds, or a clock read only when an edge with an expiry or condition is met. */
@@ -19,9 +19,6 @@ type Tri = 0 | 1 | 2;
 const FALSE: Tri = 0;
 const TRUE: Tri = 1;
 const UNKNOWN: Tri = 2;
-
-/** Closures kept per check (one per userset relation met); past this many, expansion is used. */
-const MAX_CLOSURES = 4;
 
 function tooComplex(maxDepth: number): GatehouseError {
   return new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
@@ -38,18 +35,18 @@ export class Resolution {
   private visitedSet: Set<number> | null = null;
   /** Spare visited arrays for the operands of intersection / exclusion. */
   private readonly visitedPool: number[][] = [];
-  /** Per userset relation met: the nodes whose (pure) relation holds the subject (see {@link closure}). */
-  private readonly slots: ClosureSlot[] = [];
-  private slotCount = 0;
+  /** Per userset relation met: the nodes whose (pure) relation holds the subject. */
+  private readonly closures = new SubjectClosures();
   private analysisOf: CompiledModel | null = null;
   private analysis: ModelAnalysis | null = null;
-  private graph!: GraphView;
-  private model!: CompiledModel;
+  // The check's question (read by SubjectClosures, closure.ts).
+  graph!: GraphView;
+  model!: CompiledModel;
   /** -1 when no tuple names the subject (it may still match a wildcard). */
-  private subjectNode = -1;
-  private subjectRelation = 0;
+  subjectNode = -1;
+  subjectRelation = 0;
   /** -1 when the type is unknown to every model and tuple. */
-  private subjectType = -1;
+  subjectType = -1;
   private nowMs = NaN;
   private clock: Clock | null = null;
   private context: Record<string, unknown> | undefined;
@@ -92,7 +89,7 @@ export class Resolution {
     this.operandError = null;
     this.visitedLen = 0;
     this.visitedSet = null;
-    this.slotCount = 0;
+    this.closures.reset();
   }
 
   /** Drops references to request data after a check. */
@@ -105,7 +102,7 @@ export class Resolution {
   }
 
   /** The check's instant (the clock is read once, on first need). */
-  private now(): number {
+  now(): number {
     if (this.clock !== null) {
       this.nowMs = this.clock.now().getTime();
       this.clock = null;
@@ -113,7 +110,8 @@ export class Resolution {
     return this.nowMs;
   }
 
-  private analyse(): ModelAnalysis {
+  /** The model's analysis (pure relations, chain shapes), computed once per model. */
+  analyse(): ModelAnalysis {
     if (this.analysis === null || this.analysisOf !== this.model) {
       this.analysis = analyse(this.model);
       this.analysisOf = this.model;
@@ -167,7 +165,7 @@ export class Resolution {
       const mt = g.typeOf(m);
       if (!allows(cr, restrictionKey(mt, usr))) continue;
       if (!this.analyse().pure(mt, usr)) return -1;
-      const c = this.closure(usr);
+      const c = this.closures.get(this, usr);
       if (c === null || depth + len + c.maxDist > this.maxDepth) return -1;
       if (!found && c.has(m)) found = true;
     }
@@ -347,7 +345,7 @@ export class Resolution {
     // Only pure userset relations have closures: decide on the first candidate's type before computing one.
     const first = typeof set === 'number' ? set : Array.isArray(set) ? (set[0] as number) : (set.values().next().value as number);
     if (!a.pure(g.typeOf(first), usr)) return -1;
-    const c = this.closure(usr);
+    const c = this.closures.get(this, usr);
     if (c === null || depth + 1 + c.maxDist > this.maxDepth) return -1;
     if (typeof set === 'number') {
       const mt = g.typeOf(set);
@@ -441,7 +439,7 @@ export class Resolution {
     }
     if (!this.usable(node, cr.relationId, usr, member)) return false;
     if (this.analyse().pure(mt, usr)) {
-      const c = this.closure(usr);
+      const c = this.closures.get(this, usr);
       if (c !== null) {
         const d = c.distance(member);
         if (d < 0) return false;
@@ -450,75 +448,6 @@ export class Resolution {
       }
     }
     return this.visit(member, usr, depth + 1);
-  }
-
-  /**
-   * The nodes `x` whose pure relation `usr` holds the subject (Leopard-style, Zanzibar §3.2.4):
-   * a breadth-first walk over reverse edges of `usr` from the subject (and its type's wildcard),
-   * with type restrictions and expiry applied; the distance is the chain length. Computed once per
-   * check into a pooled {@link ClosureSlot}. Null when an edge on the way carries a condition (then
-   * the ordinary expansion runs), for the wildcard subject itself, and past {@link MAX_CLOSURES}.
-   */
-  private closure(usr: number): ClosureSlot | null {
-    for (let i = 0; i < this.slotCount; i++) {
-      const s = this.slots[i] as ClosureSlot;
-      if (s.usr === usr) return s.tainted ? null : s;
-    }
-    if (this.slotCount >= MAX_CLOSURES) return null;
-    let slot = this.slots[this.slotCount];
-    if (slot === undefined) {
-      slot = new ClosureSlot();
-      this.slots.push(slot);
-    }
-    this.slotCount++;
-    slot.begin(usr);
-    const g = this.graph;
-    // The wildcard subject `type:*` itself matches under two restrictions: leave it to the expansion.
-    if (this.subjectNode >= 0 && this.subjectNode === g.wildcardNode(this.subjectType)) {
-      slot.tainted = true;
-      return null;
-    }
-    const a = this.analyse();
-    if (this.subjectNode >= 0) this.closureFrom(slot, a, this.subjectNode, this.subjectRelation, restrictionKey(this.subjectType, this.subjectRelation), 0);
-    if (this.subjectRelation === 0 && this.subjectType >= 0) {
-      const w = g.wildcardNode(this.subjectType);
-      if (w >= 0 && w !== this.subjectNode) this.closureFrom(slot, a, w, 0, restrictionKey(this.subjectType, WILDCARD_REL), 0);
-    }
-    const q = slot.queue;
-    for (let i = 0; i < slot.size && !slot.tainted; i++) {
-      const o = q[i] as number;
-      this.closureFrom(slot, a, o, usr, restrictionKey(g.typeOf(o), usr), slot.distance(o) + 1);
-    }
-    return slot.tainted ? null : slot;
-  }
-
-  /** One step of {@link closure}: the objects `o` with a tuple `o#usr@x#xr` that admit it. */
-  private closureFrom(slot: ClosureSlot, a: ModelAnalysis, x: number, xr: number, key: number, dist: number): void {
-    const objs = this.graph.objectsOf(x, xr, slot.usr);
-    if (objs === undefined) return;
-    if (typeof objs === 'number') this.closureAdd(slot, a, objs, x, xr, key, dist);
-    else if (Array.isArray(objs)) {
-      for (let i = 0; i < objs.length; i++) this.closureAdd(slot, a, objs[i] as number, x, xr, key, dist);
-    } else for (const o of objs) this.closureAdd(slot, a, o, x, xr, key, dist);
-  }
-
-  private closureAdd(slot: ClosureSlot, a: ModelAnalysis, o: number, x: number, xr: number, key: number, dist: number): void {
-    if (slot.tainted || slot.has(o)) return;
-    const g = this.graph;
-    const usr = slot.usr;
-    const ot = g.typeOf(o);
-    if (!a.pure(ot, usr) || !allows(this.model.relation(ot, usr) as CompiledRelation, key)) return;
-    if (g.hasMeta(o)) {
-      const meta = g.edgeMeta(o, usr, xr, x);
-      if (meta) {
-        if (meta.expiresAtMs <= this.now()) return;
-        if (meta.condition) {
-          slot.tainted = true;
-          return;
-        }
-      }
-    }
-    slot.add(o, dist);
   }
 
   private tupleToUserset(node: number, cr: CompiledRelation, tupleset: number, computed: number, depth: number): boolean {
