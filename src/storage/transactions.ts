@@ -17,6 +17,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { PostgresAdapter, sql, type Kysely, type Transaction } from 'kysely';
 import { GatehouseError } from '../kernel/errors.js';
 import { isTransientConflict } from './database.js';
+import { executorView } from './executor-view.js';
 import type { Database } from './schema.js';
 import { jitteredPause } from '../kernel/clock.js';
 
@@ -158,13 +159,7 @@ async function runStep<T>(shared: Shared, work: () => Promise<T>): Promise<T> {
 
 /** `trx` seen as a database whose `transaction()` is a savepoint of `shared`. */
 function sharedView(shared: Shared): Kysely<Database> {
-  return new Proxy(shared.trx, {
-    get(target, prop) {
-      if (prop === 'transaction') return () => savepointBuilder(shared);
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  }) as Kysely<Database>;
+  return executorView(shared.trx, () => savepointBuilder(shared));
 }
 
 /**
@@ -204,13 +199,7 @@ function committingBuilder(builder: Builder): Builder {
 function plainView(root: Kysely<Database>): Kysely<Database> {
   let view = plainViews.get(root);
   if (!view) {
-    view = new Proxy(root, {
-      get(target, prop) {
-        if (prop === 'transaction') return () => committingBuilder(target.transaction());
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    view = executorView(root, () => committingBuilder(root.transaction()));
     plainViews.set(root, view);
   }
   return view;
