@@ -6,6 +6,7 @@ import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type DatabaseCon
 import { GatehouseError } from '../kernel/errors.js';
 import type { Database } from './schema.js';
 import { activeDatabase } from './transactions.js';
+import { usePreparedStatements } from './prepared.js';
 
 /** The backends Gatehouse runs on. */
 export type StorageKind = 'sqlite' | 'postgres';
@@ -65,6 +66,7 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle client's error (server restart) must not crash the process.
     pool.on('error', () => undefined);
+    usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return storageOf('postgres', db, redactUrl(url));
   }

@@ -6,6 +6,7 @@
  */
 import { CompiledQuery, PostgresAdapter, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import { prepareOnPostgres } from './prepared.js';
 
 /** One table's insert: its name and its rows, all with the same keys (the columns, taken from the first row; `undefined` is stored as NULL). */
 export interface RowsInsert<T extends keyof Database & string> {
@@ -20,6 +21,9 @@ interface Resolved {
 }
 
 const texts = new Map<string, string>();
+
+/** Statements with at most this many parameters run as named prepared statements on PostgreSQL (see storage/prepared.ts). */
+const MAX_PREPARED_PARAMS = 1000;
 
 /** True when `db` talks to PostgreSQL (`$n` placeholders; data-modifying WITH). */
 export function isPostgres(db: Kysely<Database>): boolean {
@@ -102,6 +106,9 @@ export async function insertRowsThen(db: Kysely<Database>, given: ReadonlyArray<
     const withs = parts.map((p, k) => `"w${k}" as (${p})`);
     if (final?.withsOf) withs.push(...final.withsOf((i) => `$${param + i}`));
     text = withs.length === 0 ? last : `with ${withs.join(', ')} ${last}`;
+    // A statement of a few rows (a single write: one user with its emails and audit event) is
+    // prepared once per connection; a bulk insert's, with thousands of parameters, is not kept.
+    if (param - 1 + (final?.params.length ?? 0) <= MAX_PREPARED_PARAMS) prepareOnPostgres(text);
     if (texts.size > 1000) texts.clear();
     texts.set(key, text);
   }
