@@ -11,6 +11,11 @@
  * them: each one stays prepared on every pooled connection for the connection's life. Those texts
  * are INSERTs and primary-key updates, whose generic plan is the custom one, so reusing a plan
  * cannot pick a worse one (filtered reads, whose plan depends on the values, are never named).
+ *
+ * Deployment: a connection pooler between Gatehouse and PostgreSQL must keep a client's prepared
+ * statements on the server session it runs them on: PgBouncer in session mode, or in transaction
+ * mode from 1.21 with `max_prepared_statements` set. An older PgBouncer in transaction mode would
+ * answer "prepared statement gh_p1 does not exist" (there is no switch to turn this off yet).
  */
 import type pg from 'pg';
 
