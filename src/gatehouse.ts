@@ -91,7 +91,7 @@ export async function createGatehouse(opts: GatehouseOptions): Promise<Gatehouse
   const { config } = opts;
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const storage = openStorage(config.databaseUrl);
+  const storage = openStorage(config.databaseUrl, { preparedStatements: config.databasePreparedStatements });
   const closers: Array<() => Promise<void> | void> = [];
   try {
     await migrateToLatest(storage);

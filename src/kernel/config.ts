@@ -20,6 +20,12 @@ export const configSchema = z
       })
       .default('sqlite:./data/gatehouse.db')
       .describe('GATEHOUSE_DATABASE_URL: `sqlite:PATH` (embedded, default) or a `postgres://` URL.'),
+    databasePreparedStatements: z
+      .union([z.boolean(), z.stringbool()])
+      .default(true)
+      .describe(
+        'GATEHOUSE_DATABASE_PREPARED_STATEMENTS: on PostgreSQL, send the hottest insert statements as named prepared statements, parsed and planned once per connection (default true). Set false behind a connection pooler that does not keep prepared statements, such as PgBouncer in transaction mode before 1.21 or without `max_prepared_statements`. Ignored on SQLite.',
+      ),
     issuer: z
       .url({ protocol: /^https?$/ })
       .optional()
@@ -143,6 +149,7 @@ export type Config = z.infer<typeof configSchema> & { issuer: string };
 /** Environment variable for each config key. */
 export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   databaseUrl: 'GATEHOUSE_DATABASE_URL',
+  databasePreparedStatements: 'GATEHOUSE_DATABASE_PREPARED_STATEMENTS',
   issuer: 'GATEHOUSE_ISSUER',
   host: 'HOST',
   port: 'PORT',

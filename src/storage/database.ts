@@ -37,9 +37,13 @@ pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
  *   or `sqlite::memory:`.
  * - `postgres://user@host:port/db` or `postgresql://…`.
  *
+ * Options: `poolSize`, PostgreSQL pool connections (default 10); `preparedStatements`, whether
+ * PostgreSQL connections send the registered hot texts as named prepared statements (default
+ * true; see storage/prepared.ts).
+ *
  * @throws GatehouseError `invalid_config` for an unknown scheme, `storage_unavailable` if the file cannot be opened.
  */
-export function openStorage(url: string, options: { poolSize?: number } = {}): Storage {
+export function openStorage(url: string, options: { poolSize?: number; preparedStatements?: boolean } = {}): Storage {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (!path) throw new GatehouseError('invalid_config', 'GATEHOUSE_DATABASE_URL: sqlite: needs a file path, e.g. sqlite:./data/gatehouse.db');
@@ -66,7 +70,7 @@ export function openStorage(url: string, options: { poolSize?: number } = {}): S
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle client's error (server restart) must not crash the process.
     pool.on('error', () => undefined);
-    usePreparedStatements(pool);
+    if (options.preparedStatements ?? true) usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return storageOf('postgres', db, redactUrl(url));
   }

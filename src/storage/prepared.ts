@@ -15,7 +15,7 @@
  * Deployment: a connection pooler between Gatehouse and PostgreSQL must keep a client's prepared
  * statements on the server session it runs them on: PgBouncer in session mode, or in transaction
  * mode from 1.21 with `max_prepared_statements` set. An older PgBouncer in transaction mode would
- * answer "prepared statement gh_p1 does not exist" (there is no switch to turn this off yet).
+ * answer "prepared statement gh_p1 does not exist": set GATEHOUSE_DATABASE_PREPARED_STATEMENTS=false there.
  */
 import type pg from 'pg';
 

@@ -36,6 +36,13 @@ describe('configuration', () => {
     expect(g.message).toContain('GATEHOUSE_LOG_LEVEL (logLevel)');
   });
 
+  it('GATEHOUSE_DATABASE_PREPARED_STATEMENTS: on by default, `false` turns it off, anything else is rejected', () => {
+    expect(loadConfig({}).databasePreparedStatements).toBe(true);
+    expect(loadConfig({ GATEHOUSE_DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements).toBe(false);
+    expect(loadConfig({ GATEHOUSE_DATABASE_PREPARED_STATEMENTS: 'true' }).databasePreparedStatements).toBe(true);
+    expect(() => loadConfig({ GATEHOUSE_DATABASE_PREPARED_STATEMENTS: 'maybe' })).toThrow(/GATEHOUSE_DATABASE_PREPARED_STATEMENTS/);
+  });
+
   it('rejects an issuer that is not an http(s) URL', () => {
     expect(() => loadConfig({ GATEHOUSE_ISSUER: 'ftp://x' })).toThrow(/GATEHOUSE_ISSUER/);
   });

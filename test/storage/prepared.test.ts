@@ -61,3 +61,29 @@ describeEachBackend('prepared insert statements', (backend) => {
     expect(await prepared()).toEqual(before);
   });
 });
+
+describeEachBackend('prepared insert statements switched off (preparedStatements: false)', (backend) => {
+  let storage: Storage;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const created = await backend.create();
+    drop = created.drop;
+    storage = openStorage(created.url, { poolSize: 1, preparedStatements: false });
+    await sql`CREATE TABLE prep_off (id text PRIMARY KEY, n integer)`.execute(storage.db);
+  });
+  afterAll(async () => {
+    await storage?.close();
+    await drop?.();
+  });
+
+  it('stores the rows and, on PostgreSQL, prepares no named statement (for poolers that do not keep them)', async () => {
+    await insertRows(storage.db, { table: 'prep_off' as never, rows: [{ id: 'a', n: 1 }] as never });
+    await insertRows(storage.db, { table: 'prep_off' as never, rows: [{ id: 'b', n: 2 }] as never });
+    const rows = (await sql<{ id: string; n: number }>`SELECT id, n FROM prep_off ORDER BY id`.execute(storage.db)).rows;
+    expect(rows.map((r) => `${r.id}=${r.n}`)).toEqual(['a=1', 'b=2']);
+    if (backend.kind === 'postgres') {
+      const named = (await sql<{ name: string }>`SELECT name FROM pg_prepared_statements`.execute(storage.db)).rows;
+      expect(named).toEqual([]);
+    }
+  });
+});

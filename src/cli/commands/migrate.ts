@@ -13,7 +13,7 @@ export function registerMigrate(program: Command): void {
     .action(
       action(async (opts: { json?: boolean }) => {
         const config = loadConfig();
-        const storage = openStorage(config.databaseUrl);
+        const storage = openStorage(config.databaseUrl, { preparedStatements: config.databasePreparedStatements });
         try {
           const applied = await migrateToLatest(storage);
           if (opts.json) printJson({ applied, database: storage.displayUrl });

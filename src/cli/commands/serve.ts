@@ -78,7 +78,7 @@ async function runPrimary(config: Config): Promise<void> {
     throw new GatehouseError('invalid_config', 'GATEHOUSE_WORKERS > 1 needs a database the workers share (a SQLite file or PostgreSQL); sqlite::memory: would give each worker its own');
   }
   const logger = createLogger(config.logLevel);
-  const storage = openStorage(config.databaseUrl);
+  const storage = openStorage(config.databaseUrl, { preparedStatements: config.databasePreparedStatements });
   try {
     await migrateToLatest(storage);
   } finally {
