@@ -22,6 +22,12 @@ export interface AuthzenStoreDirectory {
    */
   resolveStore(tenantId: string, storeId: string | null): Promise<string>;
   /**
+   * {@link resolveStore}'s answer when it is known without reading the database (cached and
+   * fresh, or the built-in store named); undefined otherwise (ask {@link resolveStore}, which also
+   * raises `not_found`).
+   */
+  cachedStore(tenantId: string, storeId: string | null): string | undefined;
+  /**
    * The relations `type` defines in the model `modelId` of the store (the store's latest when null),
    * in model order; an empty list when the type is unknown or the store has no model.
    */
@@ -45,6 +51,17 @@ export class AuthzenCatalog implements AuthzenStoreDirectory {
     options: { storeTtlMs?: number } = {},
   ) {
     this.storeTtlMs = options.storeTtlMs ?? 1000;
+  }
+
+  cachedStore(tenantId: string, storeId: string | null): string | undefined {
+    if (storeId === BUILTIN_STORE_ID) return storeId;
+    const now = Date.now();
+    if (storeId === null) {
+      const hit = this.defaults.get(tenantId);
+      return hit && hit.untilMs > now ? hit.value : undefined;
+    }
+    const hit = this.stores.get(`${tenantId}\u0000${storeId}`);
+    return hit && hit.untilMs > now && hit.value ? storeId : undefined;
   }
 
   async resolveStore(tenantId: string, storeId: string | null): Promise<string> {

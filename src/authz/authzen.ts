@@ -144,7 +144,34 @@ export class AuthzenPdp {
    *   depends on lacks or mistypes a parameter), `resolution_too_complex`, `revision_timeout`.
    */
   async evaluate(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): Promise<EvaluationResponse> {
-    const store = await this.stores.resolveStore(ctx.tenantId, storeId);
+    return this.evaluateNow(ctx, storeId, req);
+  }
+
+  /**
+   * {@link evaluate} without a promise when the store is known from the cache and the engine need
+   * not wait for a revision (the common case); otherwise {@link evaluate}'s promise. Same answers
+   * and errors (thrown here, or rejected).
+   */
+  evaluateNow(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): EvaluationResponse | Promise<EvaluationResponse> {
+    const store = this.stores.cachedStore(ctx.tenantId, storeId);
+    if (store === undefined) return this.evaluateAsync(ctx, storeId, req);
+    let decision: boolean;
+    try {
+      const r = this.engine.checkReady(ctx, this.toCheck(store, req));
+      if (r === undefined) return this.checkAsync(ctx, store, req);
+      decision = r.decision;
+    } catch (err) {
+      if (isUnknownName(err)) return { decision: false };
+      throw err;
+    }
+    return { decision };
+  }
+
+  private async evaluateAsync(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): Promise<EvaluationResponse> {
+    return this.checkAsync(ctx, await this.stores.resolveStore(ctx.tenantId, storeId), req);
+  }
+
+  private async checkAsync(ctx: OperationContext, store: string, req: EvaluationRequest): Promise<EvaluationResponse> {
     try {
       const { decision } = await this.engine.check(ctx, this.toCheck(store, req));
       return { decision };

@@ -227,6 +227,8 @@ export interface TupleLastUsed {
  */
 export interface AuthzEngine {
   check(ctx: OperationContext, req: CheckRequest): Promise<CheckResult>;
+  /** {@link check}'s answer when it would not wait for a revision (no promise); undefined when it would. */
+  checkReady(ctx: OperationContext, req: CheckRequest): CheckResult | undefined;
   /** Each check is independent: one failing check gives that item an `error`, the others still answer. Results in input order. */
   batchCheck(ctx: OperationContext, checks: BatchCheckItem[]): Promise<BatchCheckItemResult[]>;
   /**

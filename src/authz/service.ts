@@ -196,6 +196,18 @@ export class AuthzService implements AuthzEngine {
   }
 
   /**
+   * {@link check}'s answer when it would not wait (no `atLeastRevision` beyond the index, no write
+   * of this process still to apply): {@link checkNow}'s; undefined when {@link check} must wait.
+   * Lets a caller answer without a promise in the common case.
+   * @throws GatehouseError as {@link check}, except `revision_timeout`.
+   */
+  checkReady(ctx: OperationContext, req: CheckRequest): CheckResult | undefined {
+    const wanted = req.atLeastRevision;
+    if (wanted !== undefined || this.localRevision > this.index.revision) return undefined;
+    return this.checkNow(ctx, req);
+  }
+
+  /**
    * Check against the index as it is now, without waiting (the in-process hot path).
    *
    * The common case — no contextual tuples, no explanation, the decision not logged (log off, or

@@ -250,9 +250,11 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   for (const prefix of ['', '/stores/:storeId'] as const) {
     const storeOf = (request: FastifyRequest): string | null => (prefix ? (request.params as { storeId: string }).storeId : null);
 
-    app.post(`${prefix}/access/v1/evaluation`, { ...auth, schema: { response: { 200: evaluationResponseJsonSchema } } }, async (request) => {
+    // Not async: the decision is usually answered without a promise (AuthzenPdp.evaluateNow); a
+    // throw here reaches the error handler as a rejection would.
+    app.post(`${prefix}/access/v1/evaluation`, { ...auth, schema: { response: { 200: evaluationResponseJsonSchema } } }, (request) => {
       const body = parse(request, evaluationRequestSchema, isEvaluationRequest);
-      return pdp.evaluate(contextOf(request), storeOf(request), body);
+      return pdp.evaluateNow(contextOf(request), storeOf(request), body);
     });
 
     app.post(`${prefix}/access/v1/evaluations`, { ...auth, schema: { response: { 200: evaluationsResponseJsonSchema } } }, async (request) => {
