@@ -8,9 +8,13 @@
  * Flags: `--only a,b,c` (default all), `--quick` (smaller sizes and shorter runs, for a smoke
  * run), `--json FILE` (also write the figures as JSON), `--workers N` (default 2: (c) is also run
  * against `gatehouse serve` with N worker processes, printed as extra rows; 1 skips them). Record the figures in BENCHMARKS.md.
+ * When (c) runs after (a) or (b), it runs in a fresh process of its own (this script with
+ * `--only c --c-child`), so the load generator does not carry their state.
  */
-import { writeFileSync } from 'node:fs';
-import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fmt, printTable, timerCostNs } from './measure.js';
 import { runRbac } from './rbac.js';
 import { runRebac, type RebacResult } from './rebac.js';
@@ -27,11 +31,16 @@ const quick = flag('quick');
 const workers = Number(value('workers') ?? 2);
 const log = (s: string) => console.log(`  … ${s}`);
 
-console.log('Gatehouse authorization benchmark');
-console.log(`  date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, memory ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free)`);
-console.log(`  load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
-console.log(`  timer cost (hrtime pair, median): ${fmt(timerCostNs())} ns — included in every p50/p99 below`);
-if (!(globalThis as { gc?: unknown }).gc) console.log('  (run with node --expose-gc for the memory-per-tuple figure)');
+/** Set when this process is the fresh process that runs (c) for a run that also did (a) or (b): no banner. */
+const child = flag('c-child');
+
+if (!child) {
+  console.log('Gatehouse authorization benchmark');
+  console.log(`  date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, memory ${fmt(totalmem() / 2 ** 30, 1)} GiB (${fmt(freemem() / 2 ** 30, 1)} free)`);
+  console.log(`  load average at start: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews every figure)`);
+  console.log(`  timer cost (hrtime pair, median): ${fmt(timerCostNs())} ns — included in every p50/p99 below`);
+  if (!(globalThis as { gc?: unknown }).gc) console.log('  (run with node --expose-gc for the memory-per-tuple figure)');
+}
 
 const report: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cpus: cpus().length };
 
@@ -60,7 +69,22 @@ if (only.has('b')) {
   report.rebac = r;
 }
 
-if (only.has('c')) {
+if (only.has('c') && (only.has('a') || only.has('b'))) {
+  // (c) runs in a fresh process: the load generator (autocannon) shares the server's 2 cores, and
+  // in the process that ran (a) and (b) it is slower (their JIT code, heap and leftovers), which
+  // makes the server handle fewer requests per wake-up and spend more CPU on each. Measured A/B
+  // (scratch, load 8-11): see the commit message. The server is a fresh process either way.
+  const dir = mkdtempSync(join(tmpdir(), 'gh-bench-c-'));
+  try {
+    const json = join(dir, 'c.json');
+    const argv = [...process.execArgv, process.argv[1]!, '--only', 'c', '--workers', String(workers), '--json', json, '--c-child', ...(quick ? ['--quick'] : [])];
+    const r = spawnSync(process.execPath, argv, { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`(c) exited with ${r.status ?? r.signal}`);
+    report.http = (JSON.parse(readFileSync(json, 'utf8')) as { http: unknown }).http;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+} else if (only.has('c')) {
   const httpOpts = { durationSeconds: quick ? 3 : 10, connections: 32, batchConnections: 8 };
   const rows: HttpResult[] = await runHttp(httpOpts);
   // Extra rows: the same runs against `gatehouse serve` with GATEHOUSE_WORKERS=N (`--workers 1` skips them).
