@@ -70,6 +70,10 @@ export function openStorage(url: string, options: { poolSize?: number; preparedS
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // An idle client's error (server restart) must not crash the process.
     pool.on('error', () => undefined);
+    // A checked-out client's error (its connection ended between two queries, e.g. inside a
+    // transaction) is also reported to the query that next uses it; without a listener Node
+    // throws it as an uncaught exception. pg-pool discards the client when it is released.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     if (options.preparedStatements ?? true) usePreparedStatements(pool);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return storageOf('postgres', db, redactUrl(url));

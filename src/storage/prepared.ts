@@ -33,6 +33,10 @@ export function prepareOnPostgres(text: string): void {
   if (names.size < MAX_PREPARED && !names.has(text)) names.set(text, `gh_p${names.size + 1}`);
 }
 
+function isPrimitive(v: unknown): boolean {
+  return v === null || typeof v !== 'object';
+}
+
 /**
  * Makes each client `pool` connects send registered texts as named statements: `query(text,
  * values)` becomes `query({ name, text, values })`; any other call is passed on unchanged.
@@ -42,7 +46,11 @@ export function usePreparedStatements(pool: pg.Pool): void {
   pool.on('connect', (client) => {
     const query = client.query as (...args: unknown[]) => unknown;
     client.query = function (this: pg.PoolClient, text: unknown, values?: unknown, callback?: unknown) {
-      const name = typeof text === 'string' && Array.isArray(values) && values.length > 0 ? names.get(text) : undefined;
+      // Named only when every value is a primitive or null: pg serialises an object while binding
+      // (JSON.stringify, toPostgres), and when that throws it closes the named statement on the
+      // server yet keeps it listed as parsed on the connection, so every later run of the text
+      // there would fail with 26000 "prepared statement … does not exist".
+      const name = typeof text === 'string' && Array.isArray(values) && values.length > 0 && values.every(isPrimitive) ? names.get(text) : undefined;
       // eslint-disable-next-line prefer-rest-params
       return name === undefined ? query.apply(this, arguments as unknown as unknown[]) : query.call(this, { name, text, values }, callback);
     } as typeof client.query;

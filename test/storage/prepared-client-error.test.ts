@@ -35,4 +35,13 @@ describeEachBackend('prepared insert after a client-side bind error', (backend) 
     const ids = (await sql<{ id: string }>`SELECT id FROM prep_bind ORDER BY id`.execute(storage.db)).rows.map((r) => r.id);
     expect(ids).toEqual(['a', 'c']);
   });
+
+  it('also when the failing execution is the first of its text on the connection', async () => {
+    const insert2 = (id: string, doc: unknown) =>
+      insertRows(storage.db, { table: 'prep_bind' as never, rows: [{ id, doc }, { id: `${id}2`, doc: 'x' }] as never });
+    await expect(insert2('d', { n: 1n })).rejects.toThrow();
+    await insert2('e', 'after');
+    const ids = (await sql<{ id: string }>`SELECT id FROM prep_bind WHERE id >= 'd' ORDER BY id`.execute(storage.db)).rows.map((r) => r.id);
+    expect(ids).toEqual(['e', 'e2']);
+  });
 });
