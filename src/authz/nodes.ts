@@ -8,6 +8,7 @@
  * store dropped) the node is freed: its `type:id` leaves the lookup and its id is reused.
  */
 import type { Symbols } from './model.js';
+import { NodeTable } from './node-table.js';
 
 /** Read access to a node space. */
 export interface NodeLookup {
@@ -35,12 +36,12 @@ export interface NodeSpaceLike extends NodeLookup {
 
 /** The node space of one tenant. */
 export class NodeSpace implements NodeSpaceLike {
-  /** type id → (object id → node id). */
-  private readonly byType: Array<Map<string, number> | undefined> = [];
-  /** node id → object id. */
+  /** node id → object id ('' when freed). */
   readonly nodeIds: string[] = [];
-  /** node id → type id. */
+  /** node id → type id (-1 when freed). */
   readonly nodeType: number[] = [];
+  /** `(type id, object id)` → node id. */
+  private readonly table = new NodeTable(this.nodeIds, this.nodeType);
   private readonly wildcards: number[] = [];
   /** node id → number of edges (in every store of the tenant) naming it. */
   private refs = new Int32Array(1024);
@@ -50,13 +51,8 @@ export class NodeSpace implements NodeSpaceLike {
   constructor(readonly symbols: Symbols) {}
 
   nodeOfType(typeId: number, id: string): number {
-    let ids = this.byType[typeId];
-    if (!ids) {
-      ids = new Map();
-      this.byType[typeId] = ids;
-    }
-    let n = ids.get(id);
-    if (n === undefined) {
+    let n = this.table.get(typeId, id);
+    if (n < 0) {
       const reuse = this.free.pop();
       if (reuse !== undefined) {
         n = reuse;
@@ -67,7 +63,7 @@ export class NodeSpace implements NodeSpaceLike {
         this.nodeType.push(typeId);
         this.nodeIds.push(id);
       }
-      ids.set(id, n);
+      this.table.add(typeId, id, n);
       if (id === '*') this.wildcards[typeId] = n;
     }
     return n;
@@ -93,7 +89,7 @@ export class NodeSpace implements NodeSpaceLike {
   private release(node: number): void {
     const typeId = this.nodeType[node] as number;
     const id = this.nodeIds[node] as string;
-    this.byType[typeId]?.delete(id);
+    this.table.delete(typeId, id);
     if (id === '*' && this.wildcards[typeId] === node) this.wildcards[typeId] = -1;
     this.nodeIds[node] = '';
     this.nodeType[node] = -1;
@@ -106,7 +102,7 @@ export class NodeSpace implements NodeSpaceLike {
   }
 
   lookupNodeOfType(typeId: number, id: string): number {
-    return this.byType[typeId]?.get(id) ?? -1;
+    return this.table.get(typeId, id);
   }
 
   typeOf(node: number): number {
@@ -121,9 +117,10 @@ export class NodeSpace implements NodeSpaceLike {
     return this.wildcards[typeId] ?? -1;
   }
 
-  /** Every node of a type (objects named by any tuple of any store of the tenant). */
-  nodesOfType(typeId: number): IterableIterator<number> {
-    return (this.byType[typeId] ?? new Map<string, number>()).values();
+  /** Every node of a type (objects named by any tuple of any store of the tenant), in node id order. */
+  *nodesOfType(typeId: number): IterableIterator<number> {
+    const types = this.nodeType;
+    for (let n = 0; n < types.length; n++) if (types[n] === typeId) yield n;
   }
 
   get count(): number {
