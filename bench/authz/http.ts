@@ -25,6 +25,11 @@ export interface HttpResult {
   connections: number;
   /** Server process CPU time (user + system, from /proc) per request, in microseconds. */
   serverCpuUsPerRequest: number;
+  /**
+   * CPU time (user + system) of the load generator (autocannon, in this process) per request, in
+   * microseconds: it runs on the same 2 cores as the server, so it bounds requests/s as well.
+   */
+  loadGeneratorCpuUsPerRequest: number;
   /** Decisions per second of server CPU time: what one server core gives with nothing else running. */
   decisionsPerServerCpuSecond: number;
 }
@@ -117,6 +122,7 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
     const results: HttpResult[] = [];
     let si = 0;
     let cpu0 = cpuMicros(server.pid);
+    let load0 = process.cpuUsage();
     const single = await run({
       url: `${server.url}/access/v1/evaluation`,
       method: 'POST',
@@ -125,9 +131,10 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.connections,
       requests: [{ setupRequest: (req) => ({ ...req, body: singles[si++ % singles.length] }) }],
     });
-    results.push(summarize(`evaluation (single)${suffix}`, single, 1, opts.connections, cpuMicros(server.pid) - cpu0));
+    results.push(summarize(`evaluation (single)${suffix}`, single, 1, opts.connections, cpuMicros(server.pid) - cpu0, process.cpuUsage(load0)));
     let bi = 0;
     cpu0 = cpuMicros(server.pid);
+    load0 = process.cpuUsage();
     const batch = await run({
       url: `${server.url}/access/v1/evaluations`,
       method: 'POST',
@@ -136,14 +143,14 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
       connections: opts.batchConnections,
       requests: [{ setupRequest: (req) => ({ ...req, body: batches[bi++ % batches.length] }) }],
     });
-    results.push(summarize(`evaluations (batch of 100)${suffix}`, batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0));
+    results.push(summarize(`evaluations (batch of 100)${suffix}`, batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0, process.cpuUsage(load0)));
     return results;
   } finally {
     await server.stop();
   }
 }
 
-function summarize(name: string, r: autocannon.Result, perRequest: number, connections: number, serverCpuUs: number): HttpResult {
+function summarize(name: string, r: autocannon.Result, perRequest: number, connections: number, serverCpuUs: number, loadCpu: NodeJS.CpuUsage): HttpResult {
   const ok = r.requests.total - r.non2xx;
   const rps = ok / r.duration;
   const serverCpuUsPerRequest = serverCpuUs / Math.max(1, r.requests.total);
@@ -157,6 +164,7 @@ function summarize(name: string, r: autocannon.Result, perRequest: number, conne
     errors: r.errors,
     connections,
     serverCpuUsPerRequest,
+    loadGeneratorCpuUsPerRequest: (loadCpu.user + loadCpu.system) / Math.max(1, r.requests.total),
     decisionsPerServerCpuSecond: (perRequest * 1e6) / serverCpuUsPerRequest,
   };
 }

@@ -90,10 +90,10 @@ if (only.has('c') && (only.has('a') || only.has('b'))) {
   // Extra rows: the same runs against `gatehouse serve` with GATEHOUSE_WORKERS=N (`--workers 1` skips them).
   const workerRows: HttpResult[] = workers > 1 ? await runHttp({ ...httpOpts, workers }) : [];
   console.log('\n== (c) AuthZEN over HTTP (loopback, autocannon 9.0.0, server in its own process)');
-  console.log('endpoint                      conns   requests/s   decisions/s   p50 ms   p99 ms   non-2xx  errors   server CPU µs/req   decisions per server CPU-s');
+  console.log('endpoint                      conns   requests/s   decisions/s   p50 ms   p99 ms   non-2xx  errors   server CPU µs/req   decisions per server CPU-s   load generator CPU µs/req');
   for (const r of [...rows, ...workerRows]) {
     console.log(
-      `${r.name.padEnd(28)} ${String(r.connections).padStart(6)} ${fmt(r.requestsPerSecond).padStart(12)} ${fmt(r.decisionsPerSecond).padStart(13)} ${fmt(r.p50Ms, 1).padStart(8)} ${fmt(r.p99Ms, 1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${fmt(r.serverCpuUsPerRequest).padStart(19)} ${fmt(r.decisionsPerServerCpuSecond).padStart(28)}`,
+      `${r.name.padEnd(28)} ${String(r.connections).padStart(6)} ${fmt(r.requestsPerSecond).padStart(12)} ${fmt(r.decisionsPerSecond).padStart(13)} ${fmt(r.p50Ms, 1).padStart(8)} ${fmt(r.p99Ms, 1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${fmt(r.serverCpuUsPerRequest).padStart(19)} ${fmt(r.decisionsPerServerCpuSecond).padStart(28)} ${fmt(r.loadGeneratorCpuUsPerRequest).padStart(27)}`,
     );
   }
   const [single, batch] = rows;
