@@ -4,8 +4,9 @@
  * named store exists, and which relations a type defines in a store's model (the actions an
  * Action Search tries).
  *
- * Caching: store lookups for `storeTtlMs` (default 1000 ms), so a change of the default store is
- * seen by every replica within that time; a model's relations forever, keyed by model id (models
+ * Caching: store lookups for `storeTtlMs` (default 1000 ms), so a change of the default store or
+ * a deleted store is seen by every replica within that time (at once in the process that made it,
+ * through {@link AuthzenCatalog.forget}); a model's relations forever, keyed by model id (models
  * are immutable once written).
  */
 import type { Storage } from '../storage/database.js';
@@ -51,6 +52,15 @@ export class AuthzenCatalog implements AuthzenStoreDirectory {
     options: { storeTtlMs?: number } = {},
   ) {
     this.storeTtlMs = options.storeTtlMs ?? 1000;
+  }
+
+  /**
+   * Drops what is cached about `storeId` and the tenant's default store, after a change made in
+   * this process (a store deleted or marked default), so the next lookup reads the database.
+   */
+  forget(tenantId: string, storeId: string): void {
+    this.stores.delete(`${tenantId}\u0000${storeId}`);
+    this.defaults.delete(tenantId);
   }
 
   cachedStore(tenantId: string, storeId: string | null): string | undefined {

@@ -94,6 +94,23 @@ export class AuthzStoreService {
     private readonly tuples?: TupleStore,
   ) {}
 
+  private readonly changeListeners = new Set<(tenantId: string, storeId: string) => void>();
+
+  /**
+   * Calls `listener(tenantId, storeId)` after each committed delete of a store or change of the
+   * default store made through this service (this process), so per-process caches of stores (the
+   * AuthZEN catalog) drop their entry at once; other processes rely on their caches' TTL.
+   * @returns a function that removes the listener.
+   */
+  onStoreChange(listener: (tenantId: string, storeId: string) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private storeChanged(tenantId: string, storeId: string): void {
+    for (const listener of this.changeListeners) listener(tenantId, storeId);
+  }
+
   private toStore(r: { id: string; name: string; is_default: number; created_at: string; updated_at: string }): AuthzStore {
     return { id: r.id, name: r.name, isDefault: r.is_default === 1, createdAt: r.created_at, updatedAt: r.updated_at };
   }
@@ -166,6 +183,7 @@ export class AuthzStoreService {
       await this.tuples?.recordStoreDeleted(trx, ctx, id);
       await this.audit.append(trx, ctx, { action: 'authz_store.delete', target: { type: 'authz_store', id }, before: { id, name: store.name } });
     });
+    this.storeChanged(ctx.tenantId, id);
   }
 
   /**
@@ -180,6 +198,7 @@ export class AuthzStoreService {
       await trx.updateTable('authz_stores').set({ is_default: 1, updated_at: now }).where('tenant_id', '=', ctx.tenantId).where('id', '=', id).execute();
       await this.audit.append(trx, ctx, { action: 'authz_store.set_default', target: { type: 'authz_store', id }, after: { id, name: store.name } });
     });
+    this.storeChanged(ctx.tenantId, id);
     return { ...store, isDefault: true, updatedAt: now };
   }
 

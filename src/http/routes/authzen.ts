@@ -226,7 +226,13 @@ const evaluationsResponseJsonSchema = {
 /** Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler. */
 export async function authzenRoutes(app: FastifyInstance, services: Services): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
-  const pdp = new AuthzenPdp(services.authz, new AuthzenCatalog(services.storage));
+  const catalog = new AuthzenCatalog(services.storage);
+  const unsubscribe = services.authzStores.onStoreChange((tenantId, storeId) => catalog.forget(tenantId, storeId));
+  app.addHook('onClose', (_app, done) => {
+    unsubscribe();
+    done();
+  });
+  const pdp = new AuthzenPdp(services.authz, catalog);
   const search = new AuthzenSearch(services.authz, pdp);
   const authenticate = apiTokenHook(services, 'authz');
   // Every route's one onRequest hook: the X-Request-ID echo, then (API routes) the bearer token.
