@@ -15,7 +15,7 @@ import type { Logger } from '../kernel/logger.js';
 import { newId } from '../kernel/ids.js';
 import type { Storage } from '../storage/database.js';
 import type { CheckRequest, Explanation, SubjectRef } from './contract.js';
-import { formatTuple, parseTuple, type RelationTuple } from './tuples.js';
+import { formatTuple, parseTuple, tupleKeyColumns, type RelationTuple } from './tuples.js';
 
 /** How much the decision log records. */
 export type DecisionLogMode = 'off' | 'sampled' | 'full';
@@ -122,18 +122,7 @@ export class DecisionLog {
         for (let i = 0; i < decisions.length; i += 500) await trx.insertInto('authz_decision_log').values(decisions.slice(i, i + 500)).execute();
         const rows = [...usage].map(([k, at]) => {
           const [tenant, store, text] = k.split('|') as [string, string, string];
-          const t = parseTuple(text);
-          return {
-            tenant_id: tenant,
-            store_id: store,
-            object_type: t.objectType,
-            object_id: t.objectId,
-            relation: t.relation,
-            subject_type: t.subjectType,
-            subject_id: t.subjectId,
-            subject_relation: t.subjectRelation,
-            last_used_at: at,
-          };
+          return { tenant_id: tenant, store_id: store, ...tupleKeyColumns(parseTuple(text)), last_used_at: at };
         });
         for (let i = 0; i < rows.length; i += 500) {
           await trx

@@ -6,7 +6,7 @@ import type { Executor } from '../storage/database.js';
 import { isPostgres } from '../storage/insert-rows.js';
 import { transactionMemo } from '../storage/transactions.js';
 import type { AuthzChangelogTable, ChangelogOperation, TupleRow } from '../storage/schema.js';
-import { BUILTIN_STORE_ID, formatTuple, validateTupleShape, type RelationTuple } from './tuples.js';
+import { BUILTIN_STORE_ID, formatTuple, tupleKeyColumns, validateTupleShape, type RelationTuple } from './tuples.js';
 
 /** Options for {@link TupleStore.write}. */
 export interface WriteOptions {
@@ -36,12 +36,7 @@ function tupleKey(objectType: string, objectId: string, relation: string, subjec
 /** A tuple's columns, as `authz_tuples` and `authz_changelog` both store them. */
 function tupleColumns(t: RelationTuple) {
   return {
-    object_type: t.objectType,
-    object_id: t.objectId,
-    relation: t.relation,
-    subject_type: t.subjectType,
-    subject_id: t.subjectId,
-    subject_relation: t.subjectRelation,
+    ...tupleKeyColumns(t),
     condition_name: t.condition?.name ?? null,
     condition_context: t.condition?.context ? JSON.stringify(t.condition.context) : null,
     expires_at: t.expiresAt ?? null,

@@ -21,6 +21,21 @@ export interface RelationTuple {
 const TYPE_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,253}$/;
 const RELATION_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,49}$/;
 
+/**
+ * A tuple's six key columns (object, relation, subject), as every table that names a tuple stores
+ * them (`authz_tuples`, `authz_changelog`, `authz_tuple_usage`).
+ */
+export function tupleKeyColumns(t: RelationTuple) {
+  return {
+    object_type: t.objectType,
+    object_id: t.objectId,
+    relation: t.relation,
+    subject_type: t.subjectType,
+    subject_id: t.subjectId,
+    subject_relation: t.subjectRelation,
+  };
+}
+
 /** Formats a tuple as `object_type:object_id#relation@subject_type:subject_id[#subject_relation]` (Zanzibar notation). */
 export function formatTuple(t: RelationTuple): string {
   return `${t.objectType}:${t.objectId}#${t.relation}@${t.subjectType}:${t.subjectId}${t.subjectRelation ? `#${t.subjectRelation}` : ''}`;
