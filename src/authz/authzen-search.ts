@@ -15,6 +15,8 @@
  * Results are sorted and paged: `page.limit` (1..1000) and `page.token` (`next_token` of the
  * previous page; AuthZEN drafts also call it `page.next_token`). The response always has
  * `page.next_token`, empty on the last page. An unknown type or relation gives no results.
+ * Each search takes the optional `atLeastRevision` of {@link AuthzenPdp.storeAt}: it answers from
+ * an index at or past that changelog revision (`revision_timeout` when not reached in time).
  */
 import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError } from '../kernel/errors.js';
@@ -92,10 +94,10 @@ export class AuthzenSearch {
 
   /**
    * Subject Search (§8). @throws GatehouseError `not_found` (unknown store), `invalid_input`
-   * (bad page), `condition_error`, `resolution_too_complex`.
+   * (bad page), `condition_error`, `resolution_too_complex`, `revision_timeout`.
    */
-  async subjects(ctx: OperationContext, storeId: string | null, req: SubjectSearchRequest): Promise<SearchResponse<{ type: string; id: string }>> {
-    const store = await this.pdp.stores.resolveStore(ctx.tenantId, storeId);
+  async subjects(ctx: OperationContext, storeId: string | null, req: SubjectSearchRequest, atLeastRevision?: number): Promise<SearchResponse<{ type: string; id: string }>> {
+    const store = await this.pdp.storeAt(ctx, storeId, atLeastRevision);
     const builtin = store === BUILTIN_STORE_ID;
     let results: Array<{ type: string; id: string }> = [];
     try {
@@ -118,8 +120,8 @@ export class AuthzenSearch {
   }
 
   /** Resource Search (§9). Errors as {@link subjects}. */
-  async resources(ctx: OperationContext, storeId: string | null, req: ResourceSearchRequest): Promise<SearchResponse<{ type: string; id: string }>> {
-    const store = await this.pdp.stores.resolveStore(ctx.tenantId, storeId);
+  async resources(ctx: OperationContext, storeId: string | null, req: ResourceSearchRequest, atLeastRevision?: number): Promise<SearchResponse<{ type: string; id: string }>> {
+    const store = await this.pdp.storeAt(ctx, storeId, atLeastRevision);
     let results: Array<{ type: string; id: string }> = [];
     try {
       if (store === BUILTIN_STORE_ID) {
@@ -150,8 +152,8 @@ export class AuthzenSearch {
   }
 
   /** Action Search (§10). Errors as {@link subjects}. */
-  async actions(ctx: OperationContext, storeId: string | null, req: ActionSearchRequest): Promise<SearchResponse<{ name: string }>> {
-    const store = await this.pdp.stores.resolveStore(ctx.tenantId, storeId);
+  async actions(ctx: OperationContext, storeId: string | null, req: ActionSearchRequest, atLeastRevision?: number): Promise<SearchResponse<{ name: string }>> {
+    const store = await this.pdp.storeAt(ctx, storeId, atLeastRevision);
     let names: string[] = [];
     try {
       if (store === BUILTIN_STORE_ID) {

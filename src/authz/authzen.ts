@@ -15,6 +15,10 @@
  * `granted` to `permission:<resource.type>:<action.name>`?
  *
  * An unknown subject, resource type or action is not an error: the decision is false.
+ *
+ * Consistency: every operation takes an optional `atLeastRevision` (the header
+ * `x-gatehouse-at-least-revision`): once the store is resolved, it waits until the engine's index
+ * has applied that changelog revision (`revision_timeout` after the engine's limit), then answers.
  */
 import type { OperationContext } from '../kernel/context.js';
 import { GatehouseError, isGatehouseError, type ErrorCode } from '../kernel/errors.js';
@@ -139,20 +143,33 @@ export class AuthzenPdp {
   }
 
   /**
-   * Access Evaluation (AuthZEN 1.0 §6) in the store `storeId` names (null: the tenant's default store).
+   * Access Evaluation (AuthZEN 1.0 §6) in the store `storeId` names (null: the tenant's default
+   * store), from an index at or past `atLeastRevision` (see the module comment).
    * @throws GatehouseError `not_found` (unknown store), `condition_error` (a condition the decision
    *   depends on lacks or mistypes a parameter), `resolution_too_complex`, `revision_timeout`.
    */
-  async evaluate(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): Promise<EvaluationResponse> {
-    return this.evaluateNow(ctx, storeId, req);
+  async evaluate(ctx: OperationContext, storeId: string | null, req: EvaluationRequest, atLeastRevision?: number): Promise<EvaluationResponse> {
+    return this.evaluateNow(ctx, storeId, req, atLeastRevision);
+  }
+
+  /**
+   * The store `storeId` names (null: the tenant's default store), once the engine's index has
+   * applied `atLeastRevision` (no wait when it is undefined or already applied).
+   * @throws GatehouseError `not_found` (unknown store), `revision_timeout`.
+   */
+  async storeAt(ctx: OperationContext, storeId: string | null, atLeastRevision: number | undefined): Promise<string> {
+    const store = await this.stores.resolveStore(ctx.tenantId, storeId);
+    if (atLeastRevision !== undefined && atLeastRevision > this.engine.currentRevision()) await this.engine.waitForRevision(atLeastRevision);
+    return store;
   }
 
   /**
    * {@link evaluate} without a promise when the store is known from the cache and the engine need
-   * not wait for a revision (the common case); otherwise {@link evaluate}'s promise. Same answers
-   * and errors (thrown here, or rejected).
+   * not wait for a revision (the common case: no `atLeastRevision`, or one the index has applied);
+   * otherwise {@link evaluate}'s promise. Same answers and errors (thrown here, or rejected).
    */
-  evaluateNow(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): EvaluationResponse | Promise<EvaluationResponse> {
+  evaluateNow(ctx: OperationContext, storeId: string | null, req: EvaluationRequest, atLeastRevision?: number): EvaluationResponse | Promise<EvaluationResponse> {
+    if (atLeastRevision !== undefined && atLeastRevision > this.engine.currentRevision()) return this.evaluateAsync(ctx, storeId, req, atLeastRevision);
     const store = this.stores.cachedStore(ctx.tenantId, storeId);
     if (store === undefined) return this.evaluateAsync(ctx, storeId, req);
     let decision: boolean;
@@ -167,8 +184,8 @@ export class AuthzenPdp {
     return { decision };
   }
 
-  private async evaluateAsync(ctx: OperationContext, storeId: string | null, req: EvaluationRequest): Promise<EvaluationResponse> {
-    return this.checkAsync(ctx, await this.stores.resolveStore(ctx.tenantId, storeId), req);
+  private async evaluateAsync(ctx: OperationContext, storeId: string | null, req: EvaluationRequest, atLeastRevision?: number): Promise<EvaluationResponse> {
+    return this.checkAsync(ctx, await this.storeAt(ctx, storeId, atLeastRevision), req);
   }
 
   private async checkAsync(ctx: OperationContext, store: string, req: EvaluationRequest): Promise<EvaluationResponse> {
@@ -186,22 +203,23 @@ export class AuthzenPdp {
    * replace the top-level defaults as whole objects, except that a required member (`type`, `id`,
    * `name`) the item's object lacks is taken from the top-level object (certification scenario
    * C.3.2.7). A malformed or failing item answers `decision: false` with `context.error`; the
-   * others are unaffected. Without items, the request is a single Access Evaluation.
+   * others are unaffected. Without items, the request is a single Access Evaluation. Every item is
+   * decided from an index at or past `atLeastRevision` (see the module comment).
    *
    * @throws GatehouseError `invalid_input` (no items and no complete top-level request; more than
-   *   {@link MAX_BATCH_CHECKS} items), `not_found` (unknown store).
+   *   {@link MAX_BATCH_CHECKS} items), `not_found` (unknown store), `revision_timeout`.
    */
-  async evaluations(ctx: OperationContext, storeId: string | null, req: EvaluationsRequest): Promise<EvaluationsResponse> {
+  async evaluations(ctx: OperationContext, storeId: string | null, req: EvaluationsRequest, atLeastRevision?: number): Promise<EvaluationsResponse> {
     const items = req.evaluations ?? [];
     if (items.length === 0) {
       const single = complete(req.subject, req.action, req.resource);
       if (typeof single === 'string') throw new GatehouseError('invalid_input', single);
-      return this.evaluate(ctx, storeId, { ...single, ...(req.context ? { context: req.context } : {}) });
+      return this.evaluate(ctx, storeId, { ...single, ...(req.context ? { context: req.context } : {}) }, atLeastRevision);
     }
     if (items.length > MAX_BATCH_CHECKS) {
       throw new GatehouseError('invalid_input', `at most ${MAX_BATCH_CHECKS} evaluations per request`, { max: MAX_BATCH_CHECKS, got: items.length });
     }
-    const store = await this.stores.resolveStore(ctx.tenantId, storeId);
+    const store = await this.storeAt(ctx, storeId, atLeastRevision);
     const results: Array<EvaluationResponse | undefined> = new Array(items.length);
     const checks: EachCheck[] = [];
     /** checks[k] is the check of evaluations[at[k]]. */

@@ -249,5 +249,10 @@ export interface AuthzEngine {
   tupleLastUsed(ctx: OperationContext, req: { storeId?: string; tuple: RelationTuple }): Promise<string | null>;
   /** The changelog revision the index reflects. */
   currentRevision(): number;
+  /**
+   * Waits until the index has applied `revision` (at once when it has).
+   * @throws GatehouseError `revision_timeout` when it has not within the engine's wait limit (default 2 s).
+   */
+  waitForRevision(revision: number): Promise<void>;
 }
 

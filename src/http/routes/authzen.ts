@@ -12,6 +12,8 @@
  * HTTP status codes): every client error answers 400 (including a wrong content type), a body
  * over the limit 413 (RFC 9110 §15.5.14, as in every Gatehouse API), a missing or invalid token
  * 401, a token without the scope 403, an unknown store 404; the body is `{"error": {"code", "message"}}` with a Gatehouse code (docs/errors.md).
+ * Every API route honours `x-gatehouse-at-least-revision` (http/consistency.ts): a malformed value
+ * answers 400 `invalid_input`, a revision the index does not reach in time 503 `revision_timeout`.
  * The mapping to the engine is in `authz/authzen.ts` and `authz/authzen-search.ts`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -24,6 +26,7 @@ import { AuthzenSearch, MAX_SEARCH_PAGE } from '../../authz/authzen-search.js';
 import { MAX_BATCH_CHECKS } from '../../authz/service.js';
 import { classifyError } from '../errors.js';
 import { apiTokenHook, contextOf } from '../auth.js';
+import { atLeastRevisionOf } from '../consistency.js';
 import { systemContext } from '../../kernel/context.js';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 
@@ -260,12 +263,12 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
     // throw here reaches the error handler as a rejection would.
     app.post(`${prefix}/access/v1/evaluation`, { ...auth, schema: { response: { 200: evaluationResponseJsonSchema } } }, (request) => {
       const body = parse(request, evaluationRequestSchema, isEvaluationRequest);
-      return pdp.evaluateNow(contextOf(request), storeOf(request), body);
+      return pdp.evaluateNow(contextOf(request), storeOf(request), body, atLeastRevisionOf(request.headers));
     });
 
     app.post(`${prefix}/access/v1/evaluations`, { ...auth, schema: { response: { 200: evaluationsResponseJsonSchema } } }, async (request) => {
       const body = parse(request, evaluationsRequestSchema, isEvaluationsRequest);
-      return pdp.evaluations(contextOf(request), storeOf(request), toEvaluations(body));
+      return pdp.evaluations(contextOf(request), storeOf(request), toEvaluations(body), atLeastRevisionOf(request.headers));
     });
 
     app.post(`${prefix}/access/v1/search/subject`, auth, async (request) => {
@@ -277,7 +280,7 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
         resource: b.resource,
         ...(b.context ? { context: b.context } : {}),
         ...(p ? { page: p } : {}),
-      });
+      }, atLeastRevisionOf(request.headers));
     });
 
     app.post(`${prefix}/access/v1/search/resource`, auth, async (request) => {
@@ -289,7 +292,7 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
         resource: { type: b.resource.type, ...(b.resource.properties ? { properties: b.resource.properties } : {}) },
         ...(b.context ? { context: b.context } : {}),
         ...(p ? { page: p } : {}),
-      });
+      }, atLeastRevisionOf(request.headers));
     });
 
     app.post(`${prefix}/access/v1/search/action`, auth, async (request) => {
@@ -300,7 +303,7 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
         resource: b.resource,
         ...(b.context ? { context: b.context } : {}),
         ...(p ? { page: p } : {}),
-      });
+      }, atLeastRevisionOf(request.headers));
     });
   }
 }

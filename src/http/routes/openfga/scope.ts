@@ -10,6 +10,7 @@ import type { ResolvedModel } from '../../../authz/models.js';
 import { BUILTIN_STORE_ID, type RelationTuple } from '../../../authz/tuples.js';
 import { fgaInvalid, keyText, tupleFromKey, type FgaTupleKey } from '../../../authz/validation.js';
 import { BUILTIN_MODEL_ID } from '../../../authz/models.js';
+import { atLeastRevisionOf } from '../../consistency.js';
 
 /** Largest number of contextual tuples in one request (OpenFGA's limit). */
 export const MAX_CONTEXTUAL = 100;
@@ -45,9 +46,11 @@ export interface Scope {
 
 /**
  * Resolves the store and model of a request and the revision it must see.
- * `HIGHER_CONSISTENCY` (or the Gatehouse header `x-gatehouse-at-least-revision`) makes the check
- * wait until the index has every committed change (read-your-writes).
- * @throws GatehouseError `store_id_not_found`, `authorization_model_not_found`, `latest_authorization_model_not_found`.
+ * `HIGHER_CONSISTENCY` makes the check wait until the index has every committed change
+ * (read-your-writes); the Gatehouse header `x-gatehouse-at-least-revision` ({@link atLeastRevisionOf})
+ * until it has that revision.
+ * @throws GatehouseError `store_id_not_found`, `authorization_model_not_found`, `latest_authorization_model_not_found`,
+ *   `validation_error` (a malformed header).
  */
 export async function resolveScope(
   services: Services,
@@ -57,13 +60,7 @@ export async function resolveScope(
   headers: Record<string, unknown>,
 ): Promise<Scope> {
   const model = await services.authzModels.resolve(ctx, storeId, body.authorization_model_id || undefined);
-  let atLeastRevision: number | undefined;
-  const header = headers['x-gatehouse-at-least-revision'];
-  if (typeof header === 'string' && header !== '') {
-    const n = Number(header);
-    if (!Number.isSafeInteger(n) || n < 0) throw fgaInvalid('validation_error', 'x-gatehouse-at-least-revision must be a non-negative integer');
-    atLeastRevision = n;
-  }
+  let atLeastRevision = atLeastRevisionOf(headers);
   if (body.consistency === 'HIGHER_CONSISTENCY') {
     const current = await services.tuples.currentRevision(services.storage.db);
     atLeastRevision = Math.max(atLeastRevision ?? 0, current);
