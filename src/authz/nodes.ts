@@ -41,7 +41,7 @@ export class NodeSpace implements NodeSpaceLike {
   /** node id → type id (-1 when freed). */
   readonly nodeType: number[] = [];
   /** `(type id, object id)` → node id. */
-  private readonly table = new NodeTable(this.nodeIds, this.nodeType);
+  private readonly table = new NodeTable(this.nodeIds);
   private readonly wildcards: number[] = [];
   /** node id → number of edges (in every store of the tenant) naming it. */
   private refs = new Int32Array(1024);

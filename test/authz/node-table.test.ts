@@ -16,23 +16,23 @@ function rng(seed: number): () => number {
 describe('NodeTable', () => {
   it('answers like a Map through growth, deletes (backward shift) and re-adds', () => {
     const ids: string[] = [];
-    const types: number[] = [];
-    const table = new NodeTable(ids, types);
+    const table = new NodeTable(ids);
     const ref = new Map<string, number>();
     const r = rng(7);
     let next = 0;
     const key = (t: number, id: string) => `${t}\u0000${id}`;
+    // Ids kept in the slot (short) and confirmed against `ids` (long, or a character past 255).
+    const idOf = (i: number) => (i % 3 === 0 ? `k${i}` : i % 3 === 1 ? `long-identifier-${i}` : `k\u0101${i}`);
     // 30,000 operations over 6,000 keys of 3 types: the table grows from 1,024 slots and its
     // clusters see deletions in every position.
     for (let op = 0; op < 30_000; op++) {
       const t = Math.floor(r() * 3);
-      const id = `k${Math.floor(r() * 2000)}`;
+      const id = idOf(Math.floor(r() * 2000));
       const k = key(t, id);
       if (r() < 0.6) {
         if (!ref.has(k)) {
           ref.set(k, next);
           ids[next] = id;
-          types[next] = t;
           table.add(t, id, next);
           next++;
         }
@@ -42,18 +42,16 @@ describe('NodeTable', () => {
       } else table.delete(t, id); // absent: nothing happens
       if (op % 1000 === 999) {
         expect(table.size).toBe(ref.size);
-        for (let tt = 0; tt < 3; tt++) for (let i = 0; i < 2000; i++) expect(table.get(tt, `k${i}`)).toBe(ref.get(key(tt, `k${i}`)) ?? -1);
+        for (let tt = 0; tt < 3; tt++) for (let i = 0; i < 2000; i++) expect(table.get(tt, idOf(i))).toBe(ref.get(key(tt, idOf(i))) ?? -1);
       }
     }
   });
 
   it('tells the same id apart by type and ids apart by every character', () => {
     const ids: string[] = [];
-    const types: number[] = [];
-    const table = new NodeTable(ids, types);
+    const table = new NodeTable(ids);
     const put = (t: number, id: string, node: number) => {
       ids[node] = id;
-      types[node] = t;
       table.add(t, id, node);
     };
     put(1, 'ann', 10);
@@ -67,6 +65,26 @@ describe('NodeTable', () => {
     expect(hashNodeKey(1, 'ann')).not.toBe(hashNodeKey(2, 'ann'));
     table.delete(1, 'ann');
     expect([table.get(1, 'ann'), table.get(2, 'ann'), table.get(1, 'an')]).toEqual([-1, 11, 12]);
+  });
+
+  it('compares short ids kept in the slot character by character, and long ones by string', () => {
+    const ids: string[] = [];
+    const table = new NodeTable(ids);
+    const sixteen = 'abcdefghijklmnop';
+    const keys = [sixteen, `${sixteen}q`, 'abcdefghijklmnoq', '\u00ff\u00ff', '\u0100', '\u00ff\u0100', 'a\u0000', 'a', 'A', `${sixteen}${sixteen}`];
+    keys.forEach((id, node) => {
+      ids[node] = id;
+      table.add(5, id, node);
+    });
+    keys.forEach((id, node) => expect(table.get(5, id)).toBe(node));
+    // Same length, one character off (inside the slot and past it), and prefixes.
+    for (const id of ['abcdefghijklmnoo', 'bbcdefghijklmnop', `${sixteen}r`, 'abcdefghijklmno', '\u00fe\u00ff', '\u0101', 'a\u0001', 'b', `${sixteen}${sixteen}x`]) {
+      expect(table.get(5, id)).toBe(-1);
+    }
+    expect(table.get(6, sixteen)).toBe(-1);
+    table.delete(5, sixteen);
+    table.delete(5, `${sixteen}q`);
+    expect([table.get(5, sixteen), table.get(5, `${sixteen}q`), table.get(5, 'abcdefghijklmnoq'), table.get(5, '\u0100')]).toEqual([-1, -1, 2, 4]);
   });
 
   it('serves a node space: lookups follow frees and id reuse', () => {
