@@ -91,6 +91,8 @@ export interface ClosureSource {
 export class SubjectClosures {
   private readonly slots: ClosureSlot[] = [];
   private count = 0;
+  /** The objects of one step of a walk ({@link from}; nothing in a step reads another). */
+  private readonly scratch: number[] = [];
 
   /** Forgets the closures of the previous check. */
   reset(): void {
@@ -139,12 +141,9 @@ export class SubjectClosures {
 
   /** One step of {@link get}: the objects `o` with a tuple `o#usr@x#xr` that admit it. */
   private from(r: ClosureSource, slot: ClosureSlot, a: ModelAnalysis, x: number, xr: number, key: number, dist: number): void {
-    const objs = r.graph.objectsOf(x, xr, slot.usr);
-    if (objs === undefined) return;
-    if (typeof objs === 'number') this.add(r, slot, a, objs, x, xr, key, dist);
-    else if (Array.isArray(objs)) {
-      for (let i = 0; i < objs.length; i++) this.add(r, slot, a, objs[i] as number, x, xr, key, dist);
-    } else for (const o of objs) this.add(r, slot, a, o, x, xr, key, dist);
+    const objs = this.scratch;
+    const n = r.graph.objectsInto(x, xr, slot.usr, objs);
+    for (let i = 0; i < n; i++) this.add(r, slot, a, objs[i] as number, x, xr, key, dist);
   }
 
   private add(r: ClosureSource, slot: ClosureSlot, a: ModelAnalysis, o: number, x: number, xr: number, key: number, dist: number): void {

@@ -5,10 +5,11 @@
  * Layout (all integers are interned ids; see {@link Symbols} and {@link StoreGraph.nodes}):
  * - a node is one `type:id` (objects and subjects share the space; `user:*` is a node too),
  *   found through a per-type map from id to node;
- * - forward:  out[objectNode] → (relation, subjectRelation) → IdSet of subject nodes
+ * - forward:  out[objectNode] → (relation, subjectRelation) → set of subject nodes
  *   (subjectRelation 0 is a plain subject, others are usersets such as `group:eng#member`);
- * - reverse:  in[subjectNode] → (subjectRelation, relation) → IdSet of object nodes;
- *   each node's pairs are one block in pages shared by all nodes (see {@link Adjacency});
+ * - reverse:  in[subjectNode] → (subjectRelation, relation) → set of object nodes;
+ *   each node's pairs, with the members of their small sets, are one block in pages shared by
+ *   all nodes (see {@link Adjacency});
  * - the rare edges that carry an expiry or a condition keep it in a side table, and the objects
  *   that have such edges are marked, so the check of an ordinary edge never looks there.
  *
@@ -16,7 +17,7 @@
  * arrays; strings are stored once per node, not per tuple.
  */
 import { Adjacency } from './adjacency.js';
-import { idsHas, type IdSet } from './idset.js';
+import type { IdSet } from './idset.js';
 import { MAX_RELATIONS, type Symbols } from './model.js';
 import { NodeSpace, type NodeSpaceLike } from './nodes.js';
 import { GatehouseError } from '../kernel/errors.js';
@@ -47,10 +48,14 @@ export interface GraphView {
   lookupNodeOfType(typeId: number, id: string): number;
   wildcardNode(typeId: number): number;
   subjects(objectNode: number, relation: number, subjectRelation: number): IdSet | undefined;
+  /** {@link subjects} copied into `out[0 .. count-1]` without allocating (once `out` is large enough); returns the count. */
+  subjectsInto(objectNode: number, relation: number, subjectRelation: number, out: number[]): number;
   subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined;
   /** 1 + the greatest subject relation of an edge `object#relation@x#sr`; 0 when none (no allocation, unlike {@link subjectRow}). */
   subjectRelationsEnd(objectNode: number, relation: number): number;
   objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined;
+  /** {@link objectsOf} copied into `out[0 .. count-1]` without allocating (once `out` is large enough); returns the count. */
+  objectsInto(subjectNode: number, subjectRelation: number, relation: number, out: number[]): number;
   /** Reverse edges of `subject#subjectRelation`, indexed by relation. */
   objectRow(subjectNode: number, subjectRelation: number): ReadonlyArray<IdSet | undefined> | undefined;
   has(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean;
@@ -220,6 +225,10 @@ export class StoreGraph implements GraphView {
     return this.out.get(objectNode, relation, subjectRelation);
   }
 
+  subjectsInto(objectNode: number, relation: number, subjectRelation: number, out: number[]): number {
+    return this.out.into(objectNode, relation, subjectRelation, out);
+  }
+
   /** All subjects of `object#relation`, indexed by subject relation. */
   subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined {
     return this.out.row(objectNode, relation);
@@ -246,9 +255,18 @@ export class StoreGraph implements GraphView {
     return this.in.get(subjectNode, subjectRelation, relation);
   }
 
+  /** Number of objects {@link objectsOf} holds (no allocation). */
+  objectsCount(subjectNode: number, subjectRelation: number, relation: number): number {
+    return this.in.size(subjectNode, subjectRelation, relation);
+  }
+
+  objectsInto(subjectNode: number, subjectRelation: number, relation: number, out: number[]): number {
+    return this.in.into(subjectNode, subjectRelation, relation, out);
+  }
+
   /** True if `object#relation@subject#subjectRelation` is a live tuple (ignoring expiry). */
   has(objectNode: number, relation: number, subjectRelation: number, subjectNode: number): boolean {
-    return idsHas(this.out.get(objectNode, relation, subjectRelation), subjectNode);
+    return this.out.has(objectNode, relation, subjectRelation, subjectNode);
   }
 
   /** True if some outgoing edge of the object carries an expiry or condition. */

@@ -61,6 +61,18 @@ function mergeRows(rows: Array<ReadonlyArray<IdSet | undefined> | undefined>, ke
   return out;
 }
 
+/** Copies `s` into `out`; returns the count. */
+function copyInto(s: IdSet | undefined, out: number[]): number {
+  if (s === undefined) return 0;
+  if (typeof s === 'number') {
+    out[0] = s;
+    return 1;
+  }
+  let n = 0;
+  for (const x of s) out[n++] = x;
+  return n;
+}
+
 /** Several graphs read as one (see the module comment). */
 export class LayeredView implements GraphView {
   private readonly isBuiltinNode: (n: number) => boolean;
@@ -137,6 +149,12 @@ export class LayeredView implements GraphView {
     return merge(this.layers(o).map((g) => g.subjects(o, r, sr)));
   }
 
+  subjectsInto(o: number, r: number, sr: number, out: number[]): number {
+    const one = this.single(o);
+    if (one !== null) return one === undefined ? 0 : one.subjectsInto(o, r, sr, out);
+    return copyInto(this.subjects(o, r, sr), out);
+  }
+
   subjectRow(o: number, r: number): ReadonlyArray<IdSet | undefined> | undefined {
     const one = this.single(o);
     if (one !== null) return one?.subjectRow(o, r);
@@ -174,11 +192,15 @@ export class LayeredView implements GraphView {
   objectsOf(s: number, sr: number, r: number): IdSet | undefined {
     if (!this.contextual) {
       // The common cases without a merge: one layer has no such reverse edges.
-      const fromBuiltin = this.builtin?.objectsOf(s, sr, r);
-      if (fromBuiltin === undefined) return this.own?.objectsOf(s, sr, r);
+      if (this.builtin === undefined || this.builtin.objectsCount(s, sr, r) === 0) return this.own?.objectsOf(s, sr, r);
     }
     const { values, keeps } = this.reverse((g) => g.objectsOf(s, sr, r));
     return merge(values, keeps);
+  }
+
+  objectsInto(s: number, sr: number, r: number, out: number[]): number {
+    if (!this.contextual && (this.builtin === undefined || this.builtin.objectsCount(s, sr, r) === 0)) return this.own === undefined ? 0 : this.own.objectsInto(s, sr, r, out);
+    return copyInto(this.objectsOf(s, sr, r), out);
   }
 
   objectRow(s: number, sr: number): ReadonlyArray<IdSet | undefined> | undefined {
