@@ -35,6 +35,10 @@ export class Resolution {
   private visitedSet: Set<number> | null = null;
   /** Spare visited arrays for the operands of intersection / exclusion. */
   private readonly visitedPool: number[][] = [];
+  /** The userset candidates {@link closureUserset} reads (it calls nothing that reads another). */
+  private readonly candidates: number[] = [];
+  /** The parents of a tuple-to-userset, one array per depth ({@link tupleToUserset}). */
+  private readonly parents: number[][] = [];
   /** Per userset relation met: the nodes whose (pure) relation holds the subject. */
   private readonly closures = new SubjectClosures();
   private analysisOf: CompiledModel | null = null;
@@ -323,8 +327,14 @@ export class Resolution {
     // Usersets `type:id#relation` assigned here: only the subject relations the type restrictions
     // name can grant (an edge of another one fails every restriction test in anyUserset).
     const usrs = cr.usersetRelations;
+    const buf = this.candidates;
     for (let i = 0; i < usrs.length; i++) {
       const usr = usrs[i] as number;
+      const n = g.subjectsInto(node, rel, usr, buf);
+      if (n === 0) continue;
+      const fast = this.closureUserset(node, cr, usr, buf, n, depth);
+      if (fast === 1) return true;
+      if (fast === 0) continue;
       const set = g.subjects(node, rel, usr);
       if (set !== undefined && this.anyUserset(node, cr, usr, set, depth)) return true;
     }
@@ -338,37 +348,21 @@ export class Resolution {
    * candidate is in the closure — what the general form computes, without errors possible.
    * @returns 1 true, 0 false, -1 not applicable.
    */
-  private closureUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): number {
+  private closureUserset(node: number, cr: CompiledRelation, usr: number, set: readonly number[], n: number, depth: number): number {
     const g = this.graph;
     if (g.hasMeta(node)) return -1;
     const a = this.analyse();
     // Only pure userset relations have closures: decide on the first candidate's type before computing one.
-    const first = typeof set === 'number' ? set : Array.isArray(set) ? (set[0] as number) : (set.values().next().value as number);
-    if (!a.pure(g.typeOf(first), usr)) return -1;
+    if (!a.pure(g.typeOf(set[0] as number), usr)) return -1;
     const c = this.closures.get(this, usr);
     if (c === null || depth + 1 + c.maxDist > this.maxDepth) return -1;
-    if (typeof set === 'number') {
-      const mt = g.typeOf(set);
-      if (!allows(cr, restrictionKey(mt, usr))) return 0;
-      if (!a.pure(mt, usr)) return -1;
-      return c.has(set) ? 1 : 0;
-    }
     let found = false;
-    if (Array.isArray(set)) {
-      for (let i = 0; i < set.length; i++) {
-        const x = set[i] as number;
-        const mt = g.typeOf(x);
-        if (!allows(cr, restrictionKey(mt, usr))) continue;
-        if (!a.pure(mt, usr)) return -1;
-        if (!found && c.has(x)) found = true;
-      }
-    } else {
-      for (const x of set) {
-        const mt = g.typeOf(x);
-        if (!allows(cr, restrictionKey(mt, usr))) continue;
-        if (!a.pure(mt, usr)) return -1;
-        if (!found && c.has(x)) found = true;
-      }
+    for (let i = 0; i < n; i++) {
+      const x = set[i] as number;
+      const mt = g.typeOf(x);
+      if (!allows(cr, restrictionKey(mt, usr))) continue;
+      if (!a.pure(mt, usr)) return -1;
+      if (!found && c.has(x)) found = true;
     }
     return found ? 1 : 0;
   }
@@ -379,10 +373,9 @@ export class Resolution {
    * the candidates through the reverse edges (the common case: a user's few roles against a
    * permission's roles); then only candidates whose membership could come from more than direct
    * tuples are expanded. Both steps together give exactly the answer of expanding every candidate.
+   * Called by {@link direct} when {@link closureUserset} does not apply.
    */
   private anyUserset(node: number, cr: CompiledRelation, usr: number, set: IdSet, depth: number): boolean {
-    const fast = this.closureUserset(node, cr, usr, set, depth);
-    if (fast >= 0) return fast === 1;
     const shortcut = depth + 1 <= this.maxDepth;
     if (shortcut && this.subjectNode >= 0) {
       const mine = this.graph.objectsOf(this.subjectNode, this.subjectRelation, usr);
@@ -453,14 +446,14 @@ export class Resolution {
   private tupleToUserset(node: number, cr: CompiledRelation, tupleset: number, computed: number, depth: number): boolean {
     const ts = this.model.relation(cr.typeId, tupleset);
     if (!ts) return false;
-    const parents = this.graph.subjects(node, tupleset, 0);
-    if (parents === undefined) return false;
-    if (typeof parents === 'number') return this.parent(node, ts, parents, computed, depth);
-    if (Array.isArray(parents)) {
-      for (let i = 0; i < parents.length; i++) if (this.parent(node, ts, parents[i] as number, computed, depth)) return true;
-      return false;
+    // One scratch array per depth: everything this loop calls runs at a greater depth.
+    let parents = this.parents[depth];
+    if (parents === undefined) {
+      parents = [];
+      this.parents[depth] = parents;
     }
-    for (const p of parents) if (this.parent(node, ts, p, computed, depth)) return true;
+    const n = this.graph.subjectsInto(node, tupleset, 0, parents);
+    for (let i = 0; i < n; i++) if (this.parent(node, ts, parents[i] as number, computed, depth)) return true;
     return false;
   }
 

@@ -224,6 +224,30 @@ describe('evaluator: parent chains memoised across checks', () => {
     expect(check('user:eve', 'viewer', 'folder:f4', Date.parse('2026-01-01T00:00:10.000Z'))).toBe(false);
   });
 
+  it('keeps only the userset candidates the restrictions admit, and expands a chain with a non-pure one', () => {
+    const { check, graph } = setup(DOCS, chain);
+    // document has no `member`: the restrictions ([user, group#member]) never admit document:x#member.
+    graph.write(parseTuple('document:x#member@user:zed'));
+    graph.write(parseTuple('folder:f1#viewer@document:x#member'));
+    expect(check('user:zed', 'viewer', 'folder:f4')).toBe(false);
+    expect(check('user:ann', 'viewer', 'folder:f4')).toBe(true);
+    // group#member = [user] or admin is not pure: no closure decides it, the chain is expanded.
+    const impure: AuthorizationModel = {
+      schema_version: '1.1',
+      type_definitions: [
+        { type: 'user' },
+        {
+          type: 'group',
+          relations: { admin: { this: {} }, member: { union: { child: [{ this: {} }, { computedUserset: { relation: 'admin' } }] } } },
+          metadata: { relations: { admin: { directly_related_user_types: [{ type: 'user' }] }, member: { directly_related_user_types: [{ type: 'user' }] } } },
+        },
+        DOCS.type_definitions[2]!,
+      ],
+    };
+    const g = setup(impure, ['folder:f0#viewer@group:g#member', 'group:g#admin@user:ann', 'group:g#member@user:bob', 'folder:f1#parent@folder:f0', 'folder:f2#parent@folder:f1']);
+    expect(['user:ann', 'user:bob', 'user:cid'].map((u) => g.check(u, 'viewer', 'folder:f2'))).toEqual([true, true, false]);
+  });
+
   it('ends on a parent cycle and keeps the depth limit', () => {
     const { check, graph } = setup(DOCS, [...chain, 'folder:f0#parent@folder:f4']);
     expect(check('user:root', 'viewer', 'folder:f2')).toBe(true);
