@@ -126,7 +126,9 @@ export class Adjacency {
     const len = p[i] as number;
     if (len < 0) return this.big[p[i + 1] as number] as Set<number>;
     if (len === 1) return p[i + 1] as number;
-    return Array.from(p.subarray(i + 1, i + 1 + len));
+    const out = new Array<number>(len);
+    for (let j = 0; j < len; j++) out[j] = p[i + 1 + j] as number;
+    return out;
   }
 
   /** 1 + the greatest r2 with an entry under (a, r1); 0 when there is none. */
