@@ -17,7 +17,7 @@ function pairKey(r1: number, r2: number): number {
 const PAGE_BITS = 20;
 const PAGE_SLOTS = 1 << PAGE_BITS;
 const PAGE_MASK = PAGE_SLOTS - 1;
-const FIRST_PAGE_SLOTS = 1024;
+const FIRST_PAGE_SLOTS = 64;
 
 /** Sets of up to this many nodes are kept in the block itself; a larger one is a `Set` beside it. */
 export const INLINE_MAX = 32;
