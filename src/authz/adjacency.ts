@@ -78,6 +78,12 @@ export class Adjacency {
     return -1;
   }
 
+  /** Reads the first slot of `a`'s block (0 when none): issued early, it brings the block into the cache. */
+  touch(a: number): number {
+    const o = a < this.at.length ? (this.at[a] as number) : 0;
+    return o === 0 ? 0 : ((this.pages[o >>> PAGE_BITS] as Int32Array)[o & PAGE_MASK] as number);
+  }
+
   /** True if `b` is in the set of (a, r1, r2). Allocates nothing. */
   has(a: number, r1: number, r2: number, b: number): boolean {
     const h = this.locate(a, pairKey(r1, r2));

@@ -49,6 +49,8 @@ export interface CheckQuestion {
 export class Evaluator {
   readonly maxDepth: number;
   private spare: Resolution | null = null;
+  /** The value of the last {@link GraphView.touch} (kept so the reads are not dropped). */
+  private touched = 0;
   /** Flattened parent chains, kept across checks (per view, dropped when the view changes). */
   private readonly chains = new ChainMemo();
 
@@ -87,6 +89,9 @@ export class Evaluator {
     this.spare = null;
     try {
       r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
+      // The object's and the subject's blocks are the check's first reads and usually miss the
+      // cache: reading them here, where neither depends on the other, overlaps the two misses.
+      this.touched = graph.touch(objectNode, subjectNode);
       if (r.visit(objectNode, relation, 0)) return true;
       // No path grants: a condition error met on the way decides (error, not a silent deny).
       if (r.pending !== null) throw r.pending;

@@ -51,6 +51,12 @@ export interface GraphView {
   /** {@link subjects} copied into `out[0 .. count-1]` without allocating (once `out` is large enough); returns the count. */
   subjectsInto(objectNode: number, relation: number, subjectRelation: number, out: number[]): number;
   subjectRow(objectNode: number, relation: number): ReadonlyArray<IdSet | undefined> | undefined;
+  /**
+   * Reads the first slot of the object's forward block and of the subject's reverse block (a
+   * check's first two edge reads), so that both come from memory at once instead of one after the
+   * other. The value means nothing.
+   */
+  touch(objectNode: number, subjectNode: number): number;
   /** 1 + the greatest subject relation of an edge `object#relation@x#sr`; 0 when none (no allocation, unlike {@link subjectRow}). */
   subjectRelationsEnd(objectNode: number, relation: number): number;
   objectsOf(subjectNode: number, subjectRelation: number, relation: number): IdSet | undefined;
@@ -227,6 +233,10 @@ export class StoreGraph implements GraphView {
 
   subjectsInto(objectNode: number, relation: number, subjectRelation: number, out: number[]): number {
     return this.out.into(objectNode, relation, subjectRelation, out);
+  }
+
+  touch(objectNode: number, subjectNode: number): number {
+    return (objectNode < 0 ? 0 : this.out.touch(objectNode)) + (subjectNode < 0 ? 0 : this.in.touch(subjectNode));
   }
 
   /** All subjects of `object#relation`, indexed by subject relation. */

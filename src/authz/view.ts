@@ -155,6 +155,10 @@ export class LayeredView implements GraphView {
     return copyInto(this.subjects(o, r, sr), out);
   }
 
+  touch(o: number, s: number): number {
+    return this.own === undefined ? 0 : this.own.touch(o, s);
+  }
+
   subjectRow(o: number, r: number): ReadonlyArray<IdSet | undefined> | undefined {
     const one = this.single(o);
     if (one !== null) return one?.subjectRow(o, r);

@@ -131,6 +131,11 @@ describe('Adjacency', () => {
     adj.delete(7, 3, 0, 501);
     expect(adj.stats().live).toBe(0);
     expect(adj.has(7, 1, 0, 500)).toBe(false);
+    // touch reads a block's first slot (its pair count), 0 without a block.
+    expect([adj.touch(7), adj.touch(1_000_000)]).toEqual([0, 0]);
+    adj.add(7, 1, 0, 500);
+    adj.add(7, 2, 0, 500);
+    expect(adj.touch(7)).toBe(2);
     // The freed Set index is reused.
     for (let b = 0; b <= INLINE_MAX; b++) adj.add(8, 1, 0, b);
     expect(adj.stats().bigSets).toBe(1);
