@@ -5,7 +5,8 @@
  * 100 resource/action items). Bodies cycle over the RBAC workload's queries. Loopback only,
  * bounded in time (`durationSeconds` per run).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -59,8 +60,29 @@ function cpuMicros(pid: number): number {
 /** `getconf CLK_TCK` on Linux. */
 const CLOCK_TICKS_PER_SECOND = 100;
 
-async function startServer(workers: number): Promise<{ url: string; token: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server.ts')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_WORKERS: String(workers) } });
+/**
+ * Sets the CPU affinity of every thread of process `pid` to the CPU list `list` (taskset(1) syntax,
+ * e.g. `0` or `1-3`; Linux, util-linux).
+ */
+function setAffinity(pid: number, list: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+}
+
+/** The CPU list of every CPU of this machine (`0-N`). */
+function allCpus(): string {
+  return `0-${cpus().length - 1}`;
+}
+
+/**
+ * Starts the bench server; `pinned`: on CPU 0 only (`taskset -c 0`, which execs node: same pid),
+ * so the load generator, pinned to the other CPUs, never runs on the server's core.
+ */
+async function startServer(workers: number, pinned: boolean): Promise<{ url: string; token: string; pid: number; stop: () => Promise<void> }> {
+  const argv = ['--import', 'tsx', join(import.meta.dirname, 'server.ts')];
+  const env = { ...process.env, BENCH_WORKERS: String(workers) };
+  const child = pinned
+    ? spawn('taskset', ['-c', '0', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'], env })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env });
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', resolve);
@@ -91,11 +113,14 @@ function run(opts: autocannon.Options): Promise<autocannon.Result> {
  * them from `gatehouse serve` with that many worker processes (same bodies, same connections;
  * the server CPU time is that of every process); the row names say so.
  */
-export async function runHttp(opts: { durationSeconds: number; connections: number; batchConnections: number; workers?: number }): Promise<HttpResult[]> {
+export async function runHttp(opts: { durationSeconds: number; connections: number; batchConnections: number; workers?: number; pinned?: boolean }): Promise<HttpResult[]> {
   const workers = opts.workers ?? 1;
-  const suffix = workers > 1 ? `, ${workers} workers` : '';
+  const pinned = (opts.pinned ?? false) && cpus().length >= 2;
+  const suffix = `${workers > 1 ? `, ${workers} workers` : ''}${pinned ? ', pinned' : ''}`;
   const w = rbacWorkload(10_000, 7);
-  const server = await startServer(workers);
+  const server = await startServer(workers, pinned);
+  // Pinned: the load generator (this process) on every CPU but the server's.
+  if (pinned) setAffinity(process.pid, `1-${cpus().length - 1}`);
   try {
     const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
     const singles = Array.from(w.qUser, (u, i) =>
@@ -146,6 +171,7 @@ export async function runHttp(opts: { durationSeconds: number; connections: numb
     results.push(summarize(`evaluations (batch of 100)${suffix}`, batch, 100, opts.batchConnections, cpuMicros(server.pid) - cpu0, process.cpuUsage(load0)));
     return results;
   } finally {
+    if (pinned) setAffinity(process.pid, allCpus());
     await server.stop();
   }
 }

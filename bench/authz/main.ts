@@ -87,11 +87,14 @@ if (only.has('c') && (only.has('a') || only.has('b'))) {
 } else if (only.has('c')) {
   const httpOpts = { durationSeconds: quick ? 3 : 10, connections: 32, batchConnections: 8 };
   const rows: HttpResult[] = await runHttp(httpOpts);
+  // The same runs with the server pinned to CPU 0 and the load generator to the others
+  // (taskset), so that neither runs on the other's core; on one CPU there is nothing to pin.
+  const pinnedRows: HttpResult[] = cpus().length >= 2 ? await runHttp({ ...httpOpts, pinned: true }) : [];
   // Extra rows: the same runs against `gatehouse serve` with GATEHOUSE_WORKERS=N (`--workers 1` skips them).
   const workerRows: HttpResult[] = workers > 1 ? await runHttp({ ...httpOpts, workers }) : [];
   console.log('\n== (c) AuthZEN over HTTP (loopback, autocannon 9.0.0, server in its own process)');
   console.log('endpoint                      conns   requests/s   decisions/s   p50 ms   p99 ms   non-2xx  errors   server CPU µs/req   decisions per server CPU-s   load generator CPU µs/req');
-  for (const r of [...rows, ...workerRows]) {
+  for (const r of [...rows, ...pinnedRows, ...workerRows]) {
     console.log(
       `${r.name.padEnd(28)} ${String(r.connections).padStart(6)} ${fmt(r.requestsPerSecond).padStart(12)} ${fmt(r.decisionsPerSecond).padStart(13)} ${fmt(r.p50Ms, 1).padStart(8)} ${fmt(r.p99Ms, 1).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${fmt(r.serverCpuUsPerRequest).padStart(19)} ${fmt(r.decisionsPerServerCpuSecond).padStart(28)} ${fmt(r.loadGeneratorCpuUsPerRequest).padStart(27)}`,
     );
@@ -102,11 +105,15 @@ if (only.has('c') && (only.has('a') || only.has('b'))) {
     console.log(`  goals: single ≥ 15,000/s → ${single.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ≥ 300,000/s → ${batch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'} (wall clock)`);
     console.log(`  CPU-bound (one server core, from its CPU time): single ${fmt(single.decisionsPerServerCpuSecond)}/s, batched ${fmt(batch.decisionsPerServerCpuSecond)}/s`);
   }
+  const [pSingle, pBatch] = pinnedRows;
+  if (pSingle && pBatch) {
+    console.log(`  pinned (server on CPU 0, load generator on CPU 1${cpus().length > 2 ? `-${cpus().length - 1}` : ''}): single ${fmt(pSingle.decisionsPerSecond)}/s → ${pSingle.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ${fmt(pBatch.decisionsPerSecond)}/s → ${pBatch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'} (wall clock)`);
+  }
   const [wSingle, wBatch] = workerRows;
   if (wSingle && wBatch) {
     console.log(`  with ${workers} workers (gatehouse serve, GATEHOUSE_WORKERS=${workers}; the load generator shares the same ${cpus().length} cores): single ${fmt(wSingle.decisionsPerSecond)}/s → ${wSingle.decisionsPerSecond >= 15_000 ? 'met' : 'NOT met'}; batched ${fmt(wBatch.decisionsPerSecond)}/s → ${wBatch.decisionsPerSecond >= 300_000 ? 'met' : 'NOT met'} (wall clock)`);
   }
-  report.http = [...rows, ...workerRows];
+  report.http = [...rows, ...pinnedRows, ...workerRows];
 }
 
 const out = value('json');
