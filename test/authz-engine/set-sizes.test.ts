@@ -89,6 +89,24 @@ describeEachBackend('every member of a set counts at every size (inline <-> Set)
     }
     const wrong = checks.filter((c, i) => got[i] !== c.want).map((c) => `${c.user} viewer ${c.object}: want ${c.want}`);
     expect([step, wrong]).toEqual([step, []]);
+    // With contextual tuples (a layered view: the stored set merged with the request's), one absent
+    // member added for the request: its witnesses are in, and every stored member still is.
+    const absent = K.find((k) => !live.has(k));
+    if (absent !== undefined) {
+      const contextual_tuples = { tuple_keys: [{ user: `team:t${absent}#member`, relation: 'viewer', object: 'doc:big' }, { user: `folder:f${absent}`, relation: 'parent', object: 'doc:big' }] };
+      const who = [`person:w${absent}`, `person:v${absent}`, ...[...live].flatMap((k) => [`person:w${k}`, `person:v${k}`])];
+      for (let i = 0; i < who.length; i += 50) {
+        const chunk = who.slice(i, i + 50);
+        const body = await post('/batch-check', { checks: chunk.map((u, j) => ({ tuple_key: { user: u, relation: 'viewer', object: 'doc:big' }, contextual_tuples, correlation_id: `x${j}` })) });
+        const denied = chunk.filter((_, j) => body.result[`x${j}`].allowed !== true);
+        expect([step, 'contextual', denied]).toEqual([step, 'contextual', []]);
+      }
+      const notYet = K.find((k) => !live.has(k) && k !== absent);
+      if (notYet !== undefined) {
+        const body = await post('/check', { tuple_key: { user: `person:w${notYet}`, relation: 'viewer', object: 'doc:big' }, contextual_tuples });
+        expect([step, 'contextual', notYet, body.allowed]).toEqual([step, 'contextual', notYet, false]);
+      }
+    }
     const objects = (await post('/list-objects', { type: 'doc', relation: 'viewer', user: 'person:hub' })).objects as string[];
     // hub is also in every live team of doc:big's usersets.
     expect([step, [...objects].sort()]).toEqual([step, [...K.filter((k) => live.has(k)).map((k) => `doc:e${k}`), ...(live.size > 0 ? ['doc:big'] : [])].sort()]);
@@ -118,6 +136,6 @@ describeEachBackend('every member of a set counts at every size (inline <-> Set)
         steps++;
       }
     }
-    console.log(`[tester] ${backend.kind}: ${steps} steps, ${steps * (4 * N + 2)} answers compared`);
+    console.log(`[tester] ${backend.kind}: ${steps} steps, ${steps * (4 * N + 2)} answers compared, plus the contextual checks`);
   }, 120_000);
 });
