@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
@@ -5,18 +6,17 @@ import type { Logger } from '../kernel/logger.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { AUTHZEN_PATH, trackRoutes, unmatchedRoute } from './allowed-methods.js';
-import { newRequestId, securityHeaders } from './headers.js';
+import { requestIdFor, securityHeaders } from './headers.js';
 import { nulInUrl, refuseNul } from './json-body.js';
 import { healthRoutes } from './routes/health.js';
 import { authzenRoutes, sendAuthzenError } from './routes/authzen.js';
+import type { FastHandler } from './routes/authzen-fast.js';
 import { openfgaRoutes } from './routes/openfga/index.js';
 import { scimRoutes, sendScimError } from './routes/scim.js';
 import { sendOpenfgaError } from './routes/openfga/errors.js';
 import { oidcRoutes } from './routes/oidc.js';
 import { accountRoutes } from './routes/account/index.js';
 import { adminApi } from './routes/admin/index.js';
-
-const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * One log line per request, when it completes (request method, redacted URL, status, response
@@ -114,21 +114,43 @@ class LazyRequestLogger {
   silent(): void {}
 }
 
+/** Options of {@link buildHttpApp}. */
+export interface HttpAppOptions {
+  /**
+   * Answer plain single AuthZEN evaluations on the node:http fast path (routes/authzen-fast.ts)
+   * instead of through Fastify; same answers either way (default true; tests compare the two).
+   */
+  evaluationFastPath?: boolean;
+}
+
 /**
  * Builds the Fastify app: request ids (a safe incoming `X-Request-ID` is kept, else a UUIDv7),
  * JSON logs, the body limit, security headers, and every API under its prefix.
  * Each API registers its own error handler in its protocol's format; anything outside them
  * answers RFC 9457 problem details.
  */
-export async function buildHttpApp(services: Services): Promise<FastifyInstance> {
+export async function buildHttpApp(services: Services, options: HttpAppOptions = {}): Promise<FastifyInstance> {
+  // The node:http fast path for single AuthZEN evaluations (routes/authzen-fast.ts), set once the
+  // AuthZEN routes are registered; it declines every request while the app closes.
+  let fastPath: FastHandler | undefined;
+  let closing = false;
   const app = Fastify({
+    serverFactory: (handler, factoryOptions) => {
+      const opts = factoryOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
+      const server = createServer((req, res) => {
+        if (fastPath === undefined || closing || !fastPath(req, res)) handler(req, res);
+      });
+      // What Fastify sets on the server it creates itself (lib/server.js).
+      server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
+      server.requestTimeout = opts.requestTimeout ?? 0;
+      server.setTimeout(opts.connectionTimeout ?? 0);
+      if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
+      return server;
+    },
     loggerInstance: services.logger as unknown as FastifyBaseLogger,
     bodyLimit: services.config.bodyLimitBytes,
     trustProxy: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newRequestId();
-    },
+    genReqId: (req) => requestIdFor(req.headers['x-request-id']),
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
     childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger as unknown as Logger, bindings, options as Record<string, unknown>) as unknown as FastifyBaseLogger,
     return503OnClosing: true,
@@ -151,7 +173,12 @@ export async function buildHttpApp(services: Services): Promise<FastifyInstance>
 
   await app.register(async (scope) => healthRoutes(scope, services));
   // --- API registration (each module adds one line) ---
-  await app.register(async (scope) => authzenRoutes(scope, services));
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  const useFastPath = options.evaluationFastPath ?? true;
+  await app.register(async (scope) => authzenRoutes(scope, services, useFastPath ? { use: (h) => (fastPath = h), securityHeaders: headers } : undefined));
   await app.register(async (scope) => openfgaRoutes(scope, services), { prefix: '/stores' });
   await app.register(async (scope) => scimRoutes(scope, services), { prefix: '/scim/v2' });
   // Cookies are read only by the sign-in and account pages: the parser's hooks run there only.

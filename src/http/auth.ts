@@ -11,25 +11,28 @@ declare module 'fastify' {
   }
 }
 
-/** The bearer token in `Authorization: Bearer …` (RFC 6750 §2.1), or null. */
-export function bearerToken(request: FastifyRequest): string | null {
-  const h = request.headers.authorization;
-  if (!h) return null;
-  const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(h);
+/** The bearer token in an `Authorization: Bearer …` header value (RFC 6750 §2.1), or null. */
+export function bearerTokenIn(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header);
   return m?.[1] ?? null;
+}
+
+/** The bearer token in the request's `Authorization: Bearer …` (RFC 6750 §2.1), or null. */
+export function bearerToken(request: FastifyRequest): string | null {
+  return bearerTokenIn(request.headers.authorization);
+}
+
+/** The operation context of a request admitted with API token `token`. */
+export function apiTokenContext(token: ApiToken, requestId: string, sourceIp: string, source: OperationContext['source']): OperationContext {
+  return { tenantId: DEFAULT_TENANT, actor: { type: 'api_token', id: token.id }, requestId, sourceIp, source };
 }
 
 /** Admits `found` for `scope`, setting `request.operationContext`. @throws GatehouseError as {@link requireApiToken}. */
 function admit(request: FastifyRequest, found: ApiToken | null, scope: ApiScope, source: OperationContext['source']): void {
   if (!found) throw new GatehouseError('unauthenticated', 'the bearer token is invalid, expired or revoked');
   if (!found.scopes.includes(scope)) throw new GatehouseError('forbidden', `the token lacks the '${scope}' scope`, { requiredScope: scope });
-  request.operationContext = {
-    tenantId: DEFAULT_TENANT,
-    actor: { type: 'api_token', id: found.id },
-    requestId: String(request.id),
-    sourceIp: request.ip,
-    source,
-  };
+  request.operationContext = apiTokenContext(found, String(request.id), request.ip, source);
 }
 
 /**

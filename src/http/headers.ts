@@ -65,3 +65,11 @@ function pooledRandom16(): Uint8Array {
 export function newRequestId(): string {
   return uuidv7({ rng: pooledRandom16 });
 }
+
+/** Incoming `X-Request-ID` values kept as the request's own id (for logs): 1–128 characters of `[A-Za-z0-9._:-]`. */
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The id of a request whose `X-Request-ID` header is `given`: `given` when it is a safe id, else a new UUIDv7. */
+export function requestIdFor(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : newRequestId();
+}

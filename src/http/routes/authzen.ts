@@ -29,6 +29,9 @@ import { apiTokenHook, contextOf } from '../auth.js';
 import { atLeastRevisionOf } from '../consistency.js';
 import { systemContext } from '../../kernel/context.js';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
+import { jsonBodyParser } from '../json-body.js';
+import type { Logger } from '../../kernel/logger.js';
+import { evaluationFastPath, type FastHandler } from './authzen-fast.js';
 
 const text = z.string().min(1).max(256);
 /** Request ids echoed verbatim: printable ASCII, at most 256 characters. */
@@ -91,13 +94,21 @@ export interface AuthzenErrorBody {
  * condition errors, resolution too complex) becomes 400; server-side failures keep theirs (503, 500).
  */
 export function sendAuthzenError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const { status, body, unexpected } = authzenError(err);
+  if (unexpected) request.log.error({ err }, 'unexpected error');
+  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  return reply.code(status).type('application/json').send(body);
+}
+
+/**
+ * The AuthZEN answer to `err` (see {@link sendAuthzenError}): its HTTP status, its body, and
+ * whether it is unexpected (to be logged at error level). A 401 also carries `WWW-Authenticate: Bearer`.
+ */
+export function authzenError(err: unknown): { status: number; body: AuthzenErrorBody; unexpected: boolean } {
   const c = classifyError(err);
-  if (c.unexpected) request.log.error({ err }, 'unexpected error');
   let status = c.status;
   if (status >= 400 && status < 500 && status !== 401 && status !== 403 && status !== 404 && status !== 405 && status !== 413 && status !== 429) status = 400;
-  if (status === 401) reply.header('www-authenticate', 'Bearer');
-  const body: AuthzenErrorBody = { error: { code: c.code, message: c.message } };
-  return reply.code(status).type('application/json').send(body);
+  return { status, body: { error: { code: c.code, message: c.message } }, unexpected: c.unexpected };
 }
 
 function requireJson(request: FastifyRequest): void {
@@ -147,6 +158,14 @@ function isOptPartialAction(v: unknown): boolean {
 /** What {@link evaluationRequestSchema} admits. */
 function isEvaluationRequest(b: unknown): boolean {
   return isObject(b) && isEntity(b.subject) && isAction(b.action) && isEntity(b.resource) && isOptProperties(b.context);
+}
+
+/**
+ * A parsed JSON body as an Access Evaluation request (§6.1): the body itself when its shape is
+ * plainly right, else zod's copy. @throws ZodError (an `invalid_input` at the error edge).
+ */
+export function evaluationRequestOf(body: unknown): z.infer<typeof evaluationRequestSchema> {
+  return isEvaluationRequest(body) ? (body as z.infer<typeof evaluationRequestSchema>) : evaluationRequestSchema.parse(body);
 }
 /** What {@link evaluationsItem} admits. */
 function isEvaluationsItem(b: unknown): boolean {
@@ -203,9 +222,14 @@ export function authzenMetadata(base: string): Record<string, unknown> {
  * (the app keeps only simple ids as its own request id, for logs, and sets that header itself).
  */
 function echoRequestId(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  const given = request.headers['x-request-id'];
-  if (typeof given === 'string' && given !== request.id && ECHOABLE_REQUEST_ID.test(given)) reply.header('x-request-id', given);
+  const echoed = echoedRequestId(request.headers['x-request-id'], request.id as string);
+  if (echoed !== undefined) reply.header('x-request-id', echoed);
   done();
+}
+
+/** The `X-Request-ID` to answer in place of the request's own id `id` (see {@link echoRequestId}), or undefined. */
+export function echoedRequestId(given: string | string[] | undefined, id: string): string | undefined {
+  return typeof given === 'string' && given !== id && ECHOABLE_REQUEST_ID.test(given) ? given : undefined;
 }
 function noop(): void {}
 
@@ -226,8 +250,12 @@ const evaluationsResponseJsonSchema = {
   properties: { evaluations: { type: 'array', items: decisionJsonSchema }, decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } },
 } as const;
 
-/** Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler. */
-export async function authzenRoutes(app: FastifyInstance, services: Services): Promise<void> {
+/**
+ * Registers the AuthZEN routes (bearer token with the `authz` scope) with their own error handler.
+ * `fastPath.use`, when given, receives the node:http fast path for single evaluations
+ * (authzen-fast.ts), which shares this scope's PDP.
+ */
+export async function authzenRoutes(app: FastifyInstance, services: Services, fastPath?: { use: (handler: FastHandler) => void; securityHeaders: Readonly<Record<string, string>> }): Promise<void> {
   app.setErrorHandler((err, request, reply) => sendAuthzenError(request, reply, err));
   const catalog = new AuthzenCatalog(services.storage);
   const unsubscribe = services.authzStores.onStoreChange((tenantId, storeId) => catalog.forget(tenantId, storeId));
@@ -237,6 +265,16 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
   });
   const pdp = new AuthzenPdp(services.authz, catalog);
   const search = new AuthzenSearch(services.authz, pdp);
+  fastPath?.use(
+    evaluationFastPath({
+      log: app.log as unknown as Logger,
+      apiTokens: services.apiTokens,
+      pdp,
+      securityHeaders: fastPath.securityHeaders,
+      bodyLimitBytes: services.config.bodyLimitBytes,
+      parseJson: jsonBodyParser(app, false),
+    }),
+  );
   const authenticate = apiTokenHook(services, 'authz');
   // Every route's one onRequest hook: the X-Request-ID echo, then (API routes) the bearer token.
   const echo = { onRequest: echoRequestId };
@@ -262,7 +300,8 @@ export async function authzenRoutes(app: FastifyInstance, services: Services): P
     // Not async: the decision is usually answered without a promise (AuthzenPdp.evaluateNow); a
     // throw here reaches the error handler as a rejection would.
     app.post(`${prefix}/access/v1/evaluation`, { ...auth, schema: { response: { 200: evaluationResponseJsonSchema } } }, (request) => {
-      const body = parse(request, evaluationRequestSchema, isEvaluationRequest);
+      requireJson(request);
+      const body = evaluationRequestOf(request.body);
       return pdp.evaluateNow(contextOf(request), storeOf(request), body, atLeastRevisionOf(request.headers));
     });
 
