@@ -1,3 +1,4 @@
+import { hasLoneSurrogate } from '../kernel/normalize.js';
 import { GatehouseError } from '../kernel/errors.js';
 
 /** Id of each tenant's built-in store, which holds Gatehouse's own identities (DOMAIN.md). */
@@ -91,6 +92,6 @@ export function validateTupleShape(t: RelationTuple): void {
   if (!TYPE_RE.test(t.subjectType)) throw bad('subject type', t.subjectType);
   if (!RELATION_RE.test(t.relation)) throw bad('relation', t.relation);
   if (t.subjectRelation && !RELATION_RE.test(t.subjectRelation)) throw bad('subject relation', t.subjectRelation);
-  if (!t.objectId || t.objectId.length > 256 || /[\s#@]/.test(t.objectId)) throw bad('object id', t.objectId);
-  if (!t.subjectId || t.subjectId.length > 256 || /[\s#@]/.test(t.subjectId)) throw bad('subject id', t.subjectId);
+  if (!t.objectId || t.objectId.length > 256 || /[\s#@]/.test(t.objectId) || hasLoneSurrogate(t.objectId)) throw bad('object id', t.objectId);
+  if (!t.subjectId || t.subjectId.length > 256 || /[\s#@]/.test(t.subjectId) || hasLoneSurrogate(t.subjectId)) throw bad('subject id', t.subjectId);
 }

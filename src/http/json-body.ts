@@ -1,24 +1,42 @@
 /**
- * Request bodies and URLs free of U+0000 (NUL), refused at the edge of every API.
+ * Request bodies and URLs free of U+0000 (NUL), and JSON bodies free of unpaired UTF-16
+ * surrogates, refused at the edge of every API.
  *
  * PostgreSQL `text` cannot hold U+0000 (it answers `invalid byte sequence for encoding "UTF8": 0x00`),
  * while SQLite stores it: refusing it here keeps both backends alike and turns what would be a
  * database error (a 500) into a `400 invalid_input` in each API's own error format (the error is
- * raised in a hook or a content-type parser, so the route's scope formats it).
+ * raised in a hook or a content-type parser, so the route's scope formats it). An unpaired
+ * surrogate (JSON `"\\ud800"`) cannot be encoded in UTF-8: both databases would store U+FFFD in
+ * its place, a different string from the one the caller sent and the server keeps in memory.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../kernel/errors.js';
+import { hasLoneSurrogate } from '../kernel/normalize.js';
 
 /** Nesting deeper than this is left to the body's own validation (JSON bodies are at most 1 MiB). */
 const MAX_DEPTH = 64;
 
-/** True when any string (object key or value) in a parsed body contains U+0000. */
-export function containsNul(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
+/** True when any string (object key or value) in a parsed body satisfies `bad`. */
+function anyString(value: unknown, bad: (s: string) => boolean, depth = 0): boolean {
+  if (typeof value === 'string') return bad(value);
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return false;
-  if (Array.isArray(value)) return value.some((v) => containsNul(v, depth + 1));
-  for (const [k, v] of Object.entries(value)) if (k.includes('\u0000') || containsNul(v, depth + 1)) return true;
+  if (Array.isArray(value)) return value.some((v) => anyString(v, bad, depth + 1));
+  for (const [k, v] of Object.entries(value)) if (bad(k) || anyString(v, bad, depth + 1)) return true;
   return false;
+}
+
+const hasNul = (s: string): boolean => s.includes('\u0000');
+
+/** True when any string (object key or value) in a parsed body contains U+0000. */
+export function containsNul(value: unknown): boolean {
+  return anyString(value, hasNul);
+}
+
+/** A JSON escape of a UTF-16 surrogate (`\uD800` to `\uDFFF`): the only way JSON text can spell an unpaired one. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+function loneSurrogateError(): GatehouseError {
+  return new GatehouseError('invalid_input', 'the request body contains an unpaired UTF-16 surrogate (an escape from \\uD800 to \\uDFFF without its pair), which is not a Unicode character');
 }
 
 function nulError(where: 'URL' | 'body'): GatehouseError {
@@ -64,8 +82,15 @@ export function jsonBodyParser(scope: FastifyInstance, emptyIsNone: boolean): (r
       }
       return done(null, value);
     }
-    if (!text.includes('\\u0000')) return parse(request, text, done);
-    parse(request, text, (err, value) => (err ? done(err) : containsNul(value) ? done(nulError('body')) : done(null, value)));
+    const nul = text.includes('\\u0000');
+    const surrogate = SURROGATE_ESCAPE.test(text);
+    if (!nul && !surrogate) return parse(request, text, done);
+    parse(request, text, (err, value) => {
+      if (err) return done(err);
+      if (nul && containsNul(value)) return done(nulError('body'));
+      if (surrogate && anyString(value, hasLoneSurrogate)) return done(loneSurrogateError());
+      done(null, value);
+    });
   };
 }
 

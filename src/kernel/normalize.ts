@@ -10,3 +10,15 @@
 export function normalizeIdentifier(value: string): string {
   return value.normalize('NFC').toUpperCase().toLowerCase().normalize('NFC');
 }
+
+/**
+ * A UTF-16 surrogate without its pair: not a Unicode scalar value, so UTF-8 cannot carry it
+ * (RFC 3629 §3) and a database stores U+FFFD in its place. JSON can spell one (`"\\ud800"`,
+ * RFC 8259 §8.2), so text from outside is checked with this.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when `value` holds a UTF-16 surrogate without its pair (see {@link LONE_SURROGATE}). */
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}

@@ -175,6 +175,8 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
       [ev('ann\u0000x'), 400],
       [ev('ann').replace('"ann"', '"ann\\u0000"'), 400],
       [ev('ann').replace('"ann"', '"\\u0061nn"'), 200],
+      [ev('ann').replace('"ann"', '"ann\\ud800"'), 400],
+      [ev('ann').replace('"ann"', '"ann\\ud83d\\ude00"'), 200],
       [ev('a'.repeat(257)), 400],
       [JSON.stringify({ subject: { type: 'user', id: 7 }, action: { name: 'viewer' }, resource: { type: 'doc', id: 'plan' } }), 400],
       [JSON.stringify({ subject: { type: 'user', id: 'ann' }, resource: { type: 'doc', id: 'plan' } }), 400],
