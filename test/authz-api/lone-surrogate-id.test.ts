@@ -1,5 +1,5 @@
 /**
- * Fresh-eyes tester (issue #3), FAILS on main: an id holding a lone UTF-16 surrogate (valid JSON:
+ * Fresh-eyes tester (issue #3), a defect now fixed (the JSON edge and tuple validation refuse it): an id holding a lone UTF-16 surrogate (valid JSON:
  * "\ud800x") is accepted by validation, but the database stores another string (PostgreSQL: U+FFFD;
  * SQLite: three U+FFFD), so TupleStore.write sees its insert come back under another key:
  * - without on_duplicate: 400 write_failed_due_to_invalid_input "cannot write a tuple which already
