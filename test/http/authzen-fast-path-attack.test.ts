@@ -245,4 +245,30 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     expect(await use(fastPort, fresh)).toMatch(/^HTTP\/1\.1 401/);
     expect(await use(plainPort, fresh)).toMatch(/^HTTP\/1\.1 401/);
   });
+  // ---- Defects found (fail on main at 582059d/6c46db0; fast path differs from Fastify) ----
+
+  // DEFECT: Fastify answers every body-parser error (bad JSON, empty body, prototype keys, NUL) with
+  // `Connection: close` and closes the connection (lib/content-type-parser.js onDone), so a request
+  // pipelined behind it is never answered; the fast path keeps the connection alive and answers it.
+  it('a body the JSON parser refuses closes a keep-alive connection on both (Connection: close)', async () => {
+    for (const bad of ['{', '   ', '{"__proto__": {"x": 1}}', '{"a": "\\u0000"}']) {
+      const text = await both([req(bad) + req(ev('ann'), { connection: 'close' })]);
+      expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 400']);
+      expect(text.toLowerCase()).toContain('connection: close');
+    }
+  });
+
+  // DEFECT: at debug, Fastify writes `incoming request` (RequestLogController.incomingRequest); the fast path does not.
+  it('at debug, writes the same lines for a request as Fastify (and never the token)', async () => {
+    lines.length = 0;
+    rawLines.length = 0;
+    await exchange(fastPort, [req(ev('ann'), { 'x-request-id': 'dbg-fast', connection: 'close' })]);
+    await exchange(plainPort, [req(ev('ann'), { 'x-request-id': 'dbg-plain', connection: 'close' })]);
+    await sleep(50);
+    const msgs = (id: string) => lines.filter((l) => l.request_id === id).map((l) => `${l.level} ${l.msg}`);
+    for (const l of rawLines) expect(l).not.toContain(token.slice(8));
+    expect(msgs('dbg-plain')).toEqual(['20 incoming request', '30 request completed']);
+    expect(msgs('dbg-fast')).toEqual(msgs('dbg-plain'));
+  });
+
 });
