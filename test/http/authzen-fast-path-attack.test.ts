@@ -245,6 +245,37 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     expect(await use(fastPort, fresh)).toMatch(/^HTTP\/1\.1 401/);
     expect(await use(plainPort, fresh)).toMatch(/^HTTP\/1\.1 401/);
   });
+  it('closing: a request in flight is answered, the next one on its connection gets 503 and Connection: close, alike', async () => {
+    const run = async (fast: boolean): Promise<string> => {
+      const app = await buildHttpApp(gh as unknown as Services, { evaluationFastPath: fast });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (app.server.address() as { port: number }).port;
+      const first = req(ev('ann'));
+      const text = new Promise<string>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        s.on('data', (c) => chunks.push(c));
+        s.on('error', reject);
+        s.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        s.on('connect', async () => {
+          s.write(first.slice(0, first.length - 3));
+          await sleep(50);
+          const closed = app.close();
+          await sleep(50);
+          s.write(first.slice(first.length - 3) + req(ev('eve')));
+          await closed;
+        });
+      });
+      return normal(await text);
+    };
+    const before = evaluationFastPathStats.taken;
+    const a = await run(true);
+    expect(evaluationFastPathStats.taken - before).toBe(1);
+    const b = await run(false);
+    expect(a).toEqual(b);
+    expect(a.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 503']);
+  });
+
   // ---- Defects found (fail on main at 582059d/6c46db0; fast path differs from Fastify) ----
 
   // DEFECT: Fastify answers every body-parser error (bad JSON, empty body, prototype keys, NUL) with
