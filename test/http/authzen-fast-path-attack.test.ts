@@ -164,6 +164,17 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     await both([req(ev('ann')) + 'garbage\r\n\r\n']);
   });
 
+  it('a body of exactly the limit is taken on the fast path and answered as Fastify does; one byte more is 413 on both', async () => {
+    const limit = gh.config.bodyLimitBytes;
+    const head = '{"subject":{"type":"user","id":"ann"},"action":{"name":"viewer"},"resource":{"type":"doc","id":"plan"},"pad":"';
+    const exact = head + 'x'.repeat(limit - Buffer.byteLength(head) - 2) + '"}';
+    expect(Buffer.byteLength(exact)).toBe(limit);
+    const before = evaluationFastPathStats.taken;
+    expect(await both([req(exact, { connection: 'close' })])).toContain('{"decision":true}');
+    expect(evaluationFastPathStats.taken - before).toBe(1);
+    expect(await both([req(exact + ' ', { connection: 'close' })])).toMatch(/^HTTP\/1\.1 413/);
+  });
+
   it('huge headers are refused alike', async () => {
     await both([req(ev('ann'), { 'x-big': 'a'.repeat(20_000), connection: 'close' })]);
     await both([req(ev('ann'), { 'x-big': 'a'.repeat(15_000), connection: 'close' })]);
@@ -274,6 +285,20 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     const b = await run(false);
     expect(a).toEqual(b);
     expect(a.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 503']);
+  });
+
+  it('default store changed, then deleted: both paths answer alike after each change', async () => {
+    const ann = () => both([req(ev('ann'), { connection: 'close' })]);
+    expect(await ann()).toContain('{"decision":true}');
+    const other = await gh.authzStores.create(cliContext(), 'other');
+    await gh.authzStores.setDefault(cliContext(), other.id);
+    const before = evaluationFastPathStats.taken;
+    const a = await ann();
+    expect(evaluationFastPathStats.taken - before).toBe(1);
+    await gh.authzStores.delete(cliContext(), other.id);
+    const b = await ann();
+    // The new default has no tuples: deny; deleted, the built-in store is the default again: deny.
+    for (const r of [a, b]) expect([r.split('\r\n')[0], r.slice(r.indexOf('\r\n\r\n') + 4)]).toEqual(['HTTP/1.1 200 OK', '{"decision":false}']);
   });
 
   // ---- Defects found (fail on main at 582059d/6c46db0; fast path differs from Fastify) ----
