@@ -301,7 +301,7 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     for (const r of [a, b]) expect([r.split('\r\n')[0], r.slice(r.indexOf('\r\n\r\n') + 4)]).toEqual(['HTTP/1.1 200 OK', '{"decision":false}']);
   });
 
-  // ---- Defects found (fail on main at 582059d/6c46db0; fast path differs from Fastify) ----
+  // ---- Defects found by the tester (failed at 582059d/6c46db0: the fast path differed from Fastify; fixed since) ----
 
   // DEFECT: Fastify answers every body-parser error (bad JSON, empty body, prototype keys, NUL) with
   // `Connection: close` and closes the connection (lib/content-type-parser.js onDone), so a request

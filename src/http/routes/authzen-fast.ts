@@ -80,22 +80,32 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
     const shownId = echoedRequestId(given, id) ?? id;
     const socket = req.socket;
     const sourceIp = socket.remoteAddress;
+    // The request as the logger's `req` serializer reads a FastifyRequest (kernel/logger.ts).
+    const loggedReq = () => ({ method: req.method, url: req.url, host: h.host ?? '', ip: socket.remoteAddress, socket });
+    // RequestLogController.incomingRequest (app.ts): at debug, a line when the request arrives.
+    if (o.log.isLevelEnabled('debug')) o.log.debug({ request_id: id, req: loggedReq() }, 'incoming request');
 
-    const send = (status: number, payload: string): void => {
+    /** `closeConnection`: answer `Connection: close` and close, as Fastify does after a body its parser refused. */
+    const send = (status: number, payload: string, closeConnection = false): void => {
       if (res.destroyed) return;
       if (logCompletion()) {
         res.once('finish', () => {
-          const loggedReq = { method: req.method, url: req.url, host: h.host ?? '', ip: socket.remoteAddress, socket };
-          o.log.info({ request_id: id, req: loggedReq, res: { statusCode: res.statusCode }, responseTime: performance.now() - startedAt }, 'request completed');
+          o.log.info({ request_id: id, req: loggedReq(), res: { statusCode: res.statusCode }, responseTime: performance.now() - startedAt }, 'request completed');
         });
       }
-      res.writeHead(status, [...staticHeaders, 'x-request-id', shownId, 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(payload))]);
+      const length = String(Buffer.byteLength(payload));
+      res.writeHead(
+        status,
+        closeConnection
+          ? [...staticHeaders, 'x-request-id', shownId, 'connection', 'close', 'content-type', 'application/json; charset=utf-8', 'content-length', length]
+          : [...staticHeaders, 'x-request-id', shownId, 'content-type', 'application/json; charset=utf-8', 'content-length', length],
+      );
       res.end(payload);
     };
-    const fail = (err: unknown): void => {
+    const fail = (err: unknown, closeConnection = false): void => {
       const { status, body, unexpected } = authzenError(err);
       if (unexpected) o.log.error({ request_id: id, err }, 'unexpected error');
-      send(status, JSON.stringify(body));
+      send(status, JSON.stringify(body), closeConnection);
     };
     const answer = (r: EvaluationResponse): void => send(200, JSON.stringify(r));
 
@@ -112,7 +122,9 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
     req.on('end', () => {
       const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
       o.parseJson(undefined as unknown as FastifyRequest, text, (err, value) => {
-        if (err) return fail(err);
+        // Fastify's content-type parser closes the connection after a refused body (the client
+        // may send more); so does this path, with the same headers (lib/content-type-parser.js).
+        if (err) return fail(err, true);
         let out: EvaluationResponse | Promise<EvaluationResponse>;
         try {
           const body = evaluationRequestOf(value);
