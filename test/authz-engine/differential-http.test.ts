@@ -17,14 +17,7 @@ import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../support/random.js';
 
 const rr = { this: {} };
 const MODEL = {

@@ -11,14 +11,7 @@ import { TupleIndex } from '../../src/authz/index.js';
 import { listObjectNodes } from '../../src/authz/list-objects.js';
 import { compileModel, type AuthorizationModel } from '../../src/authz/model.js';
 import type { RelationTuple } from '../../src/authz/tuples.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../support/random.js';
 
 const rr = { this: {} };
 const MODEL: AuthorizationModel = {

@@ -8,14 +8,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startGatehouse, type Running } from '../authz-api/support.js';
 import { describeEachBackend } from '../support/backends.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../support/random.js';
 
 const rr = { this: {} };
 const MODEL = {

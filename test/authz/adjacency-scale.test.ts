@@ -7,14 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Adjacency } from '../../src/authz/adjacency.js';
 import { idsToArray } from '../../src/authz/idset.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { rng } from '../support/random.js';
 
 /** Equal arrays (a thrown error names the first difference; expect() in the hot loop costs most of the run). */
 function same(got: number[], want: number[], what: string): void {

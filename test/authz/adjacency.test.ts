@@ -5,16 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { Adjacency, INLINE_BACK, INLINE_MAX } from '../../src/authz/adjacency.js';
 import { idsToArray } from '../../src/authz/idset.js';
+import { rng } from '../support/random.js';
 
 /** A small deterministic generator (tests must not depend on Math.random). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 type Ref = Map<string, Set<number>>;
 const key = (a: number, r1: number, r2: number) => `${a}|${r1}|${r2}`;
 

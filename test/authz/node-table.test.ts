@@ -3,16 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { NodeTable, hashNodeKey } from '../../src/authz/node-table.js';
 import { NodeSpace } from '../../src/authz/nodes.js';
 import { Symbols } from '../../src/authz/model.js';
+import { rng } from '../support/random.js';
 
 /** A small deterministic generator (tests must not depend on Math.random). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 describe('NodeTable', () => {
   it('answers like a Map through growth, deletes (backward shift) and re-adds', () => {
     const ids: string[] = [];
