@@ -134,21 +134,29 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   // AuthZEN routes are registered; it declines every request while the app closes.
   let fastPath: FastHandler | undefined;
   let closing = false;
+  // GATEHOUSE_REQUEST_TIMEOUT_SECONDS: the whole request (headers and body) must arrive within it,
+  // on the fast path as on Fastify (node:http answers 408 through Fastify's clientError handler
+  // and closes); the headers alone within 60 s at most. node:http checks every half of it (30 s at most).
+  const requestTimeoutMs = services.config.requestTimeoutSeconds * 1000;
   const app = Fastify({
     serverFactory: (handler, factoryOptions) => {
       const opts = factoryOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
-      const server = createServer((req, res) => {
-        if (fastPath === undefined || closing || !fastPath(req, res)) handler(req, res);
-      });
+      const requestTimeout = opts.requestTimeout || requestTimeoutMs;
+      const server = createServer(
+        { requestTimeout, headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeout / 2)) },
+        (req, res) => {
+          if (fastPath === undefined || closing || !fastPath(req, res)) handler(req, res);
+        },
+      );
       // What Fastify sets on the server it creates itself (lib/server.js).
       server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
-      server.requestTimeout = opts.requestTimeout ?? 0;
       server.setTimeout(opts.connectionTimeout ?? 0);
       if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
       return server;
     },
     loggerInstance: services.logger as unknown as FastifyBaseLogger,
     bodyLimit: services.config.bodyLimitBytes,
+    requestTimeout: requestTimeoutMs,
     trustProxy: false,
     genReqId: (req) => requestIdFor(req.headers['x-request-id']),
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),

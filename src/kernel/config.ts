@@ -48,6 +48,15 @@ export const configSchema = z
       .min(1024)
       .default(1024 * 1024)
       .describe('GATEHOUSE_BODY_LIMIT_BYTES: largest accepted request body, in bytes (default 1 MiB).'),
+    requestTimeoutSeconds: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(60)
+      .describe(
+        'GATEHOUSE_REQUEST_TIMEOUT_SECONDS: a client has this many seconds, from its first byte, to send a whole request (headers and body); a client that stalls or dribbles past it is answered 408 and its connection closed, so slow clients cannot hold connections open (the headers alone get at most 60 s). Checked every half of this period (at most every 30 s), so a stalled request is closed between 1 and 1.5 times this after it began.',
+      ),
     accessTokenTtlSeconds: z.coerce
       .number()
       .int()
@@ -156,6 +165,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   workers: 'GATEHOUSE_WORKERS',
   logLevel: 'GATEHOUSE_LOG_LEVEL',
   bodyLimitBytes: 'GATEHOUSE_BODY_LIMIT_BYTES',
+  requestTimeoutSeconds: 'GATEHOUSE_REQUEST_TIMEOUT_SECONDS',
   accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtlSeconds: 'GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS',
   sessionTtlSeconds: 'GATEHOUSE_SESSION_TTL_SECONDS',
