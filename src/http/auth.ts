@@ -57,7 +57,7 @@ export function apiTokenHook(services: Pick<Services, 'apiTokens'>, scope: ApiSc
   return (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     const token = bearerToken(request);
     if (!token) return done(new GatehouseError('unauthenticated', 'a bearer token is required'));
-    const cached = services.apiTokens.authenticateCached(DEFAULT_TENANT, token);
+    const cached = services.apiTokens.authenticateCached(DEFAULT_TENANT, token, request.raw.socket);
     if (cached !== undefined) {
       try {
         admit(request, cached, scope, source);

@@ -75,6 +75,16 @@ interface CachedToken {
 
 const MS_PER_MINUTE = 60_000;
 
+/** The authentication cache's key for a token whose SHA-256 (hex) is `hash`. */
+function cacheKeyOf(tenantId: string, hash: string): string {
+  return `${tenantId}\u0000${hash}`;
+}
+
+/** The authentication cache's key for `token`: tenant and the token's SHA-256, never the token itself. */
+function cacheKey(tenantId: string, token: string): string {
+  return cacheKeyOf(tenantId, sha256Hex(token));
+}
+
 function cachedToken(tenantId: string, token: ApiToken, loadedAtMs: number): CachedToken {
   return {
     tenantId,
@@ -95,9 +105,17 @@ function cachedToken(tenantId: string, token: ApiToken, loadedAtMs: number): Cac
  * process's revocation or rotation (a replica, the CLI) is evicted by ApiTokenRevocationFollower
  * (src/identity/api-token-follower.ts: 1 s poll, PostgreSQL NOTIFY) and at the latest
  * `cacheTtlSeconds` later. Unknown tokens are never cached.
+ *
+ * A caller that serves many requests on one connection (HTTP keep-alive) may pass the connection
+ * to {@link authenticateCached}: the token's cache key is then remembered for that connection, so
+ * a client presenting the same token again is not hashed again. The memo holds the last token the
+ * connection presented (which its own requests carry anyway) and leaves with the connection (a
+ * `WeakMap`); it changes no outcome, as the key is a pure function of tenant and token.
  */
 export class ApiTokenService {
   private readonly cache = new Map<string, CachedToken>();
+  /** Per connection: the last tenant and token it presented, and their cache key. */
+  private readonly keyOnConnection = new WeakMap<object, { tenantId: string; token: string; key: string }>();
   private readonly cacheTtlMs: number;
   /** Bumped by every revocation and rotation: a read that started before one is not cached. */
   private generation = 0;
@@ -166,7 +184,7 @@ export class ApiTokenService {
   async authenticate(tenantId: string, token: string): Promise<ApiToken | null> {
     if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;
     const hash = sha256Hex(token);
-    const key = `${tenantId}\u0000${hash}`;
+    const key = cacheKeyOf(tenantId, hash);
     const nowMs = this.clock.now().getTime();
     const hit = this.cache.get(key);
     if (hit && nowMs - hit.loadedAtMs < this.cacheTtlMs) return this.stillValid(hit, nowMs);
@@ -196,16 +214,32 @@ export class ApiTokenService {
    * The answer for `token` when it needs no database access: the cached token (fresh entry, use
    * already recorded this minute), or null when the token is malformed or its cached entry has
    * expired; undefined when {@link authenticate} must be called. Same outcomes as `authenticate`.
+   * @param connection - the connection the token came on (a `net.Socket`), to hash a token it
+   *   presents again only once (see the class comment); any object that lives as long as it.
    */
-  authenticateCached(tenantId: string, token: string): ApiToken | null | undefined {
+  authenticateCached(tenantId: string, token: string, connection?: object): ApiToken | null | undefined {
     if (!token.startsWith(API_TOKEN_PREFIX) || token.length > 200) return null;
     if (this.cache.size === 0) return undefined;
-    const hit = this.cache.get(`${tenantId}\u0000${sha256Hex(token)}`);
+    const hit = this.cache.get(connection === undefined ? cacheKey(tenantId, token) : this.keyFor(connection, tenantId, token));
     if (!hit) return undefined;
     const nowMs = this.clock.now().getTime();
     if (nowMs - hit.loadedAtMs >= this.cacheTtlMs) return undefined;
     if (hit.expiresAtMs <= nowMs) return null;
     return hit.lastUsedMinute === Math.floor(nowMs / MS_PER_MINUTE) ? hit.token : undefined;
+  }
+
+  /** {@link cacheKey} of `tenantId` and `token`, remembered for `connection` (see the class comment). */
+  private keyFor(connection: object, tenantId: string, token: string): string {
+    const seen = this.keyOnConnection.get(connection);
+    if (seen !== undefined && seen.token === token && seen.tenantId === tenantId) return seen.key;
+    const key = cacheKey(tenantId, token);
+    if (seen === undefined) this.keyOnConnection.set(connection, { tenantId, token, key });
+    else {
+      seen.tenantId = tenantId;
+      seen.token = token;
+      seen.key = key;
+    }
+    return key;
   }
 
   /** The cached token if it has not expired at `nowMs`, after recording its use (minute granularity). */

@@ -110,6 +110,48 @@ describeEachBackend('API token authentication cache', (backend) => {
     expect(await a.authenticate('default', t2)).toBeNull();
   });
 
+  it('answers the same with a connection as without one, whatever tokens the connection presents in turn', async () => {
+    clock.set('2026-07-01T00:00:10.000Z');
+    const { token: t1, apiToken: k1 } = await a.create(ctx, { name: 'conn-1', scopes: ['authz'] });
+    const { token: t2, apiToken: k2 } = await a.create(ctx, { name: 'conn-2', scopes: ['scim'] });
+    await a.authenticate('default', t1);
+    await a.authenticate('default', t2);
+    const connection = {};
+    const other = {};
+    // Each step: the tenant and token a request presents; the connection's answer must equal the plain one.
+    const steps: [string, string][] = [
+      ['default', t1],
+      ['default', t1],
+      ['default', t2],
+      ['default', t1],
+      ['other-tenant', t1],
+      ['default', t1],
+      ['default', `${t1}x`],
+      ['default', 'not-a-token'],
+      ['default', t1],
+    ];
+    const seen: (string | null | undefined)[] = [];
+    for (const [tenant, token] of steps) {
+      const plain = a.authenticateCached(tenant, token);
+      expect(a.authenticateCached(tenant, token, connection)).toBe(plain);
+      seen.push(plain === undefined || plain === null ? plain : plain.id);
+    }
+    expect(seen).toEqual([k1.id, k1.id, k2.id, k1.id, undefined, k1.id, undefined, null, k1.id]);
+    // A revocation is seen at once on a connection that presented the token before, and on no other.
+    expect(a.authenticateCached('default', t1, other)?.id).toBe(k1.id);
+    await a.revoke(ctx, k1.id);
+    expect(a.authenticateCached('default', t1, connection)).toBeUndefined();
+    expect(a.authenticateCached('default', t1, other)).toBeUndefined();
+    expect(await a.authenticate('default', t1)).toBeNull();
+    expect(a.authenticateCached('default', t2, connection)?.id).toBe(k2.id);
+    // A rotated secret: the old one stops on the connection that used it, the new one works there.
+    const { token: t3 } = await a.rotate(ctx, k2.id);
+    expect(a.authenticateCached('default', t2, connection)).toBeUndefined();
+    expect((await a.authenticate('default', t3))?.id).toBe(k2.id);
+    expect(a.authenticateCached('default', t3, connection)?.id).toBe(k2.id);
+    expect(a.authenticateCached('default', t2, connection)).toBeUndefined();
+  });
+
   it('does not cache unknown tokens, and with a TTL of 0 reads the database every time', async () => {
     const off = new ApiTokenService(storage, new AuditLog(storage.kind, clock), clock, { cacheTtlSeconds: 0 });
     const { token, apiToken } = await off.create(ctx, { name: 'uncached', scopes: ['authz'] });
