@@ -55,6 +55,8 @@ const PATH = '/access/v1/evaluation';
 /** Requests this process answered on the fast path (all apps together): what tests and operators read to see it in use. */
 export const evaluationFastPathStats = { taken: 0 };
 const DIGITS = /^[1-9][0-9]{0,15}$/;
+/** The two bodies of a decision without context, as `JSON.stringify` writes them (deny, permit). */
+const DECISION_BODY = [JSON.stringify({ decision: false }), JSON.stringify({ decision: true })] as const;
 
 /** The fast path for single Access Evaluations (see the module comment). */
 export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
@@ -70,11 +72,13 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
     if (length === undefined || !DIGITS.test(length) || Number(length) > o.bodyLimitBytes) return false;
     const bearer = bearerTokenIn(h.authorization);
     if (bearer === null) return false;
-    const token = o.apiTokens.authenticateCached(DEFAULT_TENANT, bearer);
+    const token = o.apiTokens.authenticateCached(DEFAULT_TENANT, bearer, req.socket);
     if (!token || !token.scopes.includes('authz')) return false;
 
     evaluationFastPathStats.taken++;
-    const startedAt = performance.now();
+    // The completion line's level is read once, when the request arrives (its clock only then).
+    const logged = logCompletion();
+    const startedAt = logged ? performance.now() : 0;
     const given = h['x-request-id'];
     const id = requestIdFor(given);
     const shownId = echoedRequestId(given, id) ?? id;
@@ -88,7 +92,7 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
     /** `closeConnection`: answer `Connection: close` and close, as Fastify does after a body its parser refused. */
     const send = (status: number, payload: string, closeConnection = false): void => {
       if (res.destroyed) return;
-      if (logCompletion()) {
+      if (logged) {
         res.once('finish', () => {
           o.log.info({ request_id: id, req: loggedReq(), res: { statusCode: res.statusCode }, responseTime: performance.now() - startedAt }, 'request completed');
         });
@@ -107,7 +111,7 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
       if (unexpected) o.log.error({ request_id: id, err }, 'unexpected error');
       send(status, JSON.stringify(body), closeConnection);
     };
-    const answer = (r: EvaluationResponse): void => send(200, JSON.stringify(r));
+    const answer = (r: EvaluationResponse): void => send(200, r.context === undefined ? DECISION_BODY[r.decision ? 1 : 0] : JSON.stringify(r));
 
     const chunks: Buffer[] = [];
     let received = 0;
