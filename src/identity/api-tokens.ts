@@ -74,6 +74,13 @@ interface CachedToken {
 }
 
 const MS_PER_MINUTE = 60_000;
+/**
+ * How long, in ms, a token dropped from inside its revoking transaction ({@link ApiTokenService.forgetRevoking})
+ * stays out of the cache: longer than such a transaction runs. Costs nothing once it has committed
+ * (a revoked token is never cached); after a rollback the token is read from the database on each
+ * use until then.
+ */
+const REVOKING_HOLD_MS = 5 * 60_000;
 
 /** The authentication cache's key for a token whose SHA-256 (hex) is `hash`. */
 function cacheKeyOf(tenantId: string, hash: string): string {
@@ -119,6 +126,8 @@ export class ApiTokenService {
   private readonly cacheTtlMs: number;
   /** Bumped by every revocation and rotation: a read that started before one is not cached. */
   private generation = 0;
+  /** Tokens (`tenant\0id`) being revoked by a transaction that may not have committed yet, and until when (clock ms) they are kept out of the cache. */
+  private readonly revoking = new Map<string, number>();
 
   constructor(
     private readonly storage: Storage,
@@ -203,7 +212,7 @@ export class ApiTokenService {
     // also revokes such tokens, in its own transaction; see revokeUserApiTokens).
     if (row.user_id !== null && row.user_status !== 'active') return null;
     const entry = cachedToken(tenantId, toApiToken(row), nowMs);
-    if (this.cacheTtlMs > 0 && generation === this.generation) {
+    if (this.cacheTtlMs > 0 && generation === this.generation && !this.isRevoking(tenantId, row.id, nowMs)) {
       if (this.cache.size >= API_TOKEN_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(key, entry);
     }
@@ -256,15 +265,41 @@ export class ApiTokenService {
     return entry.token;
   }
 
+  /** Whether token `id` is held out of the cache by {@link forgetRevoking} at `nowMs`. */
+  private isRevoking(tenantId: string, id: string, nowMs: number): boolean {
+    if (this.revoking.size === 0) return false;
+    const until = this.revoking.get(`${tenantId}\u0000${id}`);
+    return until !== undefined && until > nowMs;
+  }
+
+  /**
+   * {@link forgetMany} for a caller still inside the transaction that revokes the tokens
+   * (deprovisioning, revokeUserApiTokens): also keeps them out of the cache for
+   * {@link REVOKING_HOLD_MS}, because a read on another connection before that transaction commits
+   * still sees them valid (PostgreSQL) and would cache them, and the cache (the AuthZEN fast path)
+   * would admit them after the revocation returned.
+   */
+  forgetRevoking(tenantId: string, ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    const nowMs = this.clock.now().getTime();
+    // Oldest first (insertion order, same hold): drop the expired ones.
+    for (const [key, until] of this.revoking) {
+      if (until > nowMs) break;
+      this.revoking.delete(key);
+    }
+    for (const id of ids) {
+      const key = `${tenantId}\u0000${id}`;
+      this.revoking.delete(key);
+      this.revoking.set(key, nowMs + REVOKING_HOLD_MS);
+    }
+    this.forgetMany(tenantId, ids);
+  }
+
   /** Drops token `id` of `tenantId` from the cache and stops in-flight reads from caching it. */
   private forget(tenantId: string, id: string): void {
     this.forgetMany(tenantId, [id]);
   }
 
-  /**
-   * Drops the tokens `ids` of `tenantId` from the authentication cache and stops reads in flight
-   * from caching them (used after a revocation made outside this service, e.g. deprovisioning).
-   */
   /** The tenants that have tokens in the cache now. */
   cachedTenants(): Set<string> {
     const tenants = new Set<string>();
@@ -272,6 +307,11 @@ export class ApiTokenService {
     return tenants;
   }
 
+  /**
+   * Drops the tokens `ids` of `tenantId` from the authentication cache and stops reads in flight
+   * from caching them (used after a revocation made outside this service and committed: the
+   * revocation follower). From inside the revoking transaction, use {@link forgetRevoking}.
+   */
   forgetMany(tenantId: string, ids: readonly string[]): void {
     if (ids.length === 0) return;
     this.generation++;
@@ -341,8 +381,8 @@ export const DEPROVISION_TOKEN_REVOKE_REASON = 'user_deprovisioned';
  * Revokes, inside `trx`, every unrevoked API token bound to user `userId` (`api_tokens.user_id`),
  * writing one `api_token.revoke` audit event per token with `details.reason`
  * {@link DEPROVISION_TOKEN_REVOKE_REASON}. Called by deprovisioning; a revoked token stays revoked
- * when the user is reactivated. The caller must drop the ids from each instance's cache
- * ({@link ApiTokenService.forgetMany}).
+ * when the user is reactivated. The caller must drop the ids from this instance's cache, still
+ * inside `trx` ({@link ApiTokenService.forgetRevoking}); other instances' followers do at commit.
  * @param kind - the database kind (PostgreSQL: a NOTIFY reaches other instances at commit).
  * @param nowIso - revocation time (ISO 8601 UTC).
  * @returns the ids revoked (empty when the user had none).

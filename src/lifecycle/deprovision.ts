@@ -45,9 +45,9 @@ export interface DeprovisionResult {
   apiTokensRevoked: number;
 }
 
-/** What deprovisioning needs of the API-token service: drop revoked tokens from its cache. */
+/** What deprovisioning needs of the API-token service: drop tokens it revokes from its cache, from inside the transaction (ApiTokenService.forgetRevoking). */
 export interface ApiTokenCache {
-  forgetMany(tenantId: string, ids: readonly string[]): void;
+  forgetRevoking(tenantId: string, ids: readonly string[]): void;
 }
 
 /**
@@ -143,9 +143,10 @@ export class Deprovisioner {
     if (identity.type === 'user') {
       const ids = await revokeUserApiTokens(trx, this.storageKind, this.audit, ctx, identity.id, this.clock.now().toISOString());
       apiTokensRevoked = ids.length;
-      // Dropped before commit too: a read racing the commit still meets the user-status check
-      // in ApiTokenService.authenticate, and other replicas the revocation follower.
-      this.apiTokens?.forgetMany(ctx.tenantId, ids);
+      // Dropped before commit, and kept out of the cache until the transaction is surely over: a
+      // read on another connection before the commit still sees the token valid and the user
+      // active (PostgreSQL), and must not cache it. Other replicas: the revocation follower.
+      this.apiTokens?.forgetRevoking(ctx.tenantId, ids);
     }
     let totpDeleted = 0;
     let emailsDeleted = 0;

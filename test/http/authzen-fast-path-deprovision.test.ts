@@ -1,0 +1,195 @@
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { evaluationFastPathStats } from '../../src/http/routes/authzen-fast.js';
+import { loadConfig } from '../../src/kernel/config.js';
+import { cliContext, DEFAULT_TENANT } from '../../src/kernel/context.js';
+import type { Deprovisioner } from '../../src/lifecycle/deprovision.js';
+import { describeEachBackend } from '../support/backends.js';
+
+// Fresh-eyes test: revocation and deprovisioning while evaluations stream on keep-alive connections
+// with the token, mostly answered on the node:http fast path from the API token cache. Once the
+// revocation (or the deprovisioning of the token's user) returns, every request sent after it is
+// refused (401) by that instance; another Gatehouse instance on the same database refuses within
+// its documented bound (the revocation follower: PostgreSQL NOTIFY, else a 1 s poll).
+
+const BODY = JSON.stringify({ subject: { type: 'user', id: 'ann' }, action: { name: 'viewer' }, resource: { type: 'doc', id: 'plan' } });
+
+interface Sent {
+  /** performance.now() when the request was written. */
+  at: number;
+  status: number;
+}
+
+/**
+ * Streams evaluations with `token` to `port` on `loops` keep-alive connections until `stop()`
+ * resolves its promise; returns every request's send time and status.
+ */
+function stream(port: number, token: string, loops = 4): { stop: () => Promise<Sent[]> } {
+  const agent = new Agent({ keepAlive: true, maxSockets: loops });
+  const sent: Sent[] = [];
+  let running = true;
+  const one = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const at = performance.now();
+      const q = request(
+        { host: '127.0.0.1', port, agent, method: 'POST', path: '/access/v1/evaluation', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            sent.push({ at, status: res.statusCode ?? 0 });
+            resolve();
+          });
+        },
+      );
+      q.on('error', reject);
+      q.end(BODY);
+    });
+  const workers = Array.from({ length: loops }, async () => {
+    while (running) await one();
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+      agent.destroy();
+      return sent;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeEachBackend('AuthZEN fast path: revocation and deprovisioning under keep-alive load', (backend) => {
+  let a: Gatehouse;
+  let b: Gatehouse;
+  let drop: () => Promise<void>;
+  let portA: number;
+  let portB: number;
+
+  beforeAll(async () => {
+    const { url, drop: d } = await backend.create();
+    drop = d;
+    const config = loadConfig({}, { databaseUrl: url, logLevel: 'silent', host: '127.0.0.1', port: 0 });
+    a = await createGatehouse({ config, logger: pino({ level: 'silent' }) });
+    b = await createGatehouse({ config, logger: pino({ level: 'silent' }) });
+    portA = Number(new URL(await a.listen()).port);
+    portB = Number(new URL(await b.listen()).port);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await drop?.();
+  });
+
+  /** A user (active) and an `authz` token bound to it. */
+  const userWithToken = async (name: string) => {
+    const user = await a.users.create(cliContext(), { userName: name });
+    const t = await a.apiTokens.create(cliContext(), { name, scopes: ['authz'], userId: user.id });
+    return { userId: user.id, tokenId: t.apiToken.id, token: t.token };
+  };
+
+  /**
+   * Streams on `port` for 300 ms, runs `revoke`, streams 400 ms more; returns the requests and the
+   * instant `revoke` returned. Asserts the stream was served (and on the fast path) before.
+   */
+  const underLoad = async (port: number, token: string, revoke: () => Promise<unknown>) => {
+    const before = evaluationFastPathStats.taken;
+    const s = stream(port, token);
+    await sleep(300);
+    await revoke();
+    const revokedAt = performance.now();
+    await sleep(400);
+    const sent = await s.stop();
+    const early = sent.filter((r) => r.at < revokedAt - 50);
+    expect(early.length).toBeGreaterThan(10);
+    expect(early.every((r) => r.status === 200)).toBe(true);
+    expect(evaluationFastPathStats.taken - before).toBeGreaterThan(5);
+    return { sent, revokedAt };
+  };
+
+  /** Statuses of the requests sent after `instant`, with how long after it each was sent. */
+  const allowedAfter = (sent: Sent[], instant: number) => sent.filter((r) => r.at > instant && r.status !== 401).map((r) => `${r.status} at +${(r.at - instant).toFixed(1)} ms`);
+
+  /** Status of one evaluation with `token` on `port` (a new connection). */
+  const evaluate = (port: number, token: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const q = request({ host: '127.0.0.1', port, method: 'POST', path: '/access/v1/evaluation', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      q.on('error', reject);
+      q.end(BODY);
+    });
+
+  it("a request whose token read races the deprovisioning's commit does not leave the token cached: refused at once after it returns", async () => {
+    const u = await userWithToken('race');
+    expect(await evaluate(portA, u.token)).toBe(200);
+    expect(await evaluate(portA, u.token)).toBe(200);
+    // A request that reaches the token check while the deprovisioning transaction is still open
+    // (after it dropped the token from the cache, before it commits), as under load. PostgreSQL:
+    // its read runs on another pooled connection and sees the committed (active) state; SQLite's
+    // one connection makes it wait for the commit.
+    let inFlight: Promise<number> | undefined;
+    (a as unknown as { deprovisioner: Deprovisioner }).deprovisioner.addUserHook(async (_trx, _ctx, userId) => {
+      if (userId !== u.userId) return;
+      inFlight = evaluate(portA, u.token);
+      // Long enough for its token read; not for its answer, which waits for this transaction's
+      // revision (the engine's in-process read-your-writes wait), so it is answered after the commit.
+      if (backend.kind === 'postgres') await sleep(150);
+    });
+    await a.users.setActive(cliContext(), u.userId, false);
+    // What the fast path asks first: the token must not be admitted from the cache any more.
+    const cached = a.apiTokens.authenticateCached(DEFAULT_TENANT, u.token);
+    expect(cached ?? null).toBeNull();
+    const after = [await evaluate(portA, u.token), await evaluate(portA, u.token)];
+    // The racing request itself was sent before the deprovisioning returned: answered, either way.
+    expect([200, 401]).toContain(await inFlight);
+    expect(after).toEqual([401, 401]);
+  });
+
+  for (let round = 1; round <= 3; round++) {
+    it(`suspending the token's user (UserService.setActive false): no request sent after it returns is allowed (round ${round})`, async () => {
+      const u = await userWithToken(`suspend-${round}`);
+      const { sent, revokedAt } = await underLoad(portA, u.token, () => a.users.setActive(cliContext(), u.userId, false));
+      expect(allowedAfter(sent, revokedAt)).toEqual([]);
+      expect(sent.filter((r) => r.at > revokedAt).length).toBeGreaterThan(10);
+    });
+  }
+
+  it("deleting the token's user (UserService.delete): no request sent after it returns is allowed", async () => {
+    const u = await userWithToken('delete');
+    const { sent, revokedAt } = await underLoad(portA, u.token, () => a.users.delete(cliContext(), u.userId));
+    expect(allowedAfter(sent, revokedAt)).toEqual([]);
+  });
+
+  it('revoking the token (ApiTokenService.revoke): no request sent after it returns is allowed', async () => {
+    const u = await userWithToken('revoke');
+    const { sent, revokedAt } = await underLoad(portA, u.token, () => a.apiTokens.revoke(cliContext(), u.tokenId));
+    expect(allowedAfter(sent, revokedAt)).toEqual([]);
+  });
+
+  it('another instance on the same database refuses the token within the follower bound (1 s poll + a query)', async () => {
+    const u = await userWithToken('other-instance');
+    const { sent, revokedAt } = await underLoad(portB, u.token, () => a.apiTokens.revoke(cliContext(), u.tokenId));
+    // Stream 1.3 s more: every request sent 1.2 s or more after the revocation returned is refused.
+    const late = stream(portB, u.token, 2);
+    await sleep(1300);
+    const more = await late.stop();
+    const all = [...sent, ...more];
+    expect(allowedAfter(all, revokedAt + 1200)).toEqual([]);
+    expect(all.filter((r) => r.at > revokedAt + 1200).length).toBeGreaterThan(5);
+  });
+
+  it("another instance on the same database refuses a deprovisioned user's token within the same bound", async () => {
+    const u = await userWithToken('other-instance-user');
+    const { sent, revokedAt } = await underLoad(portB, u.token, () => a.users.setActive(cliContext(), u.userId, false));
+    const late = stream(portB, u.token, 2);
+    await sleep(1300);
+    const more = await late.stop();
+    const all = [...sent, ...more];
+    expect(allowedAfter(all, revokedAt + 1200)).toEqual([]);
+  });
+});
