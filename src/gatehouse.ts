@@ -69,7 +69,7 @@ export interface Gatehouse extends Services {
   http: FastifyInstance;
   /** Starts listening on config.host:config.port; returns the base URL. */
   listen(): Promise<string>;
-  /** Stops accepting requests, finishes in-flight ones, stops background work, closes the database. */
+  /** Stops accepting requests, finishes in-flight ones (closing the connections of those still unfinished after 5 s: http/app.ts CLOSE_GRACE_MS), stops background work, closes the database. */
   close(): Promise<void>;
 }
 

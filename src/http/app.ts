@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
@@ -183,6 +183,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   // --- API registration (each module adds one line) ---
   app.addHook('preClose', (done) => {
     closing = true;
+    closeConnectionsWhenDone(app.server);
     done();
   });
   const useFastPath = options.evaluationFastPath ?? true;
@@ -201,6 +202,30 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   await app.register(async (scope) => adminApi(scope, services), { prefix: '/api/v1' });
 
   return app;
+}
+
+/** How often, in ms, a closing server closes the connections that have gone idle since it began to close. */
+const CLOSING_SWEEP_MS = 50;
+/** How long, in ms, a closing server lets requests in flight finish before it closes every connection. */
+export const CLOSE_GRACE_MS = 5_000;
+
+/**
+ * While `server` closes: every {@link CLOSING_SWEEP_MS}, closes the keep-alive connections that
+ * have answered the request they were serving when it began to close (Fastify closes only those
+ * idle at that instant, and node:http keeps the others open after their answer, so one pooled
+ * client held the shutdown until its keep-alive timeout); after {@link CLOSE_GRACE_MS}, closes
+ * every connection left (a client stalled mid-request), so the close completes (`gatehouse serve`
+ * gives up, exit 1, after 10 s).
+ */
+function closeConnectionsWhenDone(server: Server): void {
+  if (!server.listening) return;
+  const started = Date.now();
+  const sweep = setInterval(() => {
+    if (Date.now() - started >= CLOSE_GRACE_MS) server.closeAllConnections();
+    else server.closeIdleConnections();
+  }, CLOSING_SWEEP_MS);
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
 }
 
 /**
