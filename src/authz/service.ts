@@ -251,7 +251,11 @@ export class AuthzService implements AuthzEngine {
   /** {@link checkNow} with contextual tuples, an explanation or a logged decision. */
   private generalCheck(ctx: OperationContext, req: CheckRequest, revision: number, logged: boolean): CheckResult {
     const sc = this.scopes.scope(ctx, req);
-    const deny = (summary: string): CheckResult => (req.explain ? { decision: false, revision, explanation: { decision: false, path: [], summary } } : { decision: false, revision });
+    // A denial decided before evaluation (no model, a subject not active, nothing relates them) is a decision too: logged when drawn.
+    const deny = (summary: string): CheckResult => {
+      if (logged) this.decisionLog!.record(ctx, sc.storeId, req, false, revision, null);
+      return req.explain ? { decision: false, revision, explanation: { decision: false, path: [], summary } } : { decision: false, revision };
+    };
     const model = sc.model;
     if (!model) return deny(`denied: store '${sc.storeId}' has no authorization model`);
     const ids = this.scopes.resolve(sc, model, req.object.type, req.relation, req.subject);
