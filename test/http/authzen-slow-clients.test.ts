@@ -146,6 +146,37 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
     expect(fast.headerNames).toEqual(slow.headerNames);
   });
 
+  it('a request received in time but answered after the timeout is answered, not cut (the timeout is for receiving it)', async () => {
+    // An evaluation asking for a revision the index never reaches waits 2 s (twice the timeout), then 503 revision_timeout.
+    const parts = [head(Buffer.byteLength(BODY), 'connection: close\r\nx-gatehouse-at-least-revision: 999999\r\n') + BODY];
+    const [fast, slow] = await Promise.all([slowClient(fastPort, parts, 0), slowClient(plainPort, parts, 0)]);
+    for (const o of [fast, slow]) {
+      expect(o.status).toBe(503);
+      expect(o.closedAfterMs).toBeGreaterThanOrEqual(1900);
+    }
+  });
+
+  it('a keep-alive connection idle longer than the timeout between two requests: both answered (the timeout runs from each request)', async () => {
+    const parts = [head() + BODY, head() + BODY, head(Buffer.byteLength(BODY), 'connection: close\r\n') + BODY];
+    const statuses = (port: number) =>
+      new Promise<number[]>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let text = '';
+        socket.setEncoding('utf8').on('data', (c: string) => (text += c));
+        socket.on('error', reject);
+        socket.on('close', () => resolve([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))));
+        void (async () => {
+          for (const p of parts) {
+            socket.write(p);
+            await new Promise((r) => setTimeout(r, 1600));
+          }
+        })();
+      });
+    const [fast, slow] = await Promise.all([statuses(fastPort), statuses(plainPort)]);
+    expect(fast).toEqual([200, 200, 200]);
+    expect(slow).toEqual([200, 200, 200]);
+  });
+
   it('afterwards no connection is left open and both servers answer', async () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await connections(gh.http.server)).toBe(0);
