@@ -171,6 +171,17 @@ describeEachBackend('AuthZEN fast path: revocation and deprovisioning under keep
     expect(allowedAfter(sent, revokedAt)).toEqual([]);
   });
 
+  it('rotating the token (ApiTokenService.rotate): the old secret is refused for every request sent after it returns, the new one admitted', async () => {
+    const u = await userWithToken('rotate');
+    let rotated = '';
+    const { sent, revokedAt } = await underLoad(portA, u.token, async () => {
+      rotated = (await a.apiTokens.rotate(cliContext(), u.tokenId)).token;
+    });
+    expect(allowedAfter(sent, revokedAt)).toEqual([]);
+    expect(await evaluate(portA, rotated)).toBe(200);
+    expect(await evaluate(portA, u.token)).toBe(401);
+  });
+
   it('another instance on the same database refuses the token within the follower bound (1 s poll + a query)', async () => {
     const u = await userWithToken('other-instance');
     const { sent, revokedAt } = await underLoad(portB, u.token, () => a.apiTokens.revoke(cliContext(), u.tokenId));

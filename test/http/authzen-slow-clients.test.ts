@@ -98,8 +98,9 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
   });
 
   it('the server has a request timeout by default (60 s), headers within it', async () => {
-    const c = loadConfig({}, {});
-    expect(c.requestTimeoutSeconds).toBe(60);
+    expect(loadConfig({}, {}).requestTimeoutSeconds).toBe(60);
+    expect(loadConfig({ GATEHOUSE_REQUEST_TIMEOUT_SECONDS: '5' }, {}).requestTimeoutSeconds).toBe(5);
+    expect(() => loadConfig({ GATEHOUSE_REQUEST_TIMEOUT_SECONDS: '0' }, {})).toThrow(/GATEHOUSE_REQUEST_TIMEOUT_SECONDS/);
     expect(gh.http.server.requestTimeout).toBe(1000);
     expect(gh.http.server.headersTimeout).toBe(1000);
   });

@@ -69,7 +69,7 @@ async function runServer(config: Config): Promise<void> {
 
 /**
  * The cluster primary: migrates the database once, starts `config.workers` workers and waits.
- * SIGTERM/SIGINT stop every worker (each finishes its in-flight requests), then the primary exits 0.
+ * SIGTERM/SIGINT stop every worker (each finishes its in-flight requests, 5 s at most: http/app.ts CLOSE_GRACE_MS), then the primary exits 0.
  * A worker that exits on its own (crash, failed start) stops the others and the primary exits 1:
  * the service manager restarts the whole set, as it would a single process.
  */
