@@ -182,6 +182,33 @@ describeEachBackend('AuthZEN fast path: revocation and deprovisioning under keep
     expect(await evaluate(portA, u.token)).toBe(401);
   });
 
+  /** An HTTP request to instance A with `token`; resolves with the status. */
+  const call = (method: string, path: string, token: string, body?: unknown, contentType = 'application/json'): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? '' : JSON.stringify(body);
+      const q = request({ host: '127.0.0.1', port: portA, method, path, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      q.on('error', reject);
+      q.end(payload);
+    });
+
+  it('revoking the token through the admin API (DELETE /api/v1/api-tokens/{id}): no request sent after the answer is allowed', async () => {
+    const admin = (await a.apiTokens.create(cliContext(), { name: 'admin', scopes: ['admin'] })).token;
+    const u = await userWithToken('admin-api');
+    const { sent, revokedAt } = await underLoad(portA, u.token, async () => expect(await call('DELETE', `/api/v1/api-tokens/${u.tokenId}`, admin)).toBe(204));
+    expect(allowedAfter(sent, revokedAt)).toEqual([]);
+  });
+
+  it("deactivating the token's user through SCIM (PATCH active false): no request sent after the answer is allowed", async () => {
+    const scim = (await a.apiTokens.create(cliContext(), { name: 'scim', scopes: ['scim'] })).token;
+    const u = await userWithToken('scim-patch');
+    const patch = { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] };
+    const { sent, revokedAt } = await underLoad(portA, u.token, async () => expect(await call('PATCH', `/scim/v2/Users/${u.userId}`, scim, patch, 'application/scim+json')).toBe(200));
+    expect(allowedAfter(sent, revokedAt)).toEqual([]);
+  });
+
   it('another instance on the same database refuses the token within the follower bound (1 s poll + a query)', async () => {
     const u = await userWithToken('other-instance');
     const { sent, revokedAt } = await underLoad(portB, u.token, () => a.apiTokens.revoke(cliContext(), u.tokenId));
