@@ -113,18 +113,7 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
     };
     const answer = (r: EvaluationResponse): void => send(200, r.context === undefined ? DECISION_BODY[r.decision ? 1 : 0] : JSON.stringify(r));
 
-    const chunks: Buffer[] = [];
-    let received = 0;
-    req.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      received += chunk.length;
-    });
-    req.on('error', () => {
-      // The client went away mid-body (or the socket failed): there is no one to answer.
-      chunks.length = 0;
-    });
-    req.on('end', () => {
-      const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
+    const decide = (text: string): void => {
       o.parseJson(undefined as unknown as FastifyRequest, text, (err, value) => {
         // Fastify's content-type parser closes the connection after a refused body (the client
         // may send more); so does this path, with the same headers (lib/content-type-parser.js).
@@ -139,6 +128,28 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
         if (out instanceof Promise) out.then(answer, fail);
         else answer(out);
       });
+    };
+    // The body. It usually comes in the packet that brought the headers: once this turn of the
+    // event loop has read it (setImmediate), the request is complete and its body is read in one
+    // call, with no listeners and no flowing mode. Otherwise it is collected as it comes. A client
+    // that went away (or whose connection the parser closed) gets no answer, as on Fastify.
+    const expected = Number(length);
+    setImmediate(() => {
+      if (req.destroyed) return;
+      if (req.complete && req.readableLength === expected) {
+        const whole = req.read() as Buffer | null;
+        if (whole !== null) return decide(whole.toString('utf8'));
+      }
+      const chunks: Buffer[] = [];
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+      });
+      req.on('error', () => {
+        chunks.length = 0;
+      });
+      req.on('end', () => decide(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8')));
     });
     return true;
   };
