@@ -23,6 +23,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Logger } from '../../kernel/logger.js';
 import type { Services } from '../../gatehouse.js';
 import type { AuthzenPdp, EvaluationResponse } from '../../authz/authzen.js';
+import type { ApiToken } from '../../identity/types.js';
 import { DEFAULT_TENANT } from '../../kernel/context.js';
 import { apiTokenContext, bearerTokenIn } from '../auth.js';
 import { AT_LEAST_REVISION_HEADER } from '../consistency.js';
@@ -64,37 +65,28 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
   for (const [name, value] of Object.entries(o.securityHeaders)) staticHeaders.push(name, value);
   const logCompletion = (): boolean => o.log.isLevelEnabled('info');
 
-  return (req, res) => {
-    if (req.method !== 'POST' || req.url !== PATH) return false;
+  /**
+   * The rest of a taken request, run at the end of the event loop's turn (`setImmediate`), when
+   * its body has usually arrived: the requests of one turn are then served one after another while
+   * the code and data they share are still in the CPU's caches. `startedAt`: the arrival time
+   * (`performance.now()`, ms) when completions are logged, else -1; `arrivalId`: the request id
+   * already logged at arrival (debug level), if any.
+   */
+  const serve = (req: IncomingMessage, res: ServerResponse, token: ApiToken, startedAt: number, arrivalId: string | undefined): void => {
+    if (req.destroyed) return; // the client went away, or the parser closed its connection: no one to answer
     const h = req.headers;
-    if (h['content-type'] !== 'application/json' || h['transfer-encoding'] !== undefined || h[AT_LEAST_REVISION_HEADER] !== undefined) return false;
-    const length = h['content-length'];
-    if (length === undefined || !DIGITS.test(length) || Number(length) > o.bodyLimitBytes) return false;
-    const bearer = bearerTokenIn(h.authorization);
-    if (bearer === null) return false;
-    const token = o.apiTokens.authenticateCached(DEFAULT_TENANT, bearer, req.socket);
-    if (!token || !token.scopes.includes('authz')) return false;
-
-    evaluationFastPathStats.taken++;
-    // The completion line's level is read once, when the request arrives (its clock only then).
-    const logged = logCompletion();
-    const startedAt = logged ? performance.now() : 0;
     const given = h['x-request-id'];
-    const id = requestIdFor(given);
+    const id = arrivalId ?? requestIdFor(given);
     const shownId = echoedRequestId(given, id) ?? id;
     const socket = req.socket;
     const sourceIp = socket.remoteAddress;
-    // The request as the logger's `req` serializer reads a FastifyRequest (kernel/logger.ts).
-    const loggedReq = () => ({ method: req.method, url: req.url, host: h.host ?? '', ip: socket.remoteAddress, socket });
-    // RequestLogController.incomingRequest (app.ts): at debug, a line when the request arrives.
-    if (o.log.isLevelEnabled('debug')) o.log.debug({ request_id: id, req: loggedReq() }, 'incoming request');
 
     /** `closeConnection`: answer `Connection: close` and close, as Fastify does after a body its parser refused. */
     const send = (status: number, payload: string, closeConnection = false): void => {
       if (res.destroyed) return;
-      if (logged) {
+      if (startedAt >= 0) {
         res.once('finish', () => {
-          o.log.info({ request_id: id, req: loggedReq(), res: { statusCode: res.statusCode }, responseTime: performance.now() - startedAt }, 'request completed');
+          o.log.info({ request_id: id, req: loggedReq(req), res: { statusCode: res.statusCode }, responseTime: performance.now() - startedAt }, 'request completed');
         });
       }
       const length = String(Buffer.byteLength(payload));
@@ -112,7 +104,6 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
       send(status, JSON.stringify(body), closeConnection);
     };
     const answer = (r: EvaluationResponse): void => send(200, r.context === undefined ? DECISION_BODY[r.decision ? 1 : 0] : JSON.stringify(r));
-
     const decide = (text: string): void => {
       o.parseJson(undefined as unknown as FastifyRequest, text, (err, value) => {
         // Fastify's content-type parser closes the connection after a refused body (the client
@@ -129,28 +120,51 @@ export function evaluationFastPath(o: EvaluationFastPathOptions): FastHandler {
         else answer(out);
       });
     };
-    // The body. It usually comes in the packet that brought the headers: once this turn of the
-    // event loop has read it (setImmediate), the request is complete and its body is read in one
-    // call, with no listeners and no flowing mode. Otherwise it is collected as it comes. A client
-    // that went away (or whose connection the parser closed) gets no answer, as on Fastify.
-    const expected = Number(length);
-    setImmediate(() => {
-      if (req.destroyed) return;
-      if (req.complete && req.readableLength === expected) {
-        const whole = req.read() as Buffer | null;
-        if (whole !== null) return decide(whole.toString('utf8'));
-      }
-      const chunks: Buffer[] = [];
-      let received = 0;
-      req.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-      });
-      req.on('error', () => {
-        chunks.length = 0;
-      });
-      req.on('end', () => decide(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8')));
+    // The body: read in one call when the request is complete (no listeners, no flowing mode);
+    // otherwise collected as it comes. A client that goes away mid-body gets no answer.
+    const expected = Number(h['content-length']);
+    if (req.complete && req.readableLength === expected) {
+      const whole = req.read() as Buffer | null;
+      if (whole !== null) return decide(whole.toString('utf8'));
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
     });
+    req.on('error', () => {
+      chunks.length = 0;
+    });
+    req.on('end', () => decide(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks, received).toString('utf8')));
+  };
+
+  return (req, res) => {
+    if (req.method !== 'POST' || req.url !== PATH) return false;
+    const h = req.headers;
+    if (h['content-type'] !== 'application/json' || h['transfer-encoding'] !== undefined || h[AT_LEAST_REVISION_HEADER] !== undefined) return false;
+    const length = h['content-length'];
+    if (length === undefined || !DIGITS.test(length) || Number(length) > o.bodyLimitBytes) return false;
+    const bearer = bearerTokenIn(h.authorization);
+    if (bearer === null) return false;
+    const token = o.apiTokens.authenticateCached(DEFAULT_TENANT, bearer, req.socket);
+    if (!token || !token.scopes.includes('authz')) return false;
+
+    evaluationFastPathStats.taken++;
+    // The completion line's level is read once, when the request arrives (its clock only then).
+    const startedAt = logCompletion() ? performance.now() : -1;
+    // RequestLogController.incomingRequest (app.ts): at debug, a line when the request arrives.
+    let arrivalId: string | undefined;
+    if (o.log.isLevelEnabled('debug')) {
+      arrivalId = requestIdFor(h['x-request-id']);
+      o.log.debug({ request_id: arrivalId, req: loggedReq(req) }, 'incoming request');
+    }
+    setImmediate(serve, req, res, token, startedAt, arrivalId);
     return true;
   };
+}
+
+/** The request as the logger's `req` serializer reads a FastifyRequest (kernel/logger.ts). */
+function loggedReq(req: IncomingMessage): { method: string | undefined; url: string | undefined; host: string; ip: string | undefined; socket: IncomingMessage['socket'] } {
+  return { method: req.method, url: req.url, host: req.headers.host ?? '', ip: req.socket.remoteAddress, socket: req.socket };
 }
