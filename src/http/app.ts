@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import formbody from '@fastify/formbody';
 import cookie from '@fastify/cookie';
 import type { Logger } from '../kernel/logger.js';
+import { GatehouseError } from '../kernel/errors.js';
 import type { Services } from '../gatehouse.js';
 import { sendProblem } from './problem.js';
 import { AUTHZEN_PATH, trackRoutes, unmatchedRoute } from './allowed-methods.js';
@@ -161,17 +162,19 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     genReqId: (req) => requestIdFor(req.headers['x-request-id']),
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),
     childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger as unknown as Logger, bindings, options as Record<string, unknown>) as unknown as FastifyBaseLogger,
-    return503OnClosing: true,
+    // A request arriving while the app closes is refused (503 `shutting_down`, Connection: close) by
+    // the onRequest hook below, in its API's error format, instead of in Fastify's own JSON.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     frameworkErrors: (err, request, reply) => sendInApiFormat(request, reply, err),
   });
   // Security headers (helmet's, computed once) and the request id on every response; a URL
-  // holding U+0000 is refused (json-body.ts). One hook for the three.
+  // holding U+0000 is refused (json-body.ts); while the app closes, every request is refused. One hook for them.
   const headers = await securityHeaders();
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('x-request-id', request.id as string);
-    done(nulInUrl(request));
+    done(closing ? new GatehouseError('shutting_down', 'the server is shutting down; send the request again') : nulInUrl(request));
   });
   await app.register(formbody, { bodyLimit: services.config.bodyLimitBytes });
   refuseNul(app, services.config.bodyLimitBytes);

@@ -33,6 +33,7 @@ const TITLES: Record<string, string> = {
   rate_limited: 'Too many requests',
   weak_password: 'Weak password',
   storage_unavailable: 'Service unavailable',
+  shutting_down: 'Shutting down',
   revision_timeout: 'Revision not reached',
   internal: 'Internal error',
   invalid_config: 'Internal error',

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   invalid_config: 500,
   /** The database is unreachable or failed in an unexpected way. */
   storage_unavailable: 503,
+  /** The server is shutting down (graceful stop): the request was not run; send it again (to another instance). The connection is closed. */
+  shutting_down: 503,
   /** A check needed more than the resolution depth limit (default 25) of rewrites and usersets in a chain (OpenFGA `authorization_model_resolution_too_complex`). */
   resolution_too_complex: 400,
   /** A CEL condition could not be evaluated: a parameter missing from the context, wrongly typed, or an evaluation error (never a silent deny). */

@@ -45,6 +45,7 @@ export function openfgaError(err: unknown): { status: number; body: OpenfgaError
       return { status: 404, body: { code: 'undefined_endpoint', message: c.message }, unexpected: false };
     case 'revision_timeout':
     case 'storage_unavailable':
+    case 'shutting_down':
       return { status: 503, body: { code: 'unavailable', message: c.message }, unexpected: false };
     case 'internal':
     case 'invalid_config':
