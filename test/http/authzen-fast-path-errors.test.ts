@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -9,6 +8,7 @@ import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
+import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 
 // Fresh-eyes test: an unexpected (non-Gatehouse) exception inside the decision, thrown at once or
 // rejected later, while the node:http fast path answers: a 500 in AuthZEN's error format, no stack
@@ -18,31 +18,12 @@ import { describeEachBackend } from '../support/backends.js';
 const SECRET = 'postgres://gatehouse:hunter2@db.internal/prod';
 const BODY = JSON.stringify({ subject: { type: 'user', id: 'ann' }, action: { name: 'viewer' }, resource: { type: 'doc', id: 'plan' } });
 
-interface Raw {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Sends one request with `Connection: close` as raw bytes and reads the answer until the server closes. */
-function raw(port: number, token: string, requestId: string): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const split = text.indexOf('\r\n\r\n');
-      const head = text.slice(0, split).split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of head.slice(1)) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
-      resolve({ status: Number(head[0]?.split(' ')[1]), headers, body: text.slice(split + 4) });
-    });
-    socket.write(
-      `POST /access/v1/evaluation HTTP/1.1\r\nhost: pdp.test\r\nconnection: close\r\nx-request-id: ${requestId}\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}`,
-    );
-  });
+/** Sends one evaluation with `Connection: close` as raw bytes and reads the answer until the server closes. */
+function raw(port: number, token: string, requestId: string): Promise<RawAnswer> {
+  return rawRequest(
+    port,
+    `POST /access/v1/evaluation HTTP/1.1\r\nhost: pdp.test\r\nconnection: close\r\nx-request-id: ${requestId}\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(BODY)}\r\n\r\n${BODY}`,
+  );
 }
 
 describeEachBackend('AuthZEN fast path: an unexpected exception in the decision', (backend) => {

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
+import { rawRequest as raw, type RawAnswer } from '../support/raw-http.js';
 
 // routes/authzen-fast.ts answers plain single evaluations on node:http in front of Fastify. Every
 // request below is sent, as raw bytes over a real socket, to the app with the fast path and to one
@@ -25,38 +26,6 @@ condition in_office(ip: ipaddress, office: string) {
   ip.in_cidr("10.0.0.0/8") && office != "closed"
 }
 `;
-
-interface Raw {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Sends `request` (the whole HTTP/1.1 message, with `Connection: close`) and reads the answer until the server closes. */
-function raw(port: number, request: string | Buffer): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const split = text.indexOf('\r\n\r\n');
-      const head = text.slice(0, split).split('\r\n');
-      const status = Number(head[0]?.split(' ')[1]);
-      const headers: Record<string, string> = {};
-      for (const line of head.slice(1)) {
-        const i = line.indexOf(':');
-        const name = line.slice(0, i).trim().toLowerCase();
-        headers[name] = headers[name] === undefined ? line.slice(i + 1).trim() : `${headers[name]}, ${line.slice(i + 1).trim()}`;
-      }
-      resolve({ status, headers, body: text.slice(split + 4) });
-    });
-    // Not end(): a half-closed socket makes node:http drop a request still being answered.
-    // `Connection: close` has the server close it after the answer.
-    socket.write(request);
-  });
-}
 
 function message(opts: { method?: string; path?: string; headers?: Record<string, string>; body?: string | Buffer; extra?: string }): Buffer {
   const body = typeof opts.body === 'string' ? Buffer.from(opts.body) : (opts.body ?? Buffer.alloc(0));
@@ -125,7 +94,7 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
   const json = (body: string | Buffer, headers: Record<string, string> = {}) => ({ headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, body });
 
   /** Sends `m` to both apps; returns both answers, after checking they are equal (but for date and generated ids). */
-  async function both(m: Buffer): Promise<Raw> {
+  async function both(m: Buffer): Promise<RawAnswer> {
     const [a, b] = await Promise.all([raw(fastPort, m), raw(plainPort, m)]);
     for (const r of [a, b]) {
       delete r.headers.date;
