@@ -55,14 +55,26 @@ export async function verifyPassword(phc: string, password: string): Promise<boo
 
 let dummyHash: Promise<string> | undefined;
 
+/** The password behind the throwaway hash of {@link verifyAgainstDummy}; never an account's. */
+export const DUMMY_PASSWORD = 'gatehouse-dummy-password-never-matches';
+
+/**
+ * The throwaway hash {@link verifyAgainstDummy} verifies against: made once per process by
+ * {@link hashPassword}, so it carries {@link PASSWORD_HASH_PARAMS} and a verify against it
+ * costs what a verify against a stored hash costs.
+ */
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword(DUMMY_PASSWORD);
+  return dummyHash;
+}
+
 /**
  * Spends the same time as {@link verifyPassword} against a throwaway hash and returns `false`.
  * Call it when the account does not exist (or has no password) so that the sign-in takes
  * the same time either way and does not reveal which accounts exist.
  */
 export async function verifyAgainstDummy(password: string): Promise<false> {
-  dummyHash ??= hashPassword('gatehouse-dummy-password-never-matches');
-  await verifyPassword(await dummyHash, password);
+  await verifyPassword(await dummyPasswordHash(), password);
   return false;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from '../../src/authn/password.js';
+import { DUMMY_PASSWORD, checkPasswordPolicy, dummyPasswordHash, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from '../../src/authn/password.js';
 import { isGatehouseError } from '../../src/kernel/errors.js';
 
 function policyReason(password: string, ctx?: Parameters<typeof checkPasswordPolicy>[1], opts?: Parameters<typeof checkPasswordPolicy>[2]): string | null {
@@ -36,18 +36,21 @@ describe('password hashing (argon2id)', () => {
     expect(await verifyAgainstDummy('gatehouse-dummy-password-never-matches')).toBe(false);
   });
 
-  it('the dummy verify costs about as much as a real one (same parameters)', async () => {
-    const phc = await hashPassword('some password here');
-    await verifyAgainstDummy('warm up');
-    const time = async (fn: () => Promise<unknown>) => {
-      const t = performance.now();
-      for (let i = 0; i < 5; i++) await fn();
-      return performance.now() - t;
-    };
-    const real = await time(() => verifyPassword(phc, 'wrong password'));
-    const dummy = await time(() => verifyAgainstDummy('wrong password'));
-    expect(dummy / real).toBeGreaterThan(0.33);
-    expect(dummy / real).toBeLessThan(3);
+  it('the dummy verify runs a real argon2id verify with the same parameters as a stored hash', async () => {
+    // Equal cost follows from equal work: the same algorithm and parameters (timing it here
+    // would make a flaky test; speed lives in benchmarks).
+    const dummy = await dummyPasswordHash();
+    const stored = await hashPassword('some password here');
+    const params = (phc: string) => phc.split('$').slice(1, 4).join('$');
+    expect(params(dummy)).toBe('argon2id$v=19$m=19456,t=2,p=1');
+    expect(params(dummy)).toBe(params(stored));
+    expect(needsRehash(dummy)).toBe(false);
+    // It is a genuine hash of its password, so verifying against it runs argon2 to the end ...
+    expect(await verifyPassword(dummy, DUMMY_PASSWORD)).toBe(true);
+    // ... and is made once per process.
+    expect(await dummyPasswordHash()).toBe(dummy);
+    // Even the dummy password itself is refused through verifyAgainstDummy.
+    expect(await verifyAgainstDummy(DUMMY_PASSWORD)).toBe(false);
   });
 });
 
@@ -78,7 +81,6 @@ describe('password policy (NIST SP 800-63B-4 §3.1.1.2)', () => {
   });
 
   it('flags hashes made with other parameters for a transparent rehash', async () => {
-    const { needsRehash } = await import('../../src/authn/password.js');
     expect(needsRehash(await hashPassword('purple elephant umbrella'))).toBe(false);
     expect(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA')).toBe(true);
     expect(needsRehash('$2b$10$abcdefghijklmnopqrstuv')).toBe(true);
