@@ -14,7 +14,8 @@
  * In the built-in store (DOMAIN.md) the first slice's mapping holds: is the subject related by
  * `granted` to `permission:<resource.type>:<action.name>`?
  *
- * An unknown subject, resource type or action is not an error: the decision is false.
+ * An unknown subject, resource type or action is not an error: the decision is false, and it is
+ * recorded in the decision log like any other denial (`AuthzEngine.recordDenial`).
  *
  * Consistency: every operation takes an optional `atLeastRevision` (the header
  * `x-gatehouse-at-least-revision`): once the store is resolved, it waits until the engine's index
@@ -113,10 +114,18 @@ export function conditionContext(req: {
   return out;
 }
 
-/** True for errors that mean "this name is not in the model": AuthZEN answers those with `false`. */
+/**
+ * True for errors that mean "this name is not in the model": AuthZEN answers those with `false`, a
+ * decision recorded in the decision log as any other denial ({@link AuthzEngine.recordDenial}).
+ */
 export function isUnknownName(err: unknown): boolean {
-  if (!isGatehouseError(err) || err.code !== 'invalid_input') return false;
-  const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+  return isGatehouseError(err) && namesUnknown(err);
+}
+
+/** {@link isUnknownName} for an error's code and details (a GatehouseError or a batch item's error). */
+function namesUnknown(error: { code: ErrorCode; details?: Record<string, unknown> }): boolean {
+  if (error.code !== 'invalid_input') return false;
+  const reason = (error.details as { reason?: unknown } | undefined)?.reason;
   return reason === 'unknown_type' || reason === 'unknown_relation';
 }
 
@@ -172,14 +181,14 @@ export class AuthzenPdp {
     if (atLeastRevision !== undefined && atLeastRevision > this.engine.currentRevision()) return this.evaluateAsync(ctx, storeId, req, atLeastRevision);
     const store = this.stores.cachedStore(ctx.tenantId, storeId);
     if (store === undefined) return this.evaluateAsync(ctx, storeId, req);
+    const check = this.toCheck(store, req);
     let decision: boolean;
     try {
-      const r = this.engine.checkReady(ctx, this.toCheck(store, req));
+      const r = this.engine.checkReady(ctx, check);
       if (r === undefined) return this.checkAsync(ctx, store, req);
       decision = r.decision;
     } catch (err) {
-      if (isUnknownName(err)) return { decision: false };
-      throw err;
+      return this.unknownNameDenial(ctx, store, check, err);
     }
     return { decision };
   }
@@ -189,13 +198,24 @@ export class AuthzenPdp {
   }
 
   private async checkAsync(ctx: OperationContext, store: string, req: EvaluationRequest): Promise<EvaluationResponse> {
+    const check = this.toCheck(store, req);
     try {
-      const { decision } = await this.engine.check(ctx, this.toCheck(store, req));
+      const { decision } = await this.engine.check(ctx, check);
       return { decision };
     } catch (err) {
-      if (isUnknownName(err)) return { decision: false };
-      throw err;
+      return this.unknownNameDenial(ctx, store, check, err);
     }
+  }
+
+  /**
+   * The answer to a check of `store` that threw `err`: when a name is not in the model
+   * ({@link isUnknownName}), `decision: false`, recorded in the decision log when it draws it.
+   * @throws `err` itself otherwise.
+   */
+  private unknownNameDenial(ctx: OperationContext, store: string, check: EachCheck, err: unknown): EvaluationResponse {
+    if (!isUnknownName(err)) throw err;
+    this.engine.recordDenial(ctx, store, check);
+    return DENY;
   }
 
   /**
@@ -241,7 +261,12 @@ export class AuthzenPdp {
       const answers = checks.length > 0 ? await this.engine.checkEach(ctx, store, checks) : [];
       for (let k = 0; k < answers.length; k++) {
         const a = answers[k] as boolean | CheckItemError;
-        results[at[k] as number] = a === true ? ALLOW : a === false ? DENY : this.answer(undefined, a);
+        if (a === true) results[at[k] as number] = ALLOW;
+        else if (a === false) results[at[k] as number] = DENY;
+        else if (namesUnknown(a)) {
+          this.engine.recordDenial(ctx, store, checks[k] as EachCheck);
+          results[at[k] as number] = DENY;
+        } else results[at[k] as number] = itemAnswer(a);
       }
       for (let i = 0; i < results.length; i++) if (!results[i]) results[i] = itemError('internal', 'no answer', 500);
       return { evaluations: results as EvaluationResponse[] };
@@ -256,7 +281,7 @@ export class AuthzenPdp {
         try {
           r = (await this.engine.check(ctx, { storeId: store, ...check })).decision ? ALLOW : DENY;
         } catch (err) {
-          if (isUnknownName(err)) r = DENY;
+          if (isUnknownName(err)) r = this.unknownNameDenial(ctx, store, check, err);
           else if (isGatehouseError(err) && err.status < 500) r = itemError(err.code, err.message, 400);
           else throw err;
         }
@@ -272,14 +297,12 @@ export class AuthzenPdp {
     return { evaluations: out };
   }
 
-  /** One batch answer as an AuthZEN evaluation response. */
-  private answer(decision: boolean | undefined, error: { code: ErrorCode; message: string; details?: Record<string, unknown> } | undefined): EvaluationResponse {
-    if (!error) return decision === true ? ALLOW : DENY;
-    const reason = (error.details as { reason?: unknown } | undefined)?.reason;
-    if (error.code === 'invalid_input' && (reason === 'unknown_type' || reason === 'unknown_relation')) return DENY;
-    const status = error.code === 'revision_timeout' ? 503 : error.code === 'internal' ? 500 : 400;
-    return itemError(error.code, error.message, status);
-  }
+}
+
+/** A batch item's error (other than an unknown name) as its AuthZEN evaluation response. */
+function itemAnswer(error: CheckItemError): EvaluationResponse {
+  const status = error.code === 'revision_timeout' ? 503 : error.code === 'internal' ? 500 : 400;
+  return itemError(error.code, error.message, status);
 }
 
 /** The shared answers without context (never mutated: the short-circuit path copies before adding a reason). */

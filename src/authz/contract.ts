@@ -238,6 +238,12 @@ export interface AuthzEngine {
    * (the AuthZEN batch's default subject) resolve it once. Waits for this process's own writes.
    */
   checkEach(ctx: OperationContext, storeId: string, checks: readonly EachCheck[]): Promise<Array<boolean | CheckItemError>>;
+  /**
+   * Records in the decision log a denial its caller decided from a check's error: AuthZEN answers
+   * `decision: false` where the check failed because a name is not in the store's model (reason
+   * `unknown_type` / `unknown_relation`). Logged, when the log draws it, like any other denial.
+   */
+  recordDenial(ctx: OperationContext, storeId: string, check: EachCheck): void;
   listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult>;
   listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult>;
   expand(ctx: OperationContext, req: ExpandRequest): Promise<ExpandResult>;

@@ -81,10 +81,11 @@ export class DecisionLog {
   }
 
   /**
-   * Queues one decision. For an allowed decision, `explanation` (the granting path) marks each tuple
-   * on it as used now.
+   * Queues one decision: the question `req` asked in `storeId` (its subject, relation and object),
+   * the answer, the index's changelog `revision` it was decided at. For an allowed decision,
+   * `explanation` (the granting path) marks each tuple on it as used now.
    */
-  record(ctx: OperationContext, storeId: string, req: CheckRequest, decision: boolean, revision: number, explanation: Explanation | null): void {
+  record(ctx: OperationContext, storeId: string, req: Pick<CheckRequest, 'subject' | 'relation' | 'object'>, decision: boolean, revision: number, explanation: Explanation | null): void {
     const now = this.options.clock.now().toISOString();
     if (this.decisions.length < MAX_QUEUE) {
       this.decisions.push({

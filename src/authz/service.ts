@@ -399,6 +399,26 @@ export class AuthzService implements AuthzEngine {
   }
 
   /**
+   * {@link AuthzEngine.recordDenial}: queues `check` in `storeId` as a denial (decision false, no
+   * granting path, the index's current revision) when the decision log draws it — always in `full`
+   * mode, with the sample rate's chance in `sampled` mode (a draw of its own: the failed check's
+   * draw is not kept) — and does nothing when the log is off. `check`'s names are the ones the
+   * failed check validated (non-empty, within the length limits). Allocates nothing when the
+   * decision is not logged.
+   *
+   * For AuthZEN, whose answer to a name the store's model does not define is `decision: false`
+   * (docs/authzen.md), while OpenFGA's Check answers that 400 and logs nothing.
+   * @example
+   * try { decision = authz.checkNow(ctx, req).decision; }
+   * catch (err) { if (!isUnknownName(err)) throw err; authz.recordDenial(ctx, storeId, req); decision = false; }
+   */
+  recordDenial(ctx: OperationContext, storeId: string, check: EachCheck): void {
+    const log = this.decisionLog;
+    if (log === undefined || log.mode === 'off' || !log.sample()) return;
+    log.record(ctx, storeId, check, false, this.index.revision, null);
+  }
+
+  /**
    * ListObjects: exactly the objects of `objectType` for which Check is true (`type:id`, sorted).
    * @throws GatehouseError as {@link check}.
    */
