@@ -139,6 +139,11 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
   // on the fast path as on Fastify (node:http answers 408 through Fastify's clientError handler
   // and closes); the headers alone within 60 s at most. node:http checks every half of it (30 s at most).
   const requestTimeoutMs = services.config.requestTimeoutSeconds * 1000;
+  // GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: how long a connection may stay idle after its last answer
+  // (node:http closes it 1 s later). Independent of the timeouts above: node:http counts those from a
+  // request's first byte, not over the idle time between requests, so headersTimeout stays
+  // min(60 s, requestTimeout), the one bound node:http enforces (headersTimeout <= requestTimeout).
+  const keepAliveTimeoutMs = services.config.keepAliveTimeoutSeconds * 1000;
   const app = Fastify({
     serverFactory: (handler, factoryOptions) => {
       const opts = factoryOptions as { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
@@ -150,7 +155,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
         },
       );
       // What Fastify sets on the server it creates itself (lib/server.js).
-      server.keepAliveTimeout = opts.keepAliveTimeout ?? 72_000;
+      server.keepAliveTimeout = opts.keepAliveTimeout || keepAliveTimeoutMs;
       server.setTimeout(opts.connectionTimeout ?? 0);
       if (opts.maxRequestsPerSocket) server.maxRequestsPerSocket = opts.maxRequestsPerSocket;
       return server;
@@ -158,6 +163,7 @@ export async function buildHttpApp(services: Services, options: HttpAppOptions =
     loggerInstance: services.logger as unknown as FastifyBaseLogger,
     bodyLimit: services.config.bodyLimitBytes,
     requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
     trustProxy: false,
     genReqId: (req) => requestIdFor(req.headers['x-request-id']),
     logController: new RequestLogController({ requestIdLogLabel: 'request_id' }),

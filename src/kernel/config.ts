@@ -57,6 +57,15 @@ export const configSchema = z
       .describe(
         'GATEHOUSE_REQUEST_TIMEOUT_SECONDS: a client has this many seconds, from its first byte, to send a whole request (headers and body); a client that stalls or dribbles past it is answered 408 and its connection closed, so slow clients cannot hold connections open (the headers alone get at most 60 s). Checked every half of this period (at most every 30 s), so a stalled request is closed between 1 and 1.5 times this after it began.',
       ),
+    keepAliveTimeoutSeconds: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(72)
+      .describe(
+        'GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: how long, in seconds, a keep-alive connection may stay idle after its last answer before the server closes it (advertised as `Keep-Alive: timeout=N`; node:http closes 1 s later, so a client trusting the header does not race the close). Behind a load balancer or reverse proxy that reuses connections, keep it longer than the proxy\'s idle timeout (AWS ALB: 60 s by default), else the proxy may send a request on a connection Gatehouse is closing and answer 502. Independent of GATEHOUSE_REQUEST_TIMEOUT_SECONDS, which counts from a request\'s first byte.',
+      ),
     accessTokenTtlSeconds: z.coerce
       .number()
       .int()
@@ -166,6 +175,7 @@ export const ENV_NAMES: Record<keyof z.infer<typeof configSchema>, string> = {
   logLevel: 'GATEHOUSE_LOG_LEVEL',
   bodyLimitBytes: 'GATEHOUSE_BODY_LIMIT_BYTES',
   requestTimeoutSeconds: 'GATEHOUSE_REQUEST_TIMEOUT_SECONDS',
+  keepAliveTimeoutSeconds: 'GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS',
   accessTokenTtlSeconds: 'GATEHOUSE_ACCESS_TOKEN_TTL_SECONDS',
   refreshTokenTtlSeconds: 'GATEHOUSE_REFRESH_TOKEN_TTL_SECONDS',
   sessionTtlSeconds: 'GATEHOUSE_SESSION_TTL_SECONDS',

@@ -43,6 +43,24 @@ describe('configuration', () => {
     expect(() => loadConfig({ GATEHOUSE_DATABASE_PREPARED_STATEMENTS: 'maybe' })).toThrow(/GATEHOUSE_DATABASE_PREPARED_STATEMENTS/);
   });
 
+  it('GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: 72 by default, a whole number of seconds from 1 to 3600, a bad value named with its variable', () => {
+    expect(loadConfig({}).keepAliveTimeoutSeconds).toBe(72);
+    expect(loadConfig({ GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: '5' }).keepAliveTimeoutSeconds).toBe(5);
+    expect(loadConfig({ GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: '3600' }).keepAliveTimeoutSeconds).toBe(3600);
+    expect(loadConfig({}, { keepAliveTimeoutSeconds: 1 }).keepAliveTimeoutSeconds).toBe(1);
+    for (const bad of ['0', '-1', '1.5', '3601', 'soon']) {
+      let err: unknown;
+      try {
+        loadConfig({ GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS: bad });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(GatehouseError);
+      expect((err as GatehouseError).code, bad).toBe('invalid_config');
+      expect((err as GatehouseError).message, bad).toContain('GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS (keepAliveTimeoutSeconds)');
+    }
+  });
+
   it('rejects an issuer that is not an http(s) URL', () => {
     expect(() => loadConfig({ GATEHOUSE_ISSUER: 'ftp://x' })).toThrow(/GATEHOUSE_ISSUER/);
   });
