@@ -73,6 +73,22 @@ export class RelationshipService {
    *   as listed in the module comment; nothing is written on any error.
    */
   async write(ctx: OperationContext, storeId: string, req: WriteTuplesRequest): Promise<{ revision: number; authorizationModelId: string }> {
+    return this.apply(ctx, storeId, req, MAX_TUPLES_PER_WRITE);
+  }
+
+  /**
+   * Writes and deletes any number of tuples in one transaction, with Write's validation and
+   * errors but no 100-tuple limit: the CLI's tuple files and imports (`gatehouse authz tuples
+   * write`, `gatehouse authz import`), which must not leave part of a file written when a later
+   * tuple is invalid or already exists. Every tuple is validated before anything is written.
+   * @returns the changelog revision of the one transaction, and the model id used.
+   * @throws as {@link write}, except `exceeded_entity_limit`; nothing is written on any error.
+   */
+  async writeAll(ctx: OperationContext, storeId: string, req: WriteTuplesRequest): Promise<{ revision: number; authorizationModelId: string }> {
+    return this.apply(ctx, storeId, req, Number.POSITIVE_INFINITY);
+  }
+
+  private async apply(ctx: OperationContext, storeId: string, req: WriteTuplesRequest, limit: number): Promise<{ revision: number; authorizationModelId: string }> {
     await this.stores.get(ctx, storeId);
     if (storeId === BUILTIN_STORE_ID) {
       throw fgaInvalid('validation_error', "the built-in store's tuples are Gatehouse's identities, groups and roles: change them through the identity APIs");
@@ -81,7 +97,7 @@ export class RelationshipService {
     const deletesIn = req.deletes ?? [];
     if (!Array.isArray(writesIn) || !Array.isArray(deletesIn)) throw fgaInvalid('validation_error', 'writes.tuple_keys and deletes.tuple_keys must be arrays');
     if (writesIn.length + deletesIn.length === 0) throw fgaInvalid('invalid_write_input', 'Invalid input. Make sure you provide at least one write, or at least one delete');
-    if (writesIn.length + deletesIn.length > MAX_TUPLES_PER_WRITE) {
+    if (writesIn.length + deletesIn.length > limit) {
       throw fgaInvalid('exceeded_entity_limit', `The number of write operations exceeds the allowed limit of ${MAX_TUPLES_PER_WRITE}`, { limit: MAX_TUPLES_PER_WRITE });
     }
     const model = await this.models.resolve(ctx, storeId, req.authorizationModelId);

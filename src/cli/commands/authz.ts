@@ -19,24 +19,36 @@ import { cliContext, type OperationContext } from '../../kernel/context.js';
 import { GatehouseError, isGatehouseError } from '../../kernel/errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { looksLikeJson } from '../../authz/dsl.js';
-import { MAX_TUPLES_PER_WRITE } from '../../authz/relationships.js';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
-import { fgaInvalid, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from '../../authz/validation.js';
+import { fgaInvalid, keyText, modelFromDsl, modelFromJson, ModelView, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from '../../authz/validation.js';
 import { action, printJson, withGatehouse } from '../shared.js';
 import { readText, readTupleFile } from './authz-files.js';
 import { registerAuthzTest } from './authz-test.js';
 
 /** Writes a model file (DSL or JSON) to a store. Errors name the file and the 1-based line/column. */
-export async function writeModelFile(gh: Gatehouse, ctx: OperationContext, storeId: string, file: string): Promise<{ id: string; revision: number }> {
+/** Reads a model file: OpenFGA JSON when it looks like JSON, else DSL. @throws `invalid_input` naming the file. */
+function readModelFile(file: string): { dsl: string } | { json: unknown } {
   const text = readText(file);
-  let input: { dsl: string } | { json: unknown };
-  if (looksLikeJson(text)) {
-    try {
-      input = { json: JSON.parse(text) };
-    } catch (err) {
-      throw new GatehouseError('invalid_input', `${file}: not valid JSON: ${(err as Error).message}`, { file });
-    }
-  } else input = { dsl: text };
+  if (!looksLikeJson(text)) return { dsl: text };
+  try {
+    return { json: JSON.parse(text) };
+  } catch (err) {
+    throw new GatehouseError('invalid_input', `${file}: not valid JSON: ${(err as Error).message}`, { file });
+  }
+}
+
+/** Runs `fn`, prefixing an `invalid_input` error's message with the file name. */
+function inFile<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isGatehouseError(err, 'invalid_input')) throw new GatehouseError('invalid_input', `${file}: ${err.message}`, { ...err.details, file });
+    throw err;
+  }
+}
+
+export async function writeModelFile(gh: Gatehouse, ctx: OperationContext, storeId: string, file: string): Promise<{ id: string; revision: number }> {
+  const input = readModelFile(file);
   try {
     return await gh.authzModels.write(ctx, storeId, input);
   } catch (err) {
@@ -45,7 +57,32 @@ export async function writeModelFile(gh: Gatehouse, ctx: OperationContext, store
   }
 }
 
-/** Writes tuple keys in transactions of at most 100. @returns the number written and the last revision. */
+/**
+ * Validates an import before anything is written: the model file, and every tuple against that
+ * model (types, relations, type restrictions, conditions), with no tuple twice.
+ * @throws GatehouseError `invalid_input` naming the file (OpenFGA code in `details.openfga`).
+ */
+function validateImport(modelFile: string, tupleFile: string | undefined, keys: FgaTupleKey[]): void {
+  const input = readModelFile(modelFile);
+  const view = inFile(modelFile, () => new ModelView('dsl' in input ? modelFromDsl(input.dsl) : modelFromJson(input.json)));
+  const seen = new Set<string>();
+  inFile(tupleFile ?? '', () => {
+    for (const k of keys) {
+      const text = keyText(k);
+      view.validateTuple(tupleFromKey(k), text);
+      if (seen.has(text)) throw fgaInvalid('cannot_allow_duplicate_tuples_in_one_request', `duplicate tuple in write: user: '${k.user}', relation: '${k.relation}', object: '${k.object}'`, { tuple: text });
+      seen.add(text);
+    }
+  });
+}
+
+/**
+ * Writes tuple keys (a tuple file) in one transaction: every tuple is validated first, and an
+ * invalid, duplicated or (unless `onDuplicate` is `ignore`) existing tuple anywhere in the file
+ * writes none of them.
+ * @returns the number of tuples in the file and the revision (0 when the file is empty).
+ * @throws GatehouseError `invalid_input` (OpenFGA code in `details.openfga`), `not_found`.
+ */
 export async function writeTupleKeys(
   gh: Gatehouse,
   ctx: OperationContext,
@@ -53,12 +90,9 @@ export async function writeTupleKeys(
   keys: FgaTupleKey[],
   onDuplicate: 'error' | 'ignore' = 'error',
 ): Promise<{ written: number; revision: number }> {
-  let revision = 0;
-  for (let i = 0; i < keys.length; i += MAX_TUPLES_PER_WRITE) {
-    const res = await gh.authzTuples.write(ctx, storeId, { writes: keys.slice(i, i + MAX_TUPLES_PER_WRITE), onDuplicate });
-    revision = res.revision;
-  }
-  return { written: keys.length, revision };
+  if (keys.length === 0) return { written: 0, revision: 0 };
+  const res = await gh.authzTuples.writeAll(ctx, storeId, { writes: keys, onDuplicate });
+  return { written: keys.length, revision: res.revision };
 }
 
 async function storeOf(gh: Gatehouse, ctx: OperationContext, store?: string): Promise<string> {
@@ -174,7 +208,7 @@ export function registerAuthz(program: Command): void {
     .command('tuples')
     .description('relationship tuples')
     .command('write <file>')
-    .description('write tuples from a YAML, JSON or CSV file (OpenFGA CLI formats), 100 per transaction')
+    .description('write tuples from a YAML, JSON or CSV file (OpenFGA CLI formats) in one transaction: all or none')
     .option('--store <id>', 'store id (default: the default store)')
     .option('--on-duplicate <mode>', 'error (default) or ignore', 'error')
     .action(
@@ -297,6 +331,8 @@ export function registerAuthz(program: Command): void {
         if (!modelFile) throw new GatehouseError('invalid_input', `${dir}: no model.fga (or model.json)`, { dir });
         const tupleFile = ['tuples.yaml', 'tuples.yml', 'tuples.json', 'tuples.csv'].map((f) => join(dir, f)).find((f) => existsSync(f));
         const keys = tupleFile ? readTupleFile(tupleFile) : [];
+        // Nothing (not even the store) is created unless the model and every tuple are valid.
+        validateImport(modelFile, tupleFile, keys);
         await withGatehouse(async (gh) => {
           const ctx = { ...cliContext(), source: 'import' as const };
           const s = await gh.authzStores.create(ctx, (opts.name ?? basename(resolve(dir))).slice(0, 64));
