@@ -155,6 +155,21 @@ function convert(v: unknown, t: ConditionParamTypeRef): unknown {
   }
 }
 
+/**
+ * Does a JSON value convert to a condition parameter's declared type (as OpenFGA converts a
+ * tuple's stored context on Write)?
+ * @returns null when it does, else the expected CEL type name (for example `int`, `list<string>`).
+ */
+export function parameterTypeMismatch(value: unknown, type: ConditionParamTypeRef): string | null {
+  try {
+    convert(value, type);
+    return null;
+  } catch (err) {
+    if (err instanceof WrongType) return celType(type);
+    throw err;
+  }
+}
+
 /** A condition ready to evaluate. */
 export class CompiledCondition {
   private readonly names: string[];

@@ -17,7 +17,8 @@ import syntaxTransformer from '@openfga/syntax-transformer';
 import { GatehouseError } from '../kernel/errors.js';
 import { BUILTIN_MODEL } from './builtin-model.js';
 import { invalidModel, parseDsl, validateJsonModel, type ModelProblem } from './dsl.js';
-import { compileModel, Symbols, type AuthorizationModel, type RelationReference, type TypeDefinition } from './model.js';
+import { compileModel, Symbols, type AuthorizationModel, type ConditionParamTypeRef, type RelationReference, type TypeDefinition } from './model.js';
+import { parameterTypeMismatch } from './conditions.js';
 import type { RelationTuple } from './tuples.js';
 
 const { validator } = syntaxTransformer;
@@ -194,10 +195,10 @@ export class ModelView {
     return this.types.get(type)?.metadata?.relations?.[relation]?.directly_related_user_types ?? [];
   }
 
-  /** The parameter names of a condition, or undefined when the model does not define it. */
-  conditionParams(name: string): string[] | undefined {
-    const c = (this.model.conditions as Record<string, { parameters?: Record<string, unknown> }> | undefined)?.[name];
-    return c ? Object.keys(c.parameters ?? {}) : undefined;
+  /** The typed parameters of a condition, or undefined when the model does not define it. */
+  conditionParams(name: string): Record<string, ConditionParamTypeRef> | undefined {
+    const c = (this.model.conditions as Record<string, { parameters?: Record<string, ConditionParamTypeRef> }> | undefined)?.[name];
+    return c ? (c.parameters ?? {}) : undefined;
   }
 
   /**
@@ -222,7 +223,7 @@ export class ModelView {
    * Validates a tuple for Write (or as a contextual tuple) as OpenFGA does: types and relations
    * exist, the relation is directly assignable, the subject matches a type restriction (plain,
    * `type:*` or `type#relation`), and its condition is the one that restriction names, with
-   * context keys that are parameters of the condition.
+   * context keys that are parameters of the condition and values that convert to their types.
    *
    * @throws `type_not_found`, `relation_not_found`, `invalid_tuple` (type restriction),
    *   `validation_error` (condition problems).
@@ -248,8 +249,18 @@ export class ModelView {
       if (!matching.some((r) => r.condition === condition)) {
         throw fgaInvalid('validation_error', `Invalid tuple '${tupleText}'. Reason: condition '${condition}' is not allowed for '${t.objectType}#${t.relation}' with this subject type`, { tuple: tupleText });
       }
-      for (const key of Object.keys(t.condition?.context ?? {})) {
-        if (!params.includes(key)) throw fgaInvalid('validation_error', `Invalid tuple '${tupleText}'. Reason: '${key}' is not a parameter of condition '${condition}'`, { tuple: tupleText });
+      for (const [key, value] of Object.entries(t.condition?.context ?? {})) {
+        const type = Object.hasOwn(params, key) ? params[key] : undefined;
+        if (!type) throw fgaInvalid('validation_error', `Invalid tuple '${tupleText}'. Reason: '${key}' is not a parameter of condition '${condition}'`, { tuple: tupleText });
+        // OpenFGA converts each stored value to its parameter's type on Write and refuses one that does not convert.
+        const expected = parameterTypeMismatch(value, type);
+        if (expected !== null) {
+          throw fgaInvalid('validation_error', `Invalid tuple '${tupleText}'. Reason: failed to convert context parameter '${key}' of condition '${condition}' to ${expected}`, {
+            tuple: tupleText,
+            parameter: key,
+            expected,
+          });
+        }
       }
     } else if (!matching.some((r) => !r.condition)) {
       throw fgaInvalid('validation_error', `Invalid tuple '${tupleText}'. Reason: the type restriction requires a condition`, { tuple: tupleText });
