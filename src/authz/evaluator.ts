@@ -12,8 +12,9 @@
  *   or it does not). Each operand of `intersection` / `difference` is its own question with its
  *   own visited set, so a cycle through those operators ends at the depth limit instead.
  * - Every hop to another `object#relation` (computed relation, tuple-to-userset, userset)
- *   adds one to the depth; past `maxDepth` (default 25, as OpenFGA) the check fails with
- *   GatehouseError `resolution_too_complex` instead of overflowing the stack.
+ *   adds one to the depth; past `maxDepth` (default 25, as OpenFGA) that path is "unknown",
+ *   three-valued like a condition error below, and the check fails with GatehouseError
+ *   `resolution_too_complex` (instead of overflowing the stack) only when the answer depends on it.
  *
  * Edges: an edge whose `expiresAt` is at or before `nowMs` grants nothing; an edge carrying a
  * condition grants only when its CEL condition (declared in the model) evaluates to true with the

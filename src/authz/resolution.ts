@@ -55,7 +55,7 @@ export class Resolution {
   private clock: Clock | null = null;
   private context: Record<string, unknown> | undefined;
   /**
-   * The first condition error met in the current reachability question. OpenFGA's three-valued
+   * The first condition error (or depth-limit error) met in the current reachability question. OpenFGA's three-valued
    * rule: a path that errors counts as "unknown", so a union is true if any branch is true and an
    * error only when none is; an intersection is false if any operand is false; an exclusion is
    * false if its base is false or its subtracted part true — whatever the order of the branches.
@@ -125,7 +125,9 @@ export class Resolution {
 
   /** Is the subject in `node#relation`? */
   visit(node: number, relation: number, depth: number): boolean {
-    if (depth > this.maxDepth) throw tooComplex(this.maxDepth);
+    // Past the limit this path is "unknown", like a condition error: another branch may still
+    // decide (OpenFGA's three-valued rule); the check fails with the error only when none does.
+    if (depth > this.maxDepth) return this.defer(tooComplex(this.maxDepth));
     if (this.seen(node * 4096 + relation)) return false;
     const cr = this.model.relation(this.graph.typeOf(node), relation);
     if (!cr) return false;
@@ -259,7 +261,7 @@ export class Resolution {
     }
   }
 
-  /** Records `err` as the question's pending error (the first one stays); answers false. */
+  /** Records `err` (a condition error or the depth limit) as the question's pending error (the first one stays); answers false. */
   private defer(err: GatehouseError): false {
     this.pending ??= err;
     return false;
@@ -436,7 +438,7 @@ export class Resolution {
       if (c !== null) {
         const d = c.distance(member);
         if (d < 0) return false;
-        if (depth + 1 + d > this.maxDepth) throw tooComplex(this.maxDepth);
+        if (depth + 1 + d > this.maxDepth) return this.defer(tooComplex(this.maxDepth));
         return true;
       }
     }
