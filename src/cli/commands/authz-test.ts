@@ -18,11 +18,11 @@ import { createLogger } from '../../kernel/logger.js';
 import { GatehouseError } from '../../kernel/errors.js';
 import type { ListedUser } from '../../authz/service.js';
 import type { RelationTuple } from '../../authz/tuples.js';
-import { keyText, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from '../../authz/validation.js';
+import { keyText, modelFromDsl, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from '../../authz/validation.js';
 import type { ResolvedModel } from '../../authz/models.js';
 import { action, printJson } from '../shared.js';
 import { asTupleKeys, readText, readTupleFile } from './authz-files.js';
-import { writeModelFile, writeTupleKeys } from './authz.js';
+import { validateModelFile, writeModelFile, writeTupleKeys } from './authz.js';
 
 interface TupleSources {
   tuples?: unknown;
@@ -102,6 +102,28 @@ const userString = (u: ListedUser): string =>
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
 /**
+ * Checks that a test's assertions have `fga model test`'s shapes: check assertions true or
+ * false, list_objects assertions lists of objects, list_users assertions `{users: [...]}`.
+ * @throws GatehouseError `invalid_input` naming the file, test and relation.
+ */
+function checkAssertionShapes(file: string, name: string, test: TestCase): void {
+  const bad = (what: string) => new GatehouseError('invalid_input', `${file}: test '${name}': ${what}`, { file, test: name });
+  const entries = (a: unknown) => (a && typeof a === 'object' && !Array.isArray(a) ? Object.entries(a as Record<string, unknown>) : []);
+  for (const c of test?.check ?? []) {
+    for (const [relation, v] of entries(c?.assertions)) if (typeof v !== 'boolean') throw bad(`check assertion '${relation}' must be true or false`);
+  }
+  for (const c of test?.list_objects ?? []) {
+    for (const [relation, v] of entries(c?.assertions)) if (v !== null && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) throw bad(`list_objects assertion '${relation}' must be a list of objects`);
+  }
+  for (const c of test?.list_users ?? []) {
+    for (const [relation, v] of entries(c?.assertions)) {
+      const users = (v as { users?: unknown } | null)?.users;
+      if (users !== undefined && users !== null && (!Array.isArray(users) || !users.every((x) => typeof x === 'string'))) throw bad(`list_users assertion '${relation}' must have a list of users`);
+    }
+  }
+}
+
+/**
  * Runs a parsed test file against `gh` (a Gatehouse whose database may be discarded).
  * @throws GatehouseError `invalid_input` for a malformed file or an invalid model (with line and column).
  */
@@ -117,6 +139,19 @@ export async function runModelTests(gh: Gatehouse, file: string): Promise<TestRe
   if (!doc || typeof doc !== 'object') throw new GatehouseError('invalid_input', `${file}: expected a YAML mapping`);
   if (!doc.model && !doc.model_file) throw new GatehouseError('invalid_input', `${file}: needs 'model' or 'model_file'`);
   if (!Array.isArray(doc.tests)) throw new GatehouseError('invalid_input', `${file}: needs a 'tests' list`);
+  // The model, and the shape of every assertion, are checked before any test runs (a file
+  // without tests still has its model validated).
+  if (doc.model_file) validateModelFile(resolve(base, doc.model_file));
+  else if (typeof doc.model !== 'string') throw new GatehouseError('invalid_input', `${file}: 'model' must be the model's DSL text`);
+  else {
+    try {
+      modelFromDsl(doc.model);
+    } catch (err) {
+      if (err instanceof GatehouseError && err.code === 'invalid_input') throw new GatehouseError('invalid_input', `${file}: ${err.message}`, { ...err.details, file });
+      throw err;
+    }
+  }
+  for (const [i, test] of doc.tests.entries()) checkAssertionShapes(file, test?.name ?? `test ${i + 1}`, test);
   const ctx: OperationContext = cliContext();
   const shared = tupleKeysOf(doc, base);
   const report: TestReport = {

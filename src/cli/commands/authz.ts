@@ -58,13 +58,21 @@ export async function writeModelFile(gh: Gatehouse, ctx: OperationContext, store
 }
 
 /**
+ * Parses and validates a model file without writing it.
+ * @throws GatehouseError `invalid_input` naming the file (line and column for DSL).
+ */
+export function validateModelFile(file: string): ModelView {
+  const input = readModelFile(file);
+  return inFile(file, () => new ModelView('dsl' in input ? modelFromDsl(input.dsl) : modelFromJson(input.json)));
+}
+
+/**
  * Validates an import before anything is written: the model file, and every tuple against that
  * model (types, relations, type restrictions, conditions), with no tuple twice.
  * @throws GatehouseError `invalid_input` naming the file (OpenFGA code in `details.openfga`).
  */
 function validateImport(modelFile: string, tupleFile: string | undefined, keys: FgaTupleKey[]): void {
-  const input = readModelFile(modelFile);
-  const view = inFile(modelFile, () => new ModelView('dsl' in input ? modelFromDsl(input.dsl) : modelFromJson(input.json)));
+  const view = validateModelFile(modelFile);
   const seen = new Set<string>();
   inFile(tupleFile ?? '', () => {
     for (const k of keys) {
