@@ -21,6 +21,7 @@
  */
 import type { GraphView } from './graph.js';
 import type { Evaluator } from './evaluator.js';
+import { isGatehouseError } from '../kernel/errors.js';
 import { analyse, type ModelAnalysis } from './model-analysis.js';
 import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 
@@ -54,33 +55,57 @@ function edgeState(view: GraphView, o: number, r: number, sr: number, s: number,
   return m.condition ? 'conditional' : 'ok';
 }
 
+/** The result of a reverse walk. */
+interface Walked {
+  /** False when a conditional edge was met (the exact walk cannot decide it). */
+  exact: boolean;
+  /** Objects reached within `deepAfter` hops of the subject. */
+  nodes: number[];
+  /** The greatest number of hops at which an object of `nodes` was reached (0 when none). */
+  span: number;
+  /** Objects first reached past `deepAfter` hops (null when none: no allocation in the common case). */
+  deep: number[] | null;
+}
+
 /**
  * The reverse walk for `objectType#relation`. With `exact`, edges are filtered as Check filters
  * them, and the result is exact unless a conditional edge is met (then `exact` comes back false).
  * Without, the result is a superset (candidates).
+ *
+ * Hops are counted as Check counts its depth from the object (one per userset, computed relation
+ * and tuple-to-userset parent): an object found at h hops has a path to the subject of h hops.
+ * The walk is depth-first, so h is the length of the first path found, not always the shortest;
+ * objects first found past `deepAfter` hops go to `deep`, for Check to decide.
  */
-function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, exactMode: boolean, nowMs: number, limit = Infinity): { exact: boolean; nodes: number[] } {
+function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, exactMode: boolean, nowMs: number, limit = Infinity, deepAfter = Infinity): Walked {
   let exact = exactMode;
   const relevant = a.relevant(objectType, relation);
   const expandTargets = a.recursive(objectType, relation);
   const targetKey = restrictionKey(objectType, relation);
   const seen = new Set<number>();
   const found: number[] = [];
+  let deep: number[] | null = null;
+  let span = 0;
+  // Triples (node, relation, hops from the subject).
   const stack: number[] = [];
-  const push = (n: number, r: number) => {
+  const push = (n: number, r: number, h: number) => {
     const tk = restrictionKey(view.typeOf(n), r);
     if (!relevant.has(tk)) return;
     const kk = n * 4096 + r;
     if (seen.has(kk)) return;
     seen.add(kk);
     if (tk === targetKey) {
-      found.push(n);
+      if (h > deepAfter) (deep ??= []).push(n);
+      else {
+        found.push(n);
+        if (h > span) span = h;
+      }
       if (!expandTargets) return;
     }
-    stack.push(n, r);
+    stack.push(n, r, h);
   };
   // Reverse tuple edges o#r@x#xr: the subject (or a userset containing it) is named by o#r.
-  const reverse = (x: number, xr: number, viaWildcard: boolean) => {
+  const reverse = (x: number, xr: number, viaWildcard: boolean, h: number) => {
     const row = view.objectRow(x, xr);
     if (!row) return;
     const xt = view.typeOf(x);
@@ -96,26 +121,27 @@ function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListOb
           if (st === 'expired') return;
           if (st === 'conditional') exact = false;
         }
-        push(o, r);
+        push(o, r, h);
       };
       if (typeof set === 'number') each(set);
       else for (const o of set) each(o);
     }
   };
-  if (q.subjectNode >= 0) reverse(q.subjectNode, q.subjectRelation, false);
+  if (q.subjectNode >= 0) reverse(q.subjectNode, q.subjectRelation, false, 0);
   if (q.subjectRelation === 0) {
     const w = view.wildcardNode(q.subjectType);
-    if (w >= 0 && w !== q.subjectNode) reverse(w, 0, true);
+    if (w >= 0 && w !== q.subjectNode) reverse(w, 0, true, 0);
   }
   while (stack.length > 0) {
     // Enough exact answers: stop (only the top-level exact walk passes a limit).
     if (exact && found.length >= limit) break;
+    const h = (stack.pop() as number) + 1;
     const r = stack.pop() as number;
     const x = stack.pop() as number;
     const xt = view.typeOf(x);
     if (exact && !a.monotone(xt, r)) continue;
-    reverse(x, r, false);
-    for (const r2 of a.computedBy(xt, r)) push(x, r2);
+    reverse(x, r, false, h);
+    for (const r2 of a.computedBy(xt, r)) push(x, r2, h);
     for (const use of a.ttuBy(r)) {
       if (!relevant.has(restrictionKey(use.ownerType, use.ownerRelation))) continue;
       const parents = view.objectsOf(x, 0, use.tupleset);
@@ -129,19 +155,32 @@ function walk(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListOb
           if (st === 'expired') return;
           if (st === 'conditional') exact = false;
         }
-        push(p, use.ownerRelation);
+        push(p, use.ownerRelation, h);
       };
       if (typeof parents === 'number') each(parents);
       else for (const p of parents) each(p);
     }
   }
-  return { exact, nodes: found };
+  return { exact, nodes: found, span, deep };
+}
+
+/**
+ * An exact object set, and its span: an upper bound of the depth (as Check counts it from the
+ * object) at which the subject was found for any of its objects.
+ */
+interface Exact {
+  set: Set<number>;
+  span: number;
 }
 
 /** Memo of one ListObjects: exact sets per `type#relation` key, and the keys being computed (cycles). */
 interface ExactMemo {
-  sets: Map<number, Set<number> | null>;
+  sets: Map<number, Exact | null>;
   active: Set<number>;
+  /** The evaluator's depth limit. */
+  maxDepth: number;
+  /** Objects the top-level exact walk reached only past the depth limit (for Check to decide). */
+  deep: number[] | null;
 }
 
 /**
@@ -169,8 +208,9 @@ function addOne(view: GraphView, out: Set<number>, objectType: number, relation:
  * subject: its own tuples, its type's wildcard, and usersets `T#r` of the exact set of `T#r`.
  * Mirrors the evaluator's direct step; null when undecidable here.
  */
-function exactThis(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, cr: CompiledRelation, nowMs: number, depth: number, memo: ExactMemo): Set<number> | null {
+function exactThis(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, cr: CompiledRelation, nowMs: number, depth: number, memo: ExactMemo): Exact | null {
   const out = new Set<number>();
+  let span = 0;
   for (const key of cr.directTypes) {
     const t = Math.floor(key / 4096);
     const rel = key % 4096;
@@ -182,26 +222,29 @@ function exactThis(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: L
     } else {
       const members = exactSet(view, model, a, q, t, rel, nowMs, depth + 1, memo);
       if (!members) return null;
-      for (const m of members) if (!addReverse(view, out, cr.typeId, cr.relationId, m, rel, nowMs)) return null;
+      if (members.set.size > 0 && members.span + 1 > span) span = members.span + 1;
+      for (const m of members.set) if (!addReverse(view, out, cr.typeId, cr.relationId, m, rel, nowMs)) return null;
     }
   }
-  return out;
+  return { set: out, span };
 }
 
 /** Exact objects of `objectType` for `computed from tupleset`: parents in the exact set of `P#computed`. */
-function exactTtu(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, tupleset: number, computed: number, nowMs: number, depth: number, memo: ExactMemo): Set<number> | null {
+function exactTtu(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, tupleset: number, computed: number, nowMs: number, depth: number, memo: ExactMemo): Exact | null {
   const out = new Set<number>();
+  let span = 0;
   const ts = model.relation(objectType, tupleset);
-  if (!ts) return out;
+  if (!ts) return { set: out, span };
   for (const key of ts.directTypes) {
     if (key % 4096 !== 0) continue;
     const pt = Math.floor(key / 4096);
     if (!model.relation(pt, computed)) continue;
     const parents = exactSet(view, model, a, q, pt, computed, nowMs, depth + 1, memo);
     if (!parents) return null;
-    for (const p of parents) if (!addReverse(view, out, objectType, tupleset, p, 0, nowMs)) return null;
+    if (parents.set.size > 0 && parents.span + 1 > span) span = parents.span + 1;
+    for (const p of parents.set) if (!addReverse(view, out, objectType, tupleset, p, 0, nowMs)) return null;
   }
-  return out;
+  return { set: out, span };
 }
 
 /**
@@ -209,10 +252,10 @@ function exactTtu(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: Li
  * possible (a conditional edge, a cycle through intersection or exclusion, nesting past 8, or a
  * userset subject). Returned sets are never mutated (they are memoized).
  */
-function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit = Infinity): Set<number> | null {
+function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit = Infinity): Exact | null {
   if (depth > 8) return null;
   const key = restrictionKey(objectType, relation);
-  if (limit === Infinity && memo.sets.has(key)) return memo.sets.get(key) as Set<number> | null;
+  if (limit === Infinity && memo.sets.has(key)) return memo.sets.get(key) as Exact | null;
   if (memo.active.has(key)) return null;
   memo.active.add(key);
   try {
@@ -224,54 +267,66 @@ function exactSet(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: Li
   }
 }
 
-function computeExact(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit: number): Set<number> | null {
+function computeExact(view: GraphView, model: CompiledModel, a: ModelAnalysis, q: ListObjectsQuestion, objectType: number, relation: number, nowMs: number, depth: number, memo: ExactMemo, limit: number): Exact | null {
   if (a.monotone(objectType, relation)) {
-    const w = walk(view, model, a, q, objectType, relation, true, nowMs, limit);
-    return w.exact ? new Set(w.nodes) : null;
+    // Only the top-level walk (depth 0: Check's own depth 0) sets objects past the limit aside;
+    // below an operator the walk's span says how deep it went.
+    const w = walk(view, model, a, q, objectType, relation, true, nowMs, limit, depth === 0 ? memo.maxDepth : Infinity);
+    if (!w.exact) return null;
+    if (w.deep !== null) memo.deep = w.deep;
+    return { set: new Set(w.nodes), span: w.span };
   }
   const cr = model.relation(objectType, relation);
-  if (!cr) return new Set();
+  if (!cr) return { set: new Set(), span: 0 };
   // `this` and tuple-to-userset under intersection / exclusion need a plain subject (the walk handles usersets).
   const plain = q.subjectRelation === 0;
-  const ev = (rw: Rewrite): Set<number> | null => {
+  // Spans follow Check's depth: +1 for a computed relation, a parent, a userset, and an operand of
+  // an intersection or exclusion (evaluated as its own question one level down).
+  const ev = (rw: Rewrite): Exact | null => {
     switch (rw.kind) {
       case 'this':
         return plain ? exactThis(view, model, a, q, cr, nowMs, depth, memo) : null;
       case 'ttu':
         return plain ? exactTtu(view, model, a, q, objectType, rw.tupleset, rw.computed, nowMs, depth, memo) : null;
-      case 'computed':
-        return exactSet(view, model, a, q, objectType, rw.relation, nowMs, depth + 1, memo);
+      case 'computed': {
+        const s = exactSet(view, model, a, q, objectType, rw.relation, nowMs, depth + 1, memo);
+        return s && { set: s.set, span: s.span + 1 };
+      }
       case 'union': {
         const out = new Set<number>();
+        let span = 0;
         for (const c of rw.children) {
           const s = ev(c);
           if (!s) return null;
-          for (const n of s) out.add(n);
+          if (s.span > span) span = s.span;
+          for (const n of s.set) out.add(n);
         }
-        return out;
+        return { set: out, span };
       }
       case 'intersection': {
         let out: Set<number> | null = null;
+        let span = 0;
         for (const c of rw.children) {
           const s = ev(c);
           if (!s) return null;
-          if (out === null) out = s;
+          if (s.span + 1 > span) span = s.span + 1;
+          if (out === null) out = s.set;
           else {
             const both = new Set<number>();
-            for (const n of out) if (s.has(n)) both.add(n);
+            for (const n of out) if (s.set.has(n)) both.add(n);
             out = both;
           }
         }
-        return out ?? new Set();
+        return { set: out ?? new Set(), span };
       }
       case 'difference': {
         const base = ev(rw.base);
-        if (!base || base.size === 0) return base;
+        if (!base || base.set.size === 0) return base;
         const sub = ev(rw.subtract);
         if (!sub) return null;
         const out = new Set<number>();
-        for (const n of base) if (!sub.has(n)) out.add(n);
-        return out;
+        for (const n of base.set) if (!sub.set.has(n)) out.add(n);
+        return { set: out, span: Math.max(base.span, sub.span) + 1 };
       }
     }
   };
@@ -279,8 +334,26 @@ function computeExact(view: GraphView, model: CompiledModel, a: ModelAnalysis, q
 }
 
 /**
+ * Check for one candidate; an object whose Check fails with `resolution_too_complex` (its answer
+ * depends on a path past the depth limit) is not listed.
+ * @throws GatehouseError `condition_error` as Check does.
+ */
+function holds(ev: Evaluator, view: GraphView, model: CompiledModel, q: ListObjectsQuestion, o: number, nowMs: number, context: Record<string, unknown> | undefined): boolean {
+  try {
+    return ev.checkNodes(view, model, q.subjectType, q.subjectNode, q.subjectRelation, o, q.relation, nowMs, context);
+  } catch (err) {
+    if (isGatehouseError(err, 'resolution_too_complex')) return false;
+    throw err;
+  }
+}
+
+/**
  * Object nodes of `q.objectType` for which Check(subject, relation, object) is true, up to `limit`.
- * @throws GatehouseError `resolution_too_complex` / `condition_error` as Check does.
+ * An object whose Check would fail with `resolution_too_complex` is not listed. The walks count
+ * Check's depth; when no path reaches the limit (the common case) nothing else is done. An exact
+ * walk sets the objects it reached only past the limit aside and Check decides each of them; set
+ * algebra whose span passes the limit falls back to Check per candidate.
+ * @throws GatehouseError `condition_error` as Check does.
  */
 export function listObjectNodes(
   ev: Evaluator,
@@ -294,12 +367,20 @@ export function listObjectNodes(
   const a = analyse(model);
   const subjectIsWildcard = q.subjectNode >= 0 && q.subjectNode === view.wildcardNode(q.subjectType);
   if (!subjectIsWildcard) {
-    const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, { sets: new Map(), active: new Set() }, limit);
-    if (exact) {
+    const memo: ExactMemo = { sets: new Map(), active: new Set(), maxDepth: ev.maxDepth, deep: null };
+    const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, memo, limit);
+    if (exact && exact.span <= ev.maxDepth) {
       const out: number[] = [];
-      for (const n of exact) {
+      for (const n of exact.set) {
         if (out.length >= limit) break;
         out.push(n);
+      }
+      // Reached only past the limit by the walk: Check (which may find a shorter path) decides.
+      if (memo.deep !== null) {
+        for (const o of memo.deep) {
+          if (out.length >= limit) break;
+          if (holds(ev, view, model, q, o, nowMs, context)) out.push(o);
+        }
       }
       return out;
     }
@@ -309,7 +390,7 @@ export function listObjectNodes(
   const out: number[] = [];
   for (const o of cands) {
     if (out.length >= limit) break;
-    if (ev.checkNodes(view, model, q.subjectType, q.subjectNode, q.subjectRelation, o, q.relation, nowMs, context)) out.push(o);
+    if (holds(ev, view, model, q, o, nowMs, context)) out.push(o);
   }
   return out;
 }

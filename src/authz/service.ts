@@ -420,7 +420,8 @@ export class AuthzService implements AuthzEngine {
 
   /**
    * ListObjects: exactly the objects of `objectType` for which Check is true (`type:id`, sorted).
-   * @throws GatehouseError as {@link check}.
+   * An object whose Check would fail with `resolution_too_complex` (depth limit) is not listed.
+   * @throws GatehouseError as {@link check}, except `resolution_too_complex`.
    */
   async listObjects(ctx: OperationContext, req: ListObjectsRequest): Promise<ListObjectsResult> {
     await this.settle(req.atLeastRevision);
@@ -429,7 +430,9 @@ export class AuthzService implements AuthzEngine {
 
   /**
    * ListUsers: the subjects of the filters' types for which Check is true (OpenFGA shape, sorted).
-   * @throws GatehouseError as {@link check}; `invalid_input` for 0 or more than 10 filters.
+   * A subject whose Check would fail with `resolution_too_complex` (depth limit) is not listed.
+   * @throws GatehouseError as {@link check}, except `resolution_too_complex`; `invalid_input` for
+   *   0 or more than 10 filters.
    */
   async listUsers(ctx: OperationContext, req: ListUsersRequest): Promise<ListUsersResult> {
     await this.settle(req.atLeastRevision);
