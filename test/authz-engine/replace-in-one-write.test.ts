@@ -100,5 +100,5 @@ describeEachBackend('nodes freed and named again within one Write; a condition r
         await again.gh.close();
       }
     }
-  });
+  }, 120_000);
 });

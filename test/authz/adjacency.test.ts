@@ -90,7 +90,7 @@ describe('Adjacency', () => {
     expect(after.garbage).toBe(0);
     expect(after.live).toBe(before.live);
     for (let x = 0; x < 40; x++) for (let y = 1; y <= 3; y++) for (let z = 0; z < 3; z++) expectSame(adj, ref, x, y, z, scratch);
-  });
+  }, 120_000);
 
   it('moves one set from inline to a Set and back, keeping insertion order and its neighbours', () => {
     const adj = new Adjacency();
