@@ -15,6 +15,9 @@
  *   adds one to the depth; past `maxDepth` (default 25, as OpenFGA) that path is "unknown",
  *   three-valued like a condition error below, and the check fails with GatehouseError
  *   `resolution_too_complex` (instead of overflowing the stack) only when the answer depends on it.
+ *   A check that would fail so runs again in a depth-aware mode (a node reached at a smaller
+ *   depth than before is expanded again), so a path within the limit is found whatever path
+ *   reached its nodes first; checks that pass the limit nowhere never take it.
  *
  * Edges: an edge whose `expiresAt` is at or before `nowMs` grants nothing; an edge carrying a
  * condition grants only when its CEL condition (declared in the model) evaluates to true with the
@@ -94,6 +97,14 @@ export class Evaluator {
       // cache: reading them here, where neither depends on the other, overlaps the two misses.
       this.touched = graph.touch(objectNode, subjectNode);
       if (r.visit(objectNode, relation, 0)) return true;
+      // The depth limit met with no answer: the visited set may have cut a shorter path (a node
+      // first reached by a path whose rest passed the limit is not expanded again). Only then,
+      // the check runs again expanding a node reached at a smaller depth again.
+      if (r.pending !== null && r.pending.code === 'resolution_too_complex') {
+        r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
+        r.depthAware();
+        if (r.visit(objectNode, relation, 0)) return true;
+      }
       // No path grants: a condition error met on the way decides (error, not a silent deny).
       if (r.pending !== null) throw r.pending;
       return false;

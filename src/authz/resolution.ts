@@ -20,6 +20,9 @@ const FALSE: Tri = 0;
 const TRUE: Tri = 1;
 const UNKNOWN: Tri = 2;
 
+/** The `visitedSet` of a depth-aware check (never read: {@link Resolution.visitedDepth} is). */
+const DEPTH_AWARE: Set<number> = new Set();
+
 function tooComplex(maxDepth: number): GatehouseError {
   return new GatehouseError('resolution_too_complex', `the check needed more than ${maxDepth} nested rewrites or usersets`, { maxDepth });
 }
@@ -63,6 +66,13 @@ export class Resolution {
   pending: GatehouseError | null = null;
   /** The error of the last {@link isolated} operand that answered "unknown". */
   private operandError: GatehouseError | null = null;
+  /**
+   * Depth-aware mode (set by the evaluator after {@link reset}, only to re-run a check that would
+   * fail with `resolution_too_complex`): a visited `node#relation` is expanded again when reached
+   * at a smaller depth, so a path within the limit is found even when a longer path (whose rest
+   * passed the limit) reached the same node first. Keys and the least depth they were expanded at.
+   */
+  private visitedDepth: Map<number, number> | null = null;
 
   constructor(
     private readonly maxDepth: number,
@@ -93,7 +103,15 @@ export class Resolution {
     this.operandError = null;
     this.visitedLen = 0;
     this.visitedSet = null;
+    this.visitedDepth = null;
     this.closures.reset();
+  }
+
+  /** Switches this check to depth-aware visiting (see {@link visitedDepth}); call after {@link reset}. */
+  depthAware(): void {
+    this.visitedDepth = new Map();
+    // Routes {@link seen} past its linear scan to the branch that reads visitedDepth.
+    this.visitedSet = DEPTH_AWARE;
   }
 
   /** Drops references to request data after a check. */
@@ -103,6 +121,7 @@ export class Resolution {
     this.operandError = null;
     this.clock = null;
     this.visitedSet = null;
+    this.visitedDepth = null;
   }
 
   /** The check's instant (the clock is read once, on first need). */
@@ -128,7 +147,7 @@ export class Resolution {
     // Past the limit this path is "unknown", like a condition error: another branch may still
     // decide (OpenFGA's three-valued rule); the check fails with the error only when none does.
     if (depth > this.maxDepth) return this.defer(tooComplex(this.maxDepth));
-    if (this.seen(node * 4096 + relation)) return false;
+    if (this.seen(node * 4096 + relation, depth)) return false;
     const cr = this.model.relation(this.graph.typeOf(node), relation);
     if (!cr) return false;
     if (this.chains !== null) {
@@ -201,13 +220,27 @@ export class Resolution {
     if (found) return 1;
     const rel = cr.relationId;
     const end = n + (e[CHAIN_NODES] as number);
-    for (let i = n + 1; i < end; i++) this.seen((e[i] as number) * 4096 + rel);
+    // Nothing under a chain taken here can pass the limit: no depth-aware revisit is needed (depth 0).
+    for (let i = n + 1; i < end; i++) this.seen((e[i] as number) * 4096 + rel, 0);
     return 0;
   }
 
-  /** Records `key` as visited; true if it already was. */
-  private seen(key: number): boolean {
+  /** Depth-aware {@link seen}: true if `key` was already expanded at `depth` or less; else records `depth`. */
+  private seenAt(key: number, depth: number): boolean {
+    const m = this.visitedDepth as Map<number, number>;
+    const d = m.get(key);
+    if (d !== undefined && d <= depth) return true;
+    m.set(key, depth);
+    return false;
+  }
+
+  /**
+   * Records `key` as visited; true if it already was (in depth-aware mode: at `depth` or less).
+   * The common case, 32 keys or fewer scanned linearly, reads nothing else.
+   */
+  private seen(key: number, depth: number): boolean {
     if (this.visitedSet !== null) {
+      if (this.visitedDepth !== null) return this.seenAt(key, depth);
       if (this.visitedSet.has(key)) return true;
       this.visitedSet.add(key);
       return false;
@@ -275,11 +308,16 @@ export class Resolution {
     const saved = this.visited;
     const savedLen = this.visitedLen;
     const savedSet = this.visitedSet;
+    const savedDepth = this.visitedDepth;
     const outerPending = this.pending;
     const fresh = this.visitedPool.pop() ?? [];
     this.visited = fresh;
     this.visitedLen = 0;
     this.visitedSet = null;
+    if (savedDepth !== null) {
+      this.visitedDepth = new Map();
+      this.visitedSet = DEPTH_AWARE;
+    }
     this.pending = null;
     try {
       if (this.rewrite(node, cr, rw, depth + 1)) return TRUE;
@@ -291,6 +329,7 @@ export class Resolution {
       this.visited = saved;
       this.visitedLen = savedLen;
       this.visitedSet = savedSet;
+      this.visitedDepth = savedDepth;
       this.pending = outerPending;
     }
   }
