@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { createGatehouse, type Gatehouse, type Services } from '../../src/gatehouse.js';
 import { buildHttpApp } from '../../src/http/app.js';
 import { parseDsl } from '../../src/authz/dsl.js';
+import { parseTuple } from '../../src/authz/tuples.js';
 import { evaluationFastPathStats } from '../../src/http/routes/authzen-fast.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
@@ -241,7 +242,9 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     };
     await exchange(fastPort, [req(ev('ann'), { 'x-request-id': 'dl-fast', connection: 'close' })]);
     await exchange(plainPort, [req(ev('ann'), { 'x-request-id': 'dl-plain', connection: 'close' })]);
-    await sleep(1500);
+    // Both decisions were queued before their answers were written; tupleLastUsed flushes the queue
+    // first (instead of sleeping past the 1 s flush period, which a loaded machine can outlast).
+    await gh.authz.tupleLastUsed(cliContext(), { tuple: parseTuple('doc:plan#viewer@user:ann') });
     const a = await count('dl-fast');
     const b = await count('dl-plain');
     expect(a.length).toBe(1);
