@@ -72,7 +72,9 @@ describe.skipIf(skipReason !== null)('README walkthrough, verbatim', () => {
     expect(out).toContain('\nfalse\nfalse\n"invalid_grant"\n');
     expect(out).toMatch(/user\.create\nuser\.password_set\ntotp\.enroll\nsignin\.success\n/);
     expect(out).toMatch(/audit chain OK: \d+ entries verified\n$/);
-  });
+    // Synchronous: vitest fails it once it returns if it took longer than this, so this is above
+    // the walkthrough's own 120 s limit, whose failure shows the output up to the step that hung.
+  }, 180_000);
 
   it('left a server that shuts down cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((r) => server.once('exit', (code) => r(code)));
