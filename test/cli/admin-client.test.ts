@@ -50,7 +50,7 @@ describeEachBackend('CLI: admin create and client create', (backend) => {
     const taken = run(['admin', 'create', '--username', 'ROOT', '--password-stdin'], 'another good passphrase\n');
     expect(taken.status).toBe(1);
     expect(taken.stderr).toMatch(/^error \[conflict\]: /m);
-  });
+  }, 120_000);
 
   it('client create --json prints client_id and the secret once; only its hash is stored', async () => {
     const r = run(['client', 'create', '--name', 'Wiki', '--redirect-uri', 'https://wiki.example.com/cb', '--redirect-uri', 'http://localhost:3000/cb', '--json']);
