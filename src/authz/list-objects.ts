@@ -173,6 +173,129 @@ interface Exact {
   span: number;
 }
 
+/**
+ * How deep Check's expansion of a rewrite can go below the depth it starts at (one per userset,
+ * computed relation, tuple-to-userset parent and operator operand, as the evaluator counts):
+ * from the model alone ({@link staticHeight}, Infinity when a relation it reaches is recursive)
+ * or from the data below one object ({@link dataHeight}, memoised, Infinity on a cycle). Used for
+ * the subtracted part of an exclusion: the walks start from the subject, so they never see an
+ * expansion from the object that passes the limit without reaching the subject, where Check
+ * answers "unknown" (and fails with `resolution_too_complex`) instead of false.
+ */
+class Heights {
+  private readonly statics = new Map<number, number>();
+  private readonly data = new Map<number, number>();
+  constructor(
+    private readonly view: GraphView,
+    private readonly model: CompiledModel,
+    /** Past this, heights are not computed exactly (anything greater is as bad). */
+    private readonly cap: number,
+  ) {}
+
+  /** Static height of `typeId#relation` (no data read). */
+  staticRelation(typeId: number, relation: number): number {
+    const key = restrictionKey(typeId, relation);
+    const m = this.statics.get(key);
+    if (m !== undefined) return m;
+    const cr = this.model.relation(typeId, relation);
+    if (!cr) return 0;
+    this.statics.set(key, Infinity); // a cycle: recursive
+    const h = this.staticRewrite(cr, cr.rewrite);
+    this.statics.set(key, h);
+    return h;
+  }
+
+  staticRewrite(cr: CompiledRelation, rw: Rewrite): number {
+    switch (rw.kind) {
+      case 'this': {
+        let h = 0;
+        for (const key of cr.directTypes) {
+          const rel = key % 4096;
+          if (rel === 0 || rel === WILDCARD_REL) continue;
+          h = Math.max(h, 1 + this.staticRelation(Math.floor(key / 4096), rel));
+        }
+        return h;
+      }
+      case 'computed':
+        return 1 + this.staticRelation(cr.typeId, rw.relation);
+      case 'ttu': {
+        const ts = this.model.relation(cr.typeId, rw.tupleset);
+        let h = 0;
+        if (ts) {
+          for (const key of ts.directTypes) {
+            if (key % 4096 !== 0) continue;
+            const pt = Math.floor(key / 4096);
+            if (this.model.relation(pt, rw.computed)) h = Math.max(h, 1 + this.staticRelation(pt, rw.computed));
+          }
+        }
+        return h;
+      }
+      case 'union':
+        return Math.max(0, ...rw.children.map((c) => this.staticRewrite(cr, c)));
+      case 'intersection':
+        return 1 + Math.max(0, ...rw.children.map((c) => this.staticRewrite(cr, c)));
+      case 'difference':
+        return 1 + Math.max(this.staticRewrite(cr, rw.base), this.staticRewrite(cr, rw.subtract));
+    }
+  }
+
+  /** Height of Check's expansion of `node#relation` in the data. */
+  dataRelation(node: number, relation: number): number {
+    const key = node * 4096 + relation;
+    const m = this.data.get(key);
+    if (m !== undefined) return m;
+    const cr = this.model.relation(this.view.typeOf(node), relation);
+    if (!cr) return 0;
+    this.data.set(key, Infinity); // a cycle: as bad as the limit
+    const h = this.dataRewrite(node, cr, cr.rewrite);
+    this.data.set(key, h);
+    return h;
+  }
+
+  dataRewrite(node: number, cr: CompiledRelation, rw: Rewrite): number {
+    const cap = this.cap;
+    switch (rw.kind) {
+      case 'this': {
+        let h = 0;
+        const usrs = cr.usersetRelations;
+        for (let i = 0; i < usrs.length && h <= cap; i++) {
+          const usr = usrs[i] as number;
+          const set = this.view.subjects(node, cr.relationId, usr);
+          if (set === undefined) continue;
+          if (typeof set === 'number') h = Math.max(h, 1 + this.dataRelation(set, usr));
+          else for (const m of set) if (h <= cap) h = Math.max(h, 1 + this.dataRelation(m, usr));
+        }
+        return h;
+      }
+      case 'computed':
+        return 1 + this.dataRelation(node, rw.relation);
+      case 'ttu': {
+        let h = 0;
+        const parents = this.view.subjects(node, rw.tupleset, 0);
+        if (parents === undefined) return 0;
+        const one = (p: number) => {
+          if (h <= cap && this.model.relation(this.view.typeOf(p), rw.computed)) h = Math.max(h, 1 + this.dataRelation(p, rw.computed));
+        };
+        if (typeof parents === 'number') one(parents);
+        else for (const p of parents) one(p);
+        return h;
+      }
+      case 'union': {
+        let h = 0;
+        for (const c of rw.children) if (h <= cap) h = Math.max(h, this.dataRewrite(node, cr, c));
+        return h;
+      }
+      case 'intersection': {
+        let h = 0;
+        for (const c of rw.children) if (h <= cap) h = Math.max(h, this.dataRewrite(node, cr, c));
+        return 1 + h;
+      }
+      case 'difference':
+        return 1 + Math.max(this.dataRewrite(node, cr, rw.base), this.dataRewrite(node, cr, rw.subtract));
+    }
+  }
+}
+
 /** Memo of one ListObjects: exact sets per `type#relation` key, and the keys being computed (cycles). */
 interface ExactMemo {
   sets: Map<number, Exact | null>;
@@ -181,6 +304,8 @@ interface ExactMemo {
   maxDepth: number;
   /** Objects the top-level exact walk reached only past the depth limit (for Check to decide). */
   deep: number[] | null;
+  /** Heights of subtracted parts (created on first exclusion). */
+  heights: Heights | null;
 }
 
 /**
@@ -326,7 +451,19 @@ function computeExact(view: GraphView, model: CompiledModel, a: ModelAnalysis, q
         if (!sub) return null;
         const out = new Set<number>();
         for (const n of base.set) if (!sub.set.has(n)) out.add(n);
-        return { set: out, span: Math.max(base.span, sub.span) + 1 };
+        // For the objects kept, Check must find the subtracted part false, not "unknown": its
+        // expansion must stay within the limit. Bounded by the model unless it reaches a recursive
+        // relation; only then is the data below each kept object measured.
+        const hs = (memo.heights ??= new Heights(view, model, memo.maxDepth));
+        let h = hs.staticRewrite(cr, rw.subtract);
+        if (h === Infinity) {
+          h = 0;
+          for (const o of out) {
+            h = Math.max(h, hs.dataRewrite(o, cr, rw.subtract));
+            if (h > memo.maxDepth) break;
+          }
+        }
+        return { set: out, span: Math.max(base.span, sub.span, h) + 1 };
       }
     }
   };
@@ -367,7 +504,7 @@ export function listObjectNodes(
   const a = analyse(model);
   const subjectIsWildcard = q.subjectNode >= 0 && q.subjectNode === view.wildcardNode(q.subjectType);
   if (!subjectIsWildcard) {
-    const memo: ExactMemo = { sets: new Map(), active: new Set(), maxDepth: ev.maxDepth, deep: null };
+    const memo: ExactMemo = { sets: new Map(), active: new Set(), maxDepth: ev.maxDepth, deep: null, heights: null };
     const exact = exactSet(view, model, a, q, q.objectType, q.relation, nowMs, 0, memo, limit);
     if (exact && exact.span <= ev.maxDepth) {
       const out: number[] = [];

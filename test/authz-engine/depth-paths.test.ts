@@ -6,6 +6,11 @@
  *   answered 400 authorization_model_resolution_too_complex for a viewer 11 parent hops away
  *   (OpenFGA: true), while ListObjects listed it. Check now re-runs such a check expanding nodes
  *   reached at a smaller depth again; ListObjects and ListUsers agree with it.
+ * ListObjects evaluated `viewer but not blocked` as set algebra over reverse walks from the
+ * subject, which never see a `blocked from parent` chain that passes the limit without reaching
+ * the subject; Check does, and fails with resolution_too_complex, so folder:x was listed while
+ * Check on it was the error. The algebra now measures how deep Check's expansion of a subtracted
+ * part can go (from the model, or from the data when it reaches a recursive relation).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
@@ -71,7 +76,14 @@ describeEachBackend('the depth limit and the order of paths', (backend) => {
     parent('X', 'Y1');
     for (let i = 1; i < 10; i++) parent(`Y${i}`, `Y${i + 1}`);
     w.push({ user: 'user:v', relation: 'viewer', object: 'folder:Y10' });
-    folders.push('folder:o', 'folder:X');
+    // folder:x, viewed by user:u, has a parent chain of 30 folders (nobody blocked); folder:s a short one.
+    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:x' });
+    parent('x', 'c1');
+    for (let i = 1; i < 30; i++) parent(`c${i}`, `c${i + 1}`);
+    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:s' });
+    parent('s', 'd1');
+    folders.push('folder:o', 'folder:X', 'folder:x', 'folder:s', 'folder:d1');
+    for (let i = 1; i <= 30; i++) folders.push(`folder:c${i}`);
     for (let i = 1; i <= 20; i++) folders.push(`folder:L${i}`);
     for (let i = 1; i <= 10; i++) folders.push(`folder:Y${i}`);
     for (let i = 0; i < w.length; i += 100) {
@@ -94,5 +106,17 @@ describeEachBackend('the depth limit and the order of paths', (backend) => {
     const users = await post(`/stores/${store}/list-users`, { object: { type: 'folder', id: 'o' }, relation: 'viewer', user_filters: [{ type: 'user' }] });
     expect(users.status, JSON.stringify(users.body)).toBe(200);
     expect(users.body.users).toEqual([{ object: { type: 'user', id: 'v' } }]);
+  });
+
+  it('ListObjects leaves out an object whose subtracted relation passes the limit in Check', async () => {
+    // can_view = viewer but not blocked; blocked from parent runs up 30 folders from folder:x.
+    expect(await check('user:u', 'can_view', 'folder:x')).toBe(TOO);
+    expect(await check('user:u', 'can_view', 'folder:s')).toBe(true);
+    const want = await allowed('user:u', 'can_view');
+    expect(want).toEqual(['folder:s']);
+    expect(await listObjects('user:u', 'can_view')).toEqual(want);
+    const users = await post(`/stores/${store}/list-users`, { object: { type: 'folder', id: 'x' }, relation: 'can_view', user_filters: [{ type: 'user' }] });
+    expect(users.status, JSON.stringify(users.body)).toBe(200);
+    expect(users.body.users).toEqual([]);
   });
 });
