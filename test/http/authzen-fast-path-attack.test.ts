@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -273,7 +274,13 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
       const app = await buildHttpApp(gh as unknown as Services, { evaluationFastPath: fast });
       await app.listen({ host: '127.0.0.1', port: 0 });
       const port = (app.server.address() as { port: number }).port;
+      // The fast path admits a token only while the cache holds it fresh (5 s): read it just before.
+      await freshToken();
       const first = req(ev('ann'));
+      // Each step waits for the server's own event, not for a time: on a loaded machine a timer can
+      // fire before the server has read the bytes written before it (the event loop runs timers
+      // before I/O), and the close's idle sweep then closes a connection whose request it never saw.
+      const headParsed = once(app.server, 'request');
       const text = new Promise<string>((resolve, reject) => {
         const s = connect(port, '127.0.0.1');
         const chunks: Buffer[] = [];
@@ -282,16 +289,17 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
         s.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
         s.on('connect', async () => {
           s.write(first.slice(0, first.length - 3));
-          await sleep(50);
+          // The first request is in flight: its head is parsed, its body lacks 3 bytes.
+          await headParsed;
           const closed = app.close();
-          await sleep(50);
+          // The app is closing once it stops listening (its preClose hook has run, so requests are refused).
+          while (app.server.listening) await sleep(5);
           s.write(first.slice(first.length - 3) + req(ev('eve')));
           await closed;
         });
       });
       return normal(await text);
     };
-    await freshToken();
     const before = evaluationFastPathStats.taken;
     const a = await run(true);
     expect(evaluationFastPathStats.taken - before).toBe(1);
