@@ -67,6 +67,19 @@ describeEachBackend('HTTP: a request arriving while the server closes', (backend
       ['scim', `GET /scim/v2/Users HTTP/1.1\r\nhost: t\r\nx-request-id: late-scim\r\nauthorization: Bearer ${scimToken}\r\n\r\n`],
       ['admin', `GET /api/v1/api-tokens HTTP/1.1\r\nhost: t\r\nx-request-id: late-admin\r\nauthorization: Bearer ${adminToken}\r\n\r\n`],
     ];
+    // Each step waits for the server's own event, not for a time (on a loaded machine a timer can
+    // fire before the server has read bytes written before it): every held request's head parsed
+    // before the close begins, the server no longer listening (the preClose hook has run) before the
+    // second requests are written.
+    let parsed = 0;
+    const allHeld = new Promise<void>((resolve) => {
+      const onRequest = () => {
+        if (++parsed < late.length) return;
+        gh.http.server.off('request', onRequest);
+        resolve();
+      };
+      gh.http.server.on('request', onRequest);
+    });
     const sockets = late.map(([, second]) => {
       const socket = connect(port, '127.0.0.1');
       let text = '';
@@ -76,9 +89,9 @@ describeEachBackend('HTTP: a request arriving while the server closes', (backend
       socket.write(held(token));
       return { socket, second, closed };
     });
-    await new Promise((r) => setTimeout(r, 200));
+    await allHeld;
     const closing = gh.close();
-    await new Promise((r) => setTimeout(r, 100));
+    while (gh.http.server.listening) await new Promise((r) => setTimeout(r, 5));
     for (const s of sockets) s.socket.write(s.second);
     const received = await Promise.all(sockets.map((s) => s.closed));
     await closing;
