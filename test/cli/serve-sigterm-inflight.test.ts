@@ -122,7 +122,9 @@ describeEachBackend('gatehouse serve: SIGTERM with AuthZEN evaluations in flight
     // One request on the fast path and one on Fastify (a content type with parameters) whose bodies are half sent.
     const fastHalf = partial(s.port, 'application/json', BODY.slice(0, 30));
     const plainHalf = partial(s.port, 'application/json; charset=utf-8', BODY.slice(0, 30));
-    await new Promise((r) => setTimeout(r, 100));
+    // Time for the server process to read both heads (so both requests are in flight when the close
+    // begins); no event of the other process can be awaited here. 100 ms failed once when starved.
+    await new Promise((r) => setTimeout(r, 500));
     const signalledAt = Date.now();
     s.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
