@@ -4,6 +4,7 @@ import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { createLogger } from '../../src/kernel/logger.js';
+import { expect } from 'vitest';
 import type { Backend } from '../support/backends.js';
 
 export interface Running {
@@ -80,3 +81,17 @@ condition in_office(ip: ipaddress, office: string) {
   ip.in_cidr(office)
 }
 `;
+
+/** POST `body` as JSON to `path` over real HTTP with the running instance's token; status and parsed body. */
+export async function postJson(r: Running, path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${r.baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${r.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+/** OpenFGA Check over HTTP in `store`: `allowed`, or the error code of a 400 (any other status fails the test). */
+export async function checkOrCode(r: Running, store: string, user: string, relation: string, object: string): Promise<boolean | string> {
+  const res = await postJson(r, `/stores/${store}/check`, { tuple_key: { user, relation, object } });
+  if (res.status === 200) return res.body.allowed as boolean;
+  expect(res.status, JSON.stringify(res.body)).toBe(400);
+  return res.body.code as string;
+}

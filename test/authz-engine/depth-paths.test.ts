@@ -14,7 +14,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
-import { startGatehouse, type Running } from '../authz-api/support.js';
+import { checkOrCode, postJson, startGatehouse, type Running } from '../authz-api/support.js';
 
 const rr = { this: {} };
 const ttu = (r: string) => ({ tupleToUserset: { tupleset: { relation: 'parent' }, computedUserset: { relation: r } } });
@@ -40,16 +40,8 @@ describeEachBackend('the depth limit and the order of paths', (backend) => {
   let gh: Running;
   let store: string;
   const folders: string[] = [];
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${gh.baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const check = async (user: string, relation: string, object: string): Promise<boolean | string> => {
-    const res = await post(`/stores/${store}/check`, { tuple_key: { user, relation, object } });
-    if (res.status === 200) return res.body.allowed as boolean;
-    expect(res.status, JSON.stringify(res.body)).toBe(400);
-    return res.body.code as string;
-  };
+  const post = (path: string, body: unknown) => postJson(gh, path, body);
+  const check = (user: string, relation: string, object: string) => checkOrCode(gh, store, user, relation, object);
   const listObjects = async (user: string, relation: string): Promise<string[]> => {
     const res = await post(`/stores/${store}/list-objects`, { user, relation, type: 'folder' });
     expect(res.status, JSON.stringify(res.body)).toBe(200);

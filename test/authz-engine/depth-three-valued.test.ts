@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
-import { startGatehouse, type Running } from '../authz-api/support.js';
+import { checkOrCode, postJson, startGatehouse, type Running } from '../authz-api/support.js';
 
 const DEPTH = 30;
 const rr = { this: {} };
@@ -47,16 +47,8 @@ const MODEL = {
 describeEachBackend('the depth limit is three-valued (OpenFGA)', (backend) => {
   let gh: Running;
   let store: string;
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${gh.baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const check = async (user: string, relation: string, object: string) => {
-    const res = await post(`/stores/${store}/check`, { tuple_key: { user, relation, object } });
-    if (res.status === 200) return res.body.allowed as boolean;
-    expect(res.status).toBe(400);
-    return res.body.code as string;
-  };
+  const post = (path: string, body: unknown) => postJson(gh, path, body);
+  const check = (user: string, relation: string, object: string) => checkOrCode(gh, store, user, relation, object);
 
   beforeAll(async () => {
     gh = await startGatehouse(backend);

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
-import { startGatehouse, type Running } from '../authz-api/support.js';
+import { checkOrCode, postJson, startGatehouse, type Running } from '../authz-api/support.js';
 
 const LENGTHS = [24, 25, 26, 30];
 const rr = { this: {} };
@@ -41,17 +41,9 @@ describeEachBackend('ListObjects / ListUsers and the depth limit', (backend) => 
   let store: string;
   const groups: string[] = [];
   const folders: string[] = [];
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${gh.baseUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${gh.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const post = (path: string, body: unknown) => postJson(gh, path, body);
   /** true, false, or the 400 error code. */
-  const check = async (user: string, relation: string, object: string): Promise<boolean | string> => {
-    const res = await post(`/stores/${store}/check`, { tuple_key: { user, relation, object } });
-    if (res.status === 200) return res.body.allowed as boolean;
-    expect(res.status, JSON.stringify(res.body)).toBe(400);
-    return res.body.code as string;
-  };
+  const check = (user: string, relation: string, object: string) => checkOrCode(gh, store, user, relation, object);
   const listObjects = async (user: string, relation: string, type: string): Promise<string[]> => {
     const res = await post(`/stores/${store}/list-objects`, { user, relation, type });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
