@@ -11,6 +11,7 @@ import type { DecisionLogMode } from '../../src/authz/decision-log.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { describeEachBackend, type Backend } from '../support/backends.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // Fresh-eyes test: the decision log (GATEHOUSE_AUTHZ_DECISION_LOG, _SAMPLE_RATE; docs/configuration.md,
 // docs/authz-engine.md) seen through AuthZEN single evaluations, on the node:http fast path and on
@@ -41,7 +42,7 @@ interface Instance {
 async function start(backend: Backend, mode: DecisionLogMode, rate?: number): Promise<Instance> {
   const { url, drop } = await backend.create();
   const gh = await createGatehouse({
-    config: loadConfig({}, { databaseUrl: url, logLevel: 'silent', host: '127.0.0.1', port: 0, authzDecisionLog: mode, ...(rate === undefined ? {} : { authzDecisionLogSampleRate: rate }) }),
+    config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'silent', host: '127.0.0.1', port: 0, authzDecisionLog: mode, ...(rate === undefined ? {} : { authzDecisionLogSampleRate: rate }) }),
     logger: pino({ level: 'silent' }),
   });
   const fastPort = Number(new URL(await gh.listen()).port);
@@ -101,7 +102,7 @@ async function logged(i: Instance, prefix: string) {
 
 /** Warms the token cache, then sends `bodies` to the fast path (asserting it took them all) and to Fastify. */
 async function both(i: Instance, prefix: string, bodies: string[]): Promise<void> {
-  await sendAll(i.fastPort, i.token, `${prefix}-warm`, [ev('nobody')]);
+  await admitOnFastPath(i.gh.apiTokens, i.token);
   const before = evaluationFastPathStats.taken;
   expect(await sendAll(i.fastPort, i.token, `${prefix}-fast`, bodies)).toEqual(bodies.map(() => 200));
   expect(evaluationFastPathStats.taken - before).toBe(bodies.length);
@@ -158,8 +159,7 @@ describeEachBackend('AuthZEN decision log: sampled and full, fast path and Fasti
     const w = await i.gh.http.inject({ method: 'POST', url: `/stores/${i.store}/write`, headers: { authorization: `Bearer ${i.token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ writes: { tuple_keys: [grant] } }) });
     expect(w.statusCode).toBe(200);
     expect(await i.gh.authz.tupleLastUsed(cliContext(), { storeId: i.store, tuple: parseTuple('doc:plan#viewer@user:bob') })).toBeNull();
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await i.gh.apiTokens.authenticate('default', i.token);
+    await admitOnFastPath(i.gh.apiTokens, i.token);
     const before = evaluationFastPathStats.taken;
     expect(await sendAll(i.fastPort, i.token, 'bob-fast', [ev('bob')])).toEqual([200]);
     expect(evaluationFastPathStats.taken - before).toBe(1);

@@ -9,6 +9,7 @@ import type { DecisionLogMode } from '../../src/authz/decision-log.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { describeEachBackend, type Backend } from '../support/backends.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // AuthZEN answers `{"decision": false}` when the subject type, resource type or action is not in the
 // store's model (docs/authzen.md "Rules that always hold"): that is a decision, so the decision log
@@ -39,7 +40,7 @@ interface Instance {
 async function start(backend: Backend, mode: DecisionLogMode, rate?: number): Promise<Instance> {
   const { url, drop } = await backend.create();
   const gh = await createGatehouse({
-    config: loadConfig({}, { databaseUrl: url, logLevel: 'silent', host: '127.0.0.1', port: 0, authzDecisionLog: mode, ...(rate === undefined ? {} : { authzDecisionLogSampleRate: rate }) }),
+    config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'silent', host: '127.0.0.1', port: 0, authzDecisionLog: mode, ...(rate === undefined ? {} : { authzDecisionLogSampleRate: rate }) }),
     logger: pino({ level: 'silent' }),
   });
   const fastPort = Number(new URL(await gh.listen()).port);
@@ -120,8 +121,7 @@ describeEachBackend('AuthZEN decision log: denials for names the model does not 
 
   it('single evaluation on the fast path: 200 {"decision": false}, one logged denial per unknown name', async () => {
     const i = full!;
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await i.gh.apiTokens.authenticate('default', i.token);
+    await admitOnFastPath(i.gh.apiTokens, i.token);
     const before = evaluationFastPathStats.taken;
     for (const [name, body, [subject, relation, object]] of UNKNOWN) {
       const res = await post(i, i.fastPort, '/access/v1/evaluation', body, `fast-${name}`);
@@ -201,7 +201,7 @@ describeEachBackend('AuthZEN decision log: denials for names the model does not 
 
   it('sampled at rate 0: the same denials are answered and not logged, on every path', async () => {
     const i = never!;
-    await i.gh.apiTokens.authenticate('default', i.token);
+    await admitOnFastPath(i.gh.apiTokens, i.token);
     for (const [name, body] of UNKNOWN) {
       expect(await post(i, i.fastPort, '/access/v1/evaluation', body, `r0-fast-${name}`)).toEqual({ status: 200, body: { decision: false } });
       expect(await post(i, i.plainPort, '/access/v1/evaluation', body, `r0-plain-${name}`)).toEqual({ status: 200, body: { decision: false } });

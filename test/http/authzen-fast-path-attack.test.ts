@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // Fresh-eyes attack on routes/authzen-fast.ts (issue #3): inputs the first differential test does
 // not send, each sent as raw bytes to the app with the fast path and to one without it (same services).
@@ -84,7 +85,7 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
         lines.push(JSON.parse(line) as Record<string, unknown>);
       },
     });
-    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, logLevel: 'debug', host: '127.0.0.1', port: 0, authzDecisionLog: 'full' }), logger });
+    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'debug', host: '127.0.0.1', port: 0, authzDecisionLog: 'full' }), logger });
     fastPort = Number(new URL(await gh.listen()).port);
     plain = await buildHttpApp(gh as unknown as Services, { evaluationFastPath: false });
     await plain.listen({ host: '127.0.0.1', port: 0 });
@@ -123,7 +124,7 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
    * database less than the cache TTL, 5 s, ago; last use recorded this minute); otherwise Fastify
    * answers. Tests that count fast-path requests read the token through the database first.
    */
-  const freshToken = () => gh.apiTokens.authenticate('default', token);
+  const freshToken = () => admitOnFastPath(gh.apiTokens, token);
 
   it('pipelined requests on one keep-alive connection (fast, Fastify, fast, shape error, fast) are answered alike and in order', async () => {
     await freshToken();
@@ -264,6 +265,7 @@ describeEachBackend('AuthZEN fast path under attack: same answers, logs and effe
     const t1 = await gh.apiTokens.create(cliContext(), { name: 'r1', scopes: ['authz'] });
     const use = (port: number, t: string) => exchange(port, [req(ev('ann'), { authorization: `Bearer ${t}`, connection: 'close' })]);
     expect(await use(fastPort, t1.token)).toMatch(/^HTTP\/1\.1 200/);
+    await admitOnFastPath(gh.apiTokens, t1.token);
     const before = evaluationFastPathStats.taken;
     expect(await use(fastPort, t1.token)).toMatch(/^HTTP\/1\.1 200/);
     expect(evaluationFastPathStats.taken - before).toBe(1);

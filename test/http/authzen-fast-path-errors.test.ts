@@ -9,6 +9,7 @@ import { cliContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
 import { rawRequest, type RawAnswer } from '../support/raw-http.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // Fresh-eyes test: an unexpected (non-Gatehouse) exception inside the decision, thrown at once or
 // rejected later, while the node:http fast path answers: a 500 in AuthZEN's error format, no stack
@@ -42,7 +43,7 @@ describeEachBackend('AuthZEN fast path: an unexpected exception in the decision'
     const { url, drop: d } = await backend.create();
     drop = d;
     const logger = pino(loggerOptions('info'), { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, logLevel: 'info', host: '127.0.0.1', port: 0 }), logger });
+    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'info', host: '127.0.0.1', port: 0 }), logger });
     fastPort = Number(new URL(await gh.listen()).port);
     plain = await buildHttpApp(gh as unknown as Services, { evaluationFastPath: false });
     await plain.listen({ host: '127.0.0.1', port: 0 });
@@ -61,8 +62,7 @@ describeEachBackend('AuthZEN fast path: an unexpected exception in the decision'
 
   /** Sends the same request to both apps; checks both answers are the 500 and equal (but for the date). */
   async function bothFail(requestId: string): Promise<void> {
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await gh.apiTokens.authenticate('default', token);
+    await admitOnFastPath(gh.apiTokens, token);
     const before = evaluationFastPathStats.taken;
     const fast = await raw(fastPort, token, `${requestId}-fast`);
     expect(evaluationFastPathStats.taken - before).toBe(1);

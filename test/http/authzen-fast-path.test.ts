@@ -11,6 +11,7 @@ import { cliContext } from '../../src/kernel/context.js';
 import { loggerOptions } from '../../src/kernel/logger.js';
 import { describeEachBackend } from '../support/backends.js';
 import { rawRequest as raw, type RawAnswer } from '../support/raw-http.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // routes/authzen-fast.ts answers plain single evaluations on node:http in front of Fastify. Every
 // request below is sent, as raw bytes over a real socket, to the app with the fast path and to one
@@ -54,7 +55,7 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
     const { url, drop: d } = await backend.create();
     drop = d;
     const logger = pino(loggerOptions('info'), { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, logLevel: 'info', host: '127.0.0.1', port: 0 }), logger });
+    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'info', host: '127.0.0.1', port: 0 }), logger });
     fastPort = Number(new URL(await gh.listen()).port);
     plain = await buildHttpApp(gh as unknown as Services, { evaluationFastPath: false });
     await plain.listen({ host: '127.0.0.1', port: 0 });
@@ -109,6 +110,7 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
   }
 
   it('answers allow, deny, conditions and their errors alike, and takes the plain ones on the fast path', async () => {
+    await admitOnFastPath(gh.apiTokens, token, 10_000);
     const before = evaluationFastPathStats.taken;
     const cases: Array<[Buffer, number, unknown]> = [
       [message(json(ev('ann'))), 200, { decision: true }],
@@ -133,6 +135,7 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
   });
 
   it('answers malformed bodies alike: bad JSON, prototype keys, NUL, wrong shapes, invalid UTF-8', async () => {
+    await admitOnFastPath(gh.apiTokens, token, 10_000);
     const bodies: Array<[string | Buffer, number]> = [
       ['{', 400],
       ['{"subject": ', 400],

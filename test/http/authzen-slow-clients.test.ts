@@ -9,6 +9,7 @@ import { evaluationFastPathStats } from '../../src/http/routes/authzen-fast.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { describeEachBackend } from '../support/backends.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // Fresh-eyes test: slow clients against GATEHOUSE_REQUEST_TIMEOUT_SECONDS, on the node:http fast
 // path (routes/authzen-fast.ts) and on Fastify (the same services without the fast path). A client
@@ -79,7 +80,7 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
     const { url, drop: d } = await backend.create();
     drop = d;
     gh = await createGatehouse({
-      config: loadConfig({}, { databaseUrl: url, logLevel: 'silent', host: '127.0.0.1', port: 0, requestTimeoutSeconds: 1 }),
+      config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'silent', host: '127.0.0.1', port: 0, requestTimeoutSeconds: 1 }),
       logger: pino({ level: 'silent' }),
     });
     fastPort = Number(new URL(await gh.listen()).port);
@@ -107,8 +108,7 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
 
   it('a body that stalls half-way: 408 and closed after the timeout, on the fast path as on Fastify', async () => {
     const half = BODY.slice(0, 20);
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await gh.apiTokens.authenticate('default', token);
+    await admitOnFastPath(gh.apiTokens, token);
     const before = evaluationFastPathStats.taken;
     const [fast, slow] = await Promise.all([slowClient(fastPort, [head() + half], 0), slowClient(plainPort, [head() + half], 0)]);
     expect(evaluationFastPathStats.taken - before).toBe(1);
@@ -122,8 +122,7 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
 
   it('a body dribbled a byte every 150 ms past the timeout: 408 and closed, both paths alike', async () => {
     const parts = [head(), ...BODY.split('')];
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await gh.apiTokens.authenticate('default', token);
+    await admitOnFastPath(gh.apiTokens, token);
     const before = evaluationFastPathStats.taken;
     const [fast, slow] = await Promise.all([slowClient(fastPort, parts, 150), slowClient(plainPort, parts, 150)]);
     expect(evaluationFastPathStats.taken - before).toBe(1);
@@ -143,8 +142,7 @@ describeEachBackend('AuthZEN evaluation: slow clients against the request timeou
 
   it('a body dribbled within the timeout is answered, 200, on both paths, with the same headers', async () => {
     const parts = [head(Buffer.byteLength(BODY), 'connection: close\r\n'), BODY.slice(0, 30), BODY.slice(30, 60), BODY.slice(60)];
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await gh.apiTokens.authenticate('default', token);
+    await admitOnFastPath(gh.apiTokens, token);
     const before = evaluationFastPathStats.taken;
     const [fast, slow] = await Promise.all([slowClient(fastPort, parts, 100), slowClient(plainPort, parts, 100)]);
     expect(evaluationFastPathStats.taken - before).toBe(1);

@@ -6,6 +6,7 @@ import { evaluationFastPathStats } from '../../src/http/routes/authzen-fast.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { describeEachBackend, type Backend } from '../support/backends.js';
+import { admitOnFastPath, COUNTING_TOKEN_CACHE_TTL_SECONDS } from '../support/fast-path.js';
 
 // GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECONDS (docs/configuration.md): a keep-alive connection left idle
 // after its last answer is closed by the server after that many seconds (node:http adds 1 s of its
@@ -67,7 +68,7 @@ function keepAliveClient(port: number, requests: string[], gapMs: number, waitMs
 async function start(backend: Backend, keepAliveTimeoutSeconds?: number): Promise<{ gh: Gatehouse; port: number; token: string; drop: () => Promise<void> }> {
   const { url, drop } = await backend.create();
   const gh = await createGatehouse({
-    config: loadConfig({}, { databaseUrl: url, logLevel: 'silent', host: '127.0.0.1', port: 0, ...(keepAliveTimeoutSeconds === undefined ? {} : { keepAliveTimeoutSeconds }) }),
+    config: loadConfig({}, { databaseUrl: url, apiTokenCacheTtlSeconds: COUNTING_TOKEN_CACHE_TTL_SECONDS, logLevel: 'silent', host: '127.0.0.1', port: 0, ...(keepAliveTimeoutSeconds === undefined ? {} : { keepAliveTimeoutSeconds }) }),
     logger: pino({ level: 'silent' }),
   });
   const port = Number(new URL(await gh.listen()).port);
@@ -110,8 +111,7 @@ describeEachBackend('HTTP keep-alive timeout (GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECON
 
   it('1 s: an idle connection is closed 1 s (plus node:http\'s 1 s) after its last answer, fast path and Fastify alike; a request within it keeps the connection', async () => {
     const i = one!;
-    // The fast path admits the token only while the cache holds it fresh (5 s TTL): read it first.
-    await i.gh.apiTokens.authenticate('default', i.token);
+    await admitOnFastPath(i.gh.apiTokens, i.token);
     const before = evaluationFastPathStats.taken;
     const [fast, fastify] = await Promise.all([
       keepAliveClient(i.port, [evaluation(i.token), evaluation(i.token)], 600),
@@ -129,7 +129,7 @@ describeEachBackend('HTTP keep-alive timeout (GATEHOUSE_KEEP_ALIVE_TIMEOUT_SECON
 
   it('3 s: an idle connection stays open at least 3 s after its last answer, then is closed', async () => {
     const i = three!;
-    await i.gh.apiTokens.authenticate('default', i.token);
+    await admitOnFastPath(i.gh.apiTokens, i.token);
     const [fast, fastify] = await Promise.all([keepAliveClient(i.port, [evaluation(i.token)], 0), keepAliveClient(i.port, [health], 0)]);
     for (const o of [fast, fastify]) {
       expect(o.statuses).toEqual([200]);
