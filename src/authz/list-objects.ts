@@ -176,8 +176,8 @@ interface Exact {
 /**
  * How deep Check's expansion of a rewrite can go below the depth it starts at (one per userset,
  * computed relation, tuple-to-userset parent and operator operand, as the evaluator counts):
- * from the model alone ({@link staticHeight}, Infinity when a relation it reaches is recursive)
- * or from the data below one object ({@link dataHeight}, memoised, Infinity on a cycle). Used for
+ * from the model alone ({@link Heights.staticRelation}, Infinity when a relation it reaches is recursive)
+ * or from the data below one object ({@link Heights.dataRelation}, memoised, Infinity on a cycle). Used for
  * the subtracted part of an exclusion: the walks start from the subject, so they never see an
  * expansion from the object that passes the limit without reaching the subject, where Check
  * answers "unknown" (and fails with `resolution_too_complex`) instead of false.
