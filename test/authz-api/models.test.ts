@@ -112,7 +112,9 @@ describeEachBackend('model versions per store', (backend) => {
     const bad = await r.call('POST', `/stores/${(await r.gh.authzStores.create(ctx, 'x')).id}/authorization-models`, '{"schema_version":');
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('validation_error');
-    const unknownModel = await r.call('GET', '/stores/gatehouse/assertions/x');
+    const malformedModel = await r.call('GET', '/stores/gatehouse/assertions/x');
+    expect([malformedModel.status, malformedModel.body.code]).toEqual([400, 'validation_error']);
+    const unknownModel = await r.call('GET', '/stores/gatehouse/assertions/01JZZZZZZZZZZZZZZZZZZZZZZZ');
     expect([unknownModel.status, unknownModel.body.code]).toEqual([400, 'authorization_model_not_found']);
     const unknown = await r.call('GET', '/stores/gatehouse/nothing/x');
     expect([unknown.status, unknown.body.code]).toEqual([404, 'undefined_endpoint']);

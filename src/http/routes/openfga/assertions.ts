@@ -8,9 +8,9 @@ import { z } from 'zod';
 import type { Services } from '../../../gatehouse.js';
 import type { FgaAssertion } from '../../../authz/assertions.js';
 import { contextOf } from '../../auth.js';
-import { tupleKeySchema } from './scope.js';
+import { requiredModelIdSchema, storeParams, tupleKeySchema } from './scope.js';
 
-const params = z.object({ store_id: z.string().min(1).max(64), authorization_model_id: z.string().min(1).max(64) });
+const params = storeParams.extend({ authorization_model_id: requiredModelIdSchema });
 
 const assertionSchema = z.object({
   tuple_key: z.object({ object: z.string(), relation: z.string(), user: z.string() }),

@@ -10,12 +10,11 @@ import type { Services } from '../../../gatehouse.js';
 import type { AuthzStore } from '../../../authz/stores.js';
 import type { StoredModel } from '../../../authz/models.js';
 import { contextOf } from '../../auth.js';
-import { modelIdSchema, tupleKeySchema } from './scope.js';
+import { modelIdSchema, requiredModelIdSchema, storeParams, tupleKeySchema } from './scope.js';
 
 /** Header carrying the changelog revision of a write (Gatehouse's consistency token). */
 export const REVISION_HEADER = 'x-gatehouse-revision';
 
-const storeParams = z.object({ store_id: z.string().min(1).max(64) });
 const pageQuery = z.object({ page_size: z.string().optional(), continuation_token: z.string().optional() });
 
 function storeBody(s: AuthzStore) {
@@ -81,7 +80,7 @@ export async function managementRoutes(app: FastifyInstance, services: Services)
   });
 
   app.get('/:store_id/authorization-models/:id', async (request) => {
-    const { store_id, id } = storeParams.extend({ id: z.string().min(1).max(64) }).parse(request.params);
+    const { store_id, id } = storeParams.extend({ id: requiredModelIdSchema }).parse(request.params);
     return { authorization_model: modelBody(await services.authzModels.get(contextOf(request), store_id, id)) };
   });
 

@@ -16,12 +16,11 @@ import type { BatchCheckItem, SubjectRef } from '../../../authz/service.js';
 import { fgaInvalid, parseFgaObject, parseFgaUser } from '../../../authz/validation.js';
 import { contextOf } from '../../auth.js';
 import { openfgaError } from './errors.js';
-import { consistencySchema, contextSchema, contextualSchema, contextualTuples, modelIdSchema, resolveScope, tupleKeySchema, type Scope } from './scope.js';
+import { consistencySchema, contextSchema, contextualSchema, contextualTuples, modelIdSchema, resolveScope, storeParams, tupleKeySchema, type Scope } from './scope.js';
 
 /** Largest number of checks in one BatchCheck (OpenFGA's default `maxChecksPerBatchCheck`). */
 export const MAX_BATCH_CHECK = 50;
 
-const storeParams = z.object({ store_id: z.string().min(1).max(64) });
 const checkKey = z.object({ user: z.string(), relation: z.string(), object: z.string() });
 
 const checkBody = z.object({

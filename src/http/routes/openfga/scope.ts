@@ -32,8 +32,26 @@ export const consistencySchema = z.enum(['UNSPECIFIED', 'MINIMIZE_LATENCY', 'HIG
 /** A JSON object (`context`). */
 export const contextSchema = z.record(z.string(), z.unknown()).nullish();
 
-/** `authorization_model_id`: empty means the latest. */
-export const modelIdSchema = z.string().max(64).nullish();
+/**
+ * OpenFGA's pattern for store and authorization model ids, a ULID in Crockford base32 (openfga/api
+ * `openfga/v1/openfga_service.proto`, the `validate.rules` of every `store_id` and
+ * `authorization_model_id`). A malformed id is a `validation_error` (400), as in OpenFGA; a
+ * well-formed unknown one is `store_id_not_found` (404) or `authorization_model_not_found` (400).
+ */
+const ULID_PATTERN = /^[ABCDEFGHJKMNPQRSTVWXYZ0-9]{26}$/;
+const NOT_ULID = `value does not match regex pattern "${ULID_PATTERN.source}"`;
+
+/** A `store_id`: a ULID, or the id of Gatehouse's built-in store. */
+export const storeIdSchema = z.string().refine((id) => id === BUILTIN_STORE_ID || ULID_PATTERN.test(id), NOT_ULID);
+
+/** The path parameters of every route under `/stores/{store_id}`. */
+export const storeParams = z.object({ store_id: storeIdSchema });
+
+/** An `authorization_model_id` that must be given: a ULID, or the id of the built-in store's base model. */
+export const requiredModelIdSchema = z.string().refine((id) => id === BUILTIN_MODEL_ID || ULID_PATTERN.test(id), NOT_ULID);
+
+/** `authorization_model_id` in a request body: empty or absent means the latest. */
+export const modelIdSchema = z.union([z.literal(''), requiredModelIdSchema]).nullish();
 
 /** What an engine call needs besides its own question. */
 export interface Scope {
