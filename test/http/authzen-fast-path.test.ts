@@ -205,6 +205,7 @@ describeEachBackend('AuthZEN single evaluation: the node:http fast path answers 
 
   it('writes the same completion log line as Fastify', async () => {
     lines.length = 0;
+    await admitOnFastPath(gh.apiTokens, token);
     const before = evaluationFastPathStats.taken;
     await raw(fastPort, message(json(ev('ann'), { 'x-request-id': 'log-fast' })));
     expect(evaluationFastPathStats.taken - before).toBe(1);
