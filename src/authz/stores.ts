@@ -19,22 +19,38 @@ import { fgaInvalid } from './validation.js';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
+/** Time (ms) and random part of the last ULID made in this process (see {@link newUlid}). */
+let lastUlid: { ms: number; random: bigint } = { ms: -1, random: 0n };
+
 /**
  * A new ULID (26 characters, Crockford base32: 48-bit millisecond time, then 80 random bits),
- * the id form of OpenFGA stores and models.
+ * the id form of OpenFGA stores and models. Monotonic within this process, as OpenFGA's own ids
+ * (`ulid.Make`): a ULID of the same millisecond as the previous one is that one's random part
+ * plus one, so ids written in one millisecond (or at one instant of a fixed clock) still sort in
+ * creation order, which the store list and a store's latest model rely on. A fresh random part
+ * has its top bit clear, so the increments cannot overflow. A clock set back restarts from a
+ * fresh random part (ids then sort by their time).
  * @param nowMs the time part, in milliseconds since the epoch.
  */
 export function newUlid(nowMs: number): string {
+  const ms = Math.floor(nowMs);
+  let random: bigint;
+  if (ms === lastUlid.ms) random = lastUlid.random + 1n;
+  else {
+    const bytes = randomBytes(10);
+    bytes[0] = bytes[0]! & 0x7f;
+    random = 0n;
+    for (const b of bytes) random = (random << 8n) | BigInt(b);
+  }
+  lastUlid = { ms, random };
   let time = '';
-  let t = Math.floor(nowMs);
+  let t = ms;
   for (let i = 0; i < 10; i++) {
     time = CROCKFORD[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(10);
-  let bits = 0n;
-  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
   let rand = '';
+  let bits = random;
   for (let i = 0; i < 16; i++) {
     rand = CROCKFORD[Number(bits & 31n)] + rand;
     bits >>= 5n;

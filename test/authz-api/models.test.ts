@@ -1,6 +1,10 @@
 /** Model versions per store: DSL and JSON validation with positions, built-in types, changelog and audit, on both backends. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { FixedClock } from '../../src/kernel/clock.js';
+import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
+import { createLogger } from '../../src/kernel/logger.js';
 import { GatehouseError } from '../../src/kernel/errors.js';
 import { modelFromDsl, modelFromJson } from '../../src/authz/validation.js';
 import { describeEachBackend } from '../support/backends.js';
@@ -128,5 +132,41 @@ describeEachBackend('model versions per store', (backend) => {
     expect(w.status).toBe(200);
     expect(w.body).toEqual({});
     expect(Number(w.headers['x-gatehouse-revision'])).toBe(Number(m.headers['x-gatehouse-revision']) + 1);
+  });
+});
+
+describeEachBackend('model and store ids written within one millisecond', (backend) => {
+  let gh: Gatehouse;
+  let drop: () => Promise<void>;
+  const ctx = cliContext();
+  const clock = new FixedClock('2026-03-01T12:00:00.000Z');
+  beforeAll(async () => {
+    const db = await backend.create();
+    drop = db.drop;
+    gh = await createGatehouse({ config: loadConfig({}, { databaseUrl: db.url, logLevel: 'silent' }), logger: createLogger('silent'), clock });
+  }, 60_000);
+  afterAll(async () => {
+    await gh?.close();
+    await drop?.();
+  });
+
+  it('the later model of a store is its latest and comes first in its list, though the clock did not move (ULIDs are monotonic within a millisecond)', async () => {
+    const store = await gh.authzStores.create(ctx, 'same-ms');
+    const written: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      written.push((await gh.authzModels.write(ctx, store.id, { json: { schema_version: '1.1', type_definitions: [{ type: 'user' }, { type: `doc${i}` }] } })).id);
+      expect((await gh.authzModels.latest(ctx, store.id))?.id).toBe(written[i]);
+    }
+    expect(new Set(written.map((id) => id.slice(0, 10))).size).toBe(1); // one millisecond
+    expect((await gh.authzModels.list(ctx, store.id)).models.map((m) => m.id)).toEqual([...written].reverse());
+  });
+
+  it('stores created within one millisecond are listed in creation order', async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `same-ms-store-${i}`);
+    const made: string[] = [];
+    for (const name of names) made.push((await gh.authzStores.create(ctx, name)).id);
+    const listed = (await gh.authzStores.list(ctx)).stores.filter((s) => names.includes(s.name));
+    expect(listed.map((s) => s.name)).toEqual(names);
+    expect(listed.map((s) => s.id)).toEqual(made);
   });
 });
