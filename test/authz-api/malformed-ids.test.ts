@@ -21,7 +21,8 @@ describeEachBackend('OpenFGA store and model ids: malformed is validation_error,
   beforeAll(async () => {
     r = await startGatehouse(backend);
     storeId = (await r.gh.authzStores.create(cliContext(), 'ids')).id;
-    modelId = (await r.gh.authzModels.write(cliContext(), storeId, { dsl: DOCS_MODEL })).authorizationModelId;
+    modelId = (await r.gh.authzModels.write(cliContext(), storeId, { dsl: DOCS_MODEL })).id;
+    expect(modelId).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
   });
   afterAll(() => r?.close());
 
