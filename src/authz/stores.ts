@@ -7,7 +7,7 @@
  * stores' data too); every operation on a deleted or unknown store fails with `not_found`
  * (`details.openfga` = `store_id_not_found`).
  */
-import { randomBytes } from 'node:crypto';
+import { monotonicFactory } from 'ulid';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Clock } from '../kernel/clock.js';
 import type { OperationContext } from '../kernel/context.js';
@@ -17,45 +17,20 @@ import { BUILTIN_STORE_ID } from './tuples.js';
 import type { TupleStore } from './tuple-store.js';
 import { fgaInvalid } from './validation.js';
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** Time (ms) and random part of the last ULID made in this process (see {@link newUlid}). */
-let lastUlid: { ms: number; random: bigint } = { ms: -1, random: 0n };
+/** The process's ULID source, monotonic (see {@link newUlid}). */
+const nextUlid = monotonicFactory();
 
 /**
- * A new ULID (26 characters, Crockford base32: 48-bit millisecond time, then 80 random bits),
- * the id form of OpenFGA stores and models. Monotonic within this process, as OpenFGA's own ids
- * (`ulid.Make`): a ULID of the same millisecond as the previous one is that one's random part
- * plus one, so ids written in one millisecond (or at one instant of a fixed clock) still sort in
- * creation order, which the store list and a store's latest model rely on. A fresh random part
- * has its top bit clear, so the increments cannot overflow. A clock set back restarts from a
- * fresh random part (ids then sort by their time).
+ * A new ULID (26 characters, Crockford base32: 48-bit millisecond time, then 80 random bits;
+ * ulid/spec), the id form of OpenFGA stores and models, made by the `ulid` library. Monotonic
+ * within this process, as OpenFGA's own ids (`ulid.Make`): an id of the same millisecond as the
+ * previous one (or of an earlier one, when a clock is set back) is that one plus one, so ids
+ * written in one millisecond, or at one instant of a fixed clock, still sort in creation order,
+ * which the store list and a store's latest model rely on.
  * @param nowMs the time part, in milliseconds since the epoch.
  */
 export function newUlid(nowMs: number): string {
-  const ms = Math.floor(nowMs);
-  let random: bigint;
-  if (ms === lastUlid.ms) random = lastUlid.random + 1n;
-  else {
-    const bytes = randomBytes(10);
-    bytes[0] = bytes[0]! & 0x7f;
-    random = 0n;
-    for (const b of bytes) random = (random << 8n) | BigInt(b);
-  }
-  lastUlid = { ms, random };
-  let time = '';
-  let t = ms;
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  let rand = '';
-  let bits = random;
-  for (let i = 0; i < 16; i++) {
-    rand = CROCKFORD[Number(bits & 31n)] + rand;
-    bits >>= 5n;
-  }
-  return time + rand;
+  return nextUlid(Math.floor(nowMs));
 }
 
 /** An authorization store as OpenFGA's API shows it. */
