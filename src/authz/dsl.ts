@@ -50,10 +50,12 @@ export function formatProblems(problems: ModelProblem[]): string {
 
 /**
  * Builds the `invalid_input` error of an invalid model. `details.openfga` is the OpenFGA error
- * code (`invalid_authorization_model`), `details.problems` the list with positions.
+ * code (`invalid_authorization_model`), `details.problems` the list with positions; `extra` adds
+ * details (the `type` and `relation` at fault, when one is).
  */
-export function invalidModel(problems: ModelProblem[]): GatehouseError {
+export function invalidModel(problems: ModelProblem[], extra: Record<string, unknown> = {}): GatehouseError {
   return new GatehouseError('invalid_input', `invalid authorization model: ${formatProblems(problems)}`, {
+    ...extra,
     openfga: 'invalid_authorization_model',
     problems,
   });

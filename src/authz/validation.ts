@@ -17,6 +17,7 @@ import syntaxTransformer from '@openfga/syntax-transformer';
 import { GatehouseError } from '../kernel/errors.js';
 import { BUILTIN_MODEL } from './builtin-model.js';
 import { invalidModel, parseDsl, validateJsonModel, type ModelProblem } from './dsl.js';
+import { checkDslNesting, checkRewrites, type MAX_REWRITE_DEPTH } from './model-shape.js';
 import { compileModel, Symbols, type AuthorizationModel, type ConditionParamTypeRef, type RelationReference, type TypeDefinition } from './model.js';
 import { parameterTypeMismatch } from './conditions.js';
 import type { RelationTuple } from './tuples.js';
@@ -71,10 +72,12 @@ function declaredInDsl(dsl: string): Set<string> {
 }
 
 /**
- * Parses and validates a DSL model, adding undeclared built-in types it references.
+ * Parses and validates a DSL model, adding undeclared built-in types it references. Parentheses
+ * of a relation nested past {@link MAX_REWRITE_DEPTH} are refused before the text is parsed.
  * @throws GatehouseError `invalid_input` (`details.openfga` = `invalid_authorization_model`, `details.problems` with 1-based line/column).
  */
 export function modelFromDsl(dsl: string): AuthorizationModel {
+  if (typeof dsl === 'string') checkDslNesting(dsl);
   let source = dsl;
   try {
     validator.validateDSL(dsl);
@@ -87,15 +90,20 @@ export function modelFromDsl(dsl: string): AuthorizationModel {
       source = `${dsl.replace(/\s*$/, '')}\n\n${add.map((n) => BUILTIN_DSL[n]).join('\n\n')}\n`;
     }
   }
-  return checkCompiles(parseDsl(source), dsl);
+  const model = parseDsl(source);
+  checkRewrites(model.type_definitions);
+  return checkCompiles(model, dsl);
 }
 
 /**
  * Validates a model in OpenFGA's JSON form (as `WriteAuthorizationModel` receives it), adding
  * undeclared built-in types it references.
  * @returns the model as stored: `schema_version`, `type_definitions`, `conditions` (no `id`).
- * @throws GatehouseError `invalid_input` with an OpenFGA code: `type_definitions_too_few_items`,
- *   `cannot_allow_duplicate_types_in_one_request`, `invalid_authorization_model`, `validation_error`.
+ * @throws GatehouseError `invalid_input` with an OpenFGA code: `type_definitions_too_few_items`
+ *   (an empty array), `cannot_allow_duplicate_types_in_one_request`, `invalid_authorization_model`
+ *   (also for an empty rewrite, a union or intersection without children, rewrites nested past
+ *   {@link MAX_REWRITE_DEPTH}), `validation_error` (JSON of the wrong shape, a rewrite setting two
+ *   members of OpenFGA's `Userset` oneof; `details.path` names where).
  */
 export function modelFromJson(input: unknown): AuthorizationModel {
   const m = input as Partial<AuthorizationModel> | null;
@@ -103,9 +111,8 @@ export function modelFromJson(input: unknown): AuthorizationModel {
   if (m.schema_version !== '1.1') {
     throw fgaInvalid(m.schema_version === '1.0' ? 'unsupported_schema_version' : 'invalid_authorization_model', `unsupported schema_version '${String(m.schema_version)}' (expected 1.1)`);
   }
-  if (!Array.isArray(m.type_definitions) || m.type_definitions.length === 0) {
-    throw fgaInvalid('type_definitions_too_few_items', 'type_definitions must contain at least one type');
-  }
+  if (!Array.isArray(m.type_definitions)) throw fgaInvalid('validation_error', 'type_definitions must be an array of type definitions', { path: 'type_definitions' });
+  if (m.type_definitions.length === 0) throw fgaInvalid('type_definitions_too_few_items', 'type_definitions must contain at least one type');
   const seen = new Set<string>();
   for (const td of m.type_definitions) {
     if (!td || typeof td !== 'object' || typeof td.type !== 'string' || !/^[^:#@\s]{1,254}$/.test(td.type)) {
@@ -114,6 +121,8 @@ export function modelFromJson(input: unknown): AuthorizationModel {
     if (seen.has(td.type)) throw fgaInvalid('cannot_allow_duplicate_types_in_one_request', `type '${td.type}' is defined more than once`, { type: td.type });
     seen.add(td.type);
   }
+  // Before any recursive walk over the rewrites (the transformer's validator, the compiler).
+  checkRewrites(m.type_definitions);
   if (m.conditions !== undefined && (m.conditions === null || typeof m.conditions !== 'object' || Array.isArray(m.conditions))) {
     throw fgaInvalid('validation_error', 'conditions must be an object keyed by condition name');
   }
@@ -286,6 +295,17 @@ export function parseFgaObject(s: unknown, field = 'object'): { type: string; id
     throw fgaInvalid('validation_error', `invalid '${field}' field format: '${s}'`, { field, value: s });
   }
   return { type, id };
+}
+
+/**
+ * Parses the object of a query (Check, BatchCheck, Expand): an OpenFGA `object` string that is not
+ * a typed wildcard (`doc:*`), as OpenFGA's ValidateObject requires.
+ * @throws `validation_error` (malformed, or a wildcard: `details.field` = `object`).
+ */
+export function parseQueryObject(s: unknown): { type: string; id: string } {
+  const o = parseFgaObject(s);
+  if (o.id === '*') throw fgaInvalid('validation_error', `invalid 'object' field format: the 'object' field cannot reference a typed wildcard ('${o.type}:*')`, { field: 'object', value: s });
+  return o;
 }
 
 /**

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Services } from '../../../gatehouse.js';
 import { GatehouseError } from '../../../kernel/errors.js';
 import type { BatchCheckItem, SubjectRef } from '../../../authz/service.js';
-import { fgaInvalid, parseFgaObject, parseFgaUser } from '../../../authz/validation.js';
+import { fgaInvalid, parseFgaObject, parseFgaUser, parseQueryObject } from '../../../authz/validation.js';
 import { contextOf } from '../../auth.js';
 import { openfgaError } from './errors.js';
 import { consistencySchema, contextSchema, contextualSchema, contextualTuples, modelIdSchema, resolveScope, storeParams, tupleKeySchema, type Scope } from './scope.js';
@@ -75,7 +75,7 @@ const expandBody = z.object({
 
 /** Validates a Check key against the model and returns its parts. */
 function checkParts(scope: Scope, key: { user: string; relation: string; object: string }): { subject: SubjectRef; relation: string; object: { type: string; id: string } } {
-  const object = parseFgaObject(key.object);
+  const object = parseQueryObject(key.object);
   const user = parseFgaUser(key.user);
   if (typeof key.relation !== 'string' || key.relation === '') throw fgaInvalid('validation_error', "invalid 'relation' field format");
   scope.model.view.requireRelation(object.type, key.relation);
@@ -200,7 +200,7 @@ export async function queryRoutes(app: FastifyInstance, services: Services): Pro
     const ctx = contextOf(request);
     const body = expandBody.parse(request.body ?? {});
     const scope = await resolveScope(services, ctx, params(request), body, request.headers);
-    const object = parseFgaObject(body.tuple_key.object);
+    const object = parseQueryObject(body.tuple_key.object);
     scope.model.view.requireRelation(object.type, body.tuple_key.relation);
     const res = await services.authz.expand(ctx, {
       object,
