@@ -27,7 +27,7 @@
  * operand of an intersection or a false base / true subtracted part of an exclusion denies).
  */
 import type { GraphView } from './graph.js';
-import type { CompiledModel } from './model.js';
+import type { CompiledModel, CompiledRelation, Rewrite } from './model.js';
 import { ChainMemo } from './chain-memo.js';
 import { Resolution, type Now } from './resolution.js';
 
@@ -80,6 +80,32 @@ export class Evaluator {
     if (subjectRelation < 0) return false;
     const subjectType = symbols.types.lookup(q.subjectType);
     return this.checkNodes(graph, model, subjectType, subjectType < 0 ? -1 : graph.lookupNodeOfType(subjectType, q.subjectId), subjectRelation, objectNode, relation, now, context);
+  }
+
+  /**
+   * Explain's question (explain.ts): is the subject in `node` through `part`, a part of the rewrite
+   * of `cr` (the relation of `node`'s type), reached at `depth` of a check? Asked as a question of
+   * its own (a fresh visited set, the depth-aware re-run when the limit is met) — what the check
+   * itself answers there — so a path that Explain follows part by part is one Check grants by.
+   * `part` null: the relation itself (`node#relation` reached at `depth`, as the check visits it).
+   * @throws GatehouseError `resolution_too_complex`, `condition_error`, as {@link checkNodes}.
+   */
+  holds(graph: GraphView, model: CompiledModel, subjectType: number, subjectNode: number, subjectRelation: number, node: number, cr: CompiledRelation, part: Rewrite | null, depth: number, now: Now, context?: Record<string, unknown>): boolean {
+    const r = new Resolution(this.maxDepth, this.chains);
+    const ask = () => (part === null ? r.visit(node, cr.relationId, depth) : r.part(node, cr, part, depth));
+    r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
+    try {
+      if (ask()) return true;
+      if (r.pending !== null && r.pending.code === 'resolution_too_complex') {
+        r.reset(graph, model, subjectNode, subjectRelation, subjectType, now, context);
+        r.depthAware();
+        if (ask()) return true;
+      }
+      if (r.pending !== null) throw r.pending;
+      return false;
+    } finally {
+      r.release();
+    }
   }
 
   /**

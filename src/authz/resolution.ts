@@ -160,6 +160,11 @@ export class Resolution {
     return this.rewrite(node, cr, cr.rewrite, depth);
   }
 
+  /** Is the subject in `node` through `rw`, a part of the rewrite of `cr`, at `depth`? (Evaluator.holds, for explain.) */
+  part(node: number, cr: CompiledRelation, rw: Rewrite, depth: number): boolean {
+    return this.rewrite(node, cr, rw, depth);
+  }
+
   /**
    * `node#relation` for a self-recursive parent chain (`[user, team#member] or viewer from
    * parent`) from its flattened form ({@link ChainMemo}): the subject, its type's wildcard or a

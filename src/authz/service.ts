@@ -267,7 +267,7 @@ export class AuthzService implements AuthzEngine {
     const decision = objectNode >= 0 && this.evaluator.checkNodes(view, model, ids.st, subjectNode, ids.sr, objectNode, ids.rel, sc.nowMs, sc.context);
     const result: CheckResult = { decision, revision };
     if (req.explain || (logged && decision)) {
-      const explanation = explainCheck(view, model, { type: ids.st, node: subjectNode, relation: ids.sr }, objectNode, ids.rel, sc.nowMs, sc.context, this.maxDepth);
+      const explanation = explainCheck(this.evaluator, view, model, { type: ids.st, node: subjectNode, relation: ids.sr }, objectNode, ids.rel, sc.nowMs, sc.context);
       if (req.explain) result.explanation = { ...explanation, decision };
       if (logged) this.decisionLog!.record(ctx, sc.storeId, req, decision, revision, decision ? explanation : null);
     } else if (logged) this.decisionLog!.record(ctx, sc.storeId, req, decision, revision, null);

@@ -12,6 +12,7 @@ import { DecisionLog } from '../../src/authz/decision-log.js';
 import { parseDsl } from '../../src/authz/dsl.js';
 import { parseTuple, type RelationTuple } from '../../src/authz/tuples.js';
 import { explainCheck } from '../../src/authz/explain.js';
+import { Evaluator } from '../../src/authz/evaluator.js';
 import { compileModel } from '../../src/authz/model.js';
 import { TupleIndex } from '../../src/authz/index.js';
 import { StoreGraph } from '../../src/authz/graph.js';
@@ -157,7 +158,7 @@ describe('explainCheck on its own: OpenFGA three-valued semantics whatever the b
   const explain = (user: string, relation: string) => {
     const sym = index.symbols;
     const type = sym.types.lookup('user');
-    return explainCheck(view, model, { type, node: view.lookupNodeOfType(type, user), relation: 0 }, view.lookupNode('doc', '1'), sym.relations.lookup(relation), Date.parse('2026-03-01T12:00:00Z'), undefined, 25);
+    return explainCheck(new Evaluator(), view, model, { type, node: view.lookupNodeOfType(type, user), relation: 0 }, view.lookupNode('doc', '1'), sym.relations.lookup(relation), Date.parse('2026-03-01T12:00:00Z'), undefined);
   };
 
   it('union: the erroring branch first, the granting one second: allowed', () => {
