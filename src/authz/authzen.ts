@@ -8,7 +8,8 @@
  * - `subject.type:subject.id` is the checked user, `resource.type:resource.id` the object,
  *   `action.name` the relation (as OpenFGA's AuthZEN endpoints do);
  * - the CEL condition context is {@link conditionContext}: `subject`, `resource` and `action` are
- *   the entities' `properties` objects (`{}` when absent), `subject_<name>`, `resource_<name>` and
+ *   the entities' `properties` objects (`{}` when absent; passed to a `map<T>` parameter, entries
+ *   that do not convert to T are left out), `subject_<name>`, `resource_<name>` and
  *   `action_<name>` each property (OpenFGA's flattening), then the request `context` members,
  *   which win over both.
  * In the built-in store (DOMAIN.md) the first slice's mapping holds: is the subject related by
@@ -26,6 +27,7 @@ import { GatehouseError, isGatehouseError, type ErrorCode } from '../kernel/erro
 import { GRANTED_RELATION, PERMISSION_TYPE, permissionObjectId } from './builtin-model.js';
 import type { AuthzenStoreDirectory } from './authzen-catalog.js';
 import { MAX_BATCH_CHECKS, type AuthzEngine, type CheckItemError, type CheckRequest, type EachCheck, type RequestContext, type SubjectRef } from './service.js';
+import { ENTITY_PROPERTIES, type EntityPropertiesMark } from './conditions.js';
 import { BUILTIN_STORE_ID } from './tuples.js';
 
 /** AuthZEN 1.0 §5.1 Subject / §5.2 Resource. */
@@ -90,7 +92,12 @@ export type EvaluationsResponse = { evaluations: EvaluationResponse[] } | Evalua
 
 /**
  * The CEL condition context of an AuthZEN request (see the module comment): entity property
- * maps, flattened properties, then the request `context` (which wins).
+ * maps, flattened properties, then the request `context` (which wins). The property maps are
+ * marked {@link ENTITY_PROPERTIES}: a condition parameter declared `map<T>` that receives one keeps
+ * the entries that convert to T (numbers and booleans as their JSON text for `map<string>`) and
+ * leaves out the others, so mixed-type properties no rule reads never fail a decision. The
+ * flattened `<entity>_<name>` parameters and the request `context` convert strictly, as OpenFGA
+ * converts a Check's context.
  */
 export function conditionContext(req: {
   subject?: { properties?: Record<string, unknown> };
@@ -98,10 +105,14 @@ export function conditionContext(req: {
   resource?: { properties?: Record<string, unknown> };
   context?: Record<string, unknown>;
 }): RequestContext {
-  const out: RequestContext = {
-    subject: req.subject?.properties ?? {},
-    resource: req.resource?.properties ?? {},
-    action: req.action?.properties ?? {},
+  const subject = req.subject?.properties;
+  const resource = req.resource?.properties;
+  const action = req.action?.properties;
+  const out: RequestContext & EntityPropertiesMark = {
+    subject: subject ?? {},
+    resource: resource ?? {},
+    action: action ?? {},
+    [ENTITY_PROPERTIES]: { subject, resource, action },
   };
   for (const [prefix, props] of [
     ['subject', req.subject?.properties],

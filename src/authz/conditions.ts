@@ -11,7 +11,9 @@
  *
  * Parameter types (OpenFGA `TYPE_NAME_*`): bool, string, int, uint, double (JSON numbers or, for
  * int/uint, decimal strings), duration (`"1h30m"`), timestamp (RFC 3339 string), ipaddress (string;
- * method `ip.in_cidr("10.0.0.0/8")`), any, list<T>, map<T> (string keys).
+ * method `ip.in_cidr("10.0.0.0/8")`), any, list<T>, map<T> (string keys). An AuthZEN entity's
+ * `properties` object passed to a `map<T>` parameter converts entry by entry, leaving out what does
+ * not convert ({@link ENTITY_PROPERTIES}).
  */
 import { BlockList, isIP } from 'node:net';
 import { Environment } from '@marcbachmann/cel-js';
@@ -91,12 +93,58 @@ function generic(t: ConditionParamTypeRef): string {
 /** Thrown (as a plain error) by {@link convert}; turned into `condition_error` by the caller. */
 class WrongType extends Error {}
 
+/**
+ * The member of a request context that names which of its parameters hold an AuthZEN entity's
+ * `properties` object (authzen.ts `conditionContext` sets it: `{ subject, resource, action }`, each
+ * the entity's `properties` object or undefined). A symbol, so no JSON body can send it, and
+ * `Object.entries`, `JSON.stringify` and parameter lookups by name never see it.
+ *
+ * AuthZEN leaves `properties` free-form, so such an object passed to a condition parameter declared
+ * `map<T>` is converted entry by entry (docs/authzen.md, "Condition context"): each entry is
+ * converted to T as a context value is; for `map<string>` a number or boolean entry becomes its
+ * JSON text (`5` -> `"5"`, `true` -> `"true"`); an entry that does not convert to T (null, an
+ * array, an object, a word for `map<int>`, a string for `map<bool>` …) is left out of the map, so
+ * only a rule that reads that key fails (CEL's `No such key`, a `condition_error`). The mark holds
+ * for a parameter only while the context's member of that name is that very object: a request
+ * `context` member that replaced it, a tuple's stored context and every OpenFGA Check context
+ * convert strictly (one wrongly typed entry fails the whole parameter), as OpenFGA converts them.
+ *
+ * @example
+ * const props = { status: 'active', count: 5 };
+ * const context = { resource: props, [ENTITY_PROPERTIES]: { resource: props } };
+ * // a condition (resource: map<string>) sees resource == {"status": "active", "count": "5"}
+ */
+export const ENTITY_PROPERTIES: unique symbol = Symbol('AuthZEN entity properties');
+
+/** A request context that may mark members as AuthZEN entity properties ({@link ENTITY_PROPERTIES}). */
+export interface EntityPropertiesMark {
+  [ENTITY_PROPERTIES]?: Readonly<Record<string, Record<string, unknown> | undefined>>;
+}
+
+/** The value {@link entityEntry} gives for an entry left out of the map. */
+const LEFT_OUT = Symbol('left out');
+
+/** One entry of an entity's properties converted to the map's value type `t`, or {@link LEFT_OUT}. */
+function entityEntry(x: unknown, t: ConditionParamTypeRef): unknown {
+  if (t.type_name === 'TYPE_NAME_STRING' && (typeof x === 'number' || typeof x === 'boolean')) return JSON.stringify(x);
+  try {
+    return convert(x, t);
+  } catch (err) {
+    if (err instanceof WrongType) return LEFT_OUT;
+    throw err;
+  }
+}
+
 function isIntText(v: unknown): v is string {
   return typeof v === 'string' && /^-?\d{1,19}$/.test(v);
 }
 
-/** Converts a JSON value to the CEL value of a declared type, or throws WrongType. */
-function convert(v: unknown, t: ConditionParamTypeRef): unknown {
+/**
+ * Converts a JSON value to the CEL value of a declared type, or throws WrongType. `entity`: `v` is
+ * an AuthZEN entity's properties object ({@link ENTITY_PROPERTIES}); for a `map<T>` its entries
+ * that do not convert are left out instead.
+ */
+function convert(v: unknown, t: ConditionParamTypeRef, entity = false): unknown {
   switch (t.type_name) {
     case 'TYPE_NAME_BOOL':
       if (typeof v !== 'boolean') throw new WrongType('bool');
@@ -147,7 +195,12 @@ function convert(v: unknown, t: ConditionParamTypeRef): unknown {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new WrongType(celType(t));
       const g = t.generic_types![0]!;
       const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) out[k] = convert(x, g);
+      if (entity) {
+        for (const [k, x] of Object.entries(v)) {
+          const c = entityEntry(x, g);
+          if (c !== LEFT_OUT) out[k] = c;
+        }
+      } else for (const [k, x] of Object.entries(v)) out[k] = convert(x, g);
       return out;
     }
     default:
@@ -201,7 +254,7 @@ export class CompiledCondition {
       }
       const t = this.parameters[p]!;
       try {
-        vars[p] = convert(raw, t);
+        vars[p] = convert(raw, t, !has && t.type_name === 'TYPE_NAME_MAP' && (request as EntityPropertiesMark)[ENTITY_PROPERTIES]?.[p] === raw);
       } catch (err) {
         if (!(err instanceof WrongType)) throw err;
         throw new GatehouseError('condition_error', `condition '${this.name}': parameter '${p}' must be of type ${celType(t)}`, {

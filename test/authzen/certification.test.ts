@@ -112,6 +112,34 @@ describeEachBackend('AuthZEN 1.0 certification scenario', (backend) => {
     expect(actions.body).toEqual({ results: [{ name: 'read' }, { name: 'write' }], page: { next_token: '', count: 2, total: 2 } });
   });
 
+  it('decides requests whose properties also carry numbers, booleans, null, arrays and objects no rule reads', async () => {
+    const extra = { count: 5, pinned: true, score: 1.5, owner: null, tags: ['x'], meta: { k: 1 } };
+    const alice = { type: 'user', id: 'alice' };
+    const carolAdmin = { type: 'user', id: 'carol', properties: { role: 'admin', age: 40, verified: true, manager: null } };
+    const r1 = (status: string) => ({ type: 'record', id: 'record-1', properties: { status, ...extra } });
+    const r2 = { type: 'record', id: 'record-2', properties: { status: 'archived', ...extra } };
+    // The tester's request: {"status": "active", "count": 5} on record-1.
+    const repro = await call({ path: '/access/v1/evaluation', body: { subject: alice, action: { name: 'write' }, resource: { type: 'record', id: 'record-1', properties: { status: 'active', count: 5 } } } });
+    expect(repro).toMatchObject({ status: 200, body: { decision: true } });
+    const decide = async (body: unknown) => (await call({ path: '/access/v1/evaluation', body })).body;
+    expect(await decide({ subject: alice, action: { name: 'write' }, resource: r1('active') })).toEqual({ decision: true });
+    expect(await decide({ subject: alice, action: { name: 'write' }, resource: r2 })).toEqual({ decision: false });
+    expect(await decide({ subject: carolAdmin, action: { name: 'write' }, resource: r2 })).toEqual({ decision: true });
+    expect(await decide({ subject: alice, action: { name: 'delete', properties: { soft: true, reason: 'cleanup', attempts: 2 } }, resource: r1('active') })).toEqual({ decision: true });
+    expect(await decide({ subject: alice, action: { name: 'delete', properties: { soft: 'yes', attempts: 2 } }, resource: r1('active') })).toEqual({ decision: false });
+    const batch = await call({
+      path: '/access/v1/evaluations',
+      body: { subject: alice, action: { name: 'write' }, evaluations: [{ resource: r1('active') }, { resource: r2 }, { subject: carolAdmin, resource: r2 }] },
+    });
+    expect(batch.body).toEqual({ evaluations: [{ decision: true }, { decision: false }, { decision: true }] });
+    const subjects = await call({ path: '/access/v1/search/subject', body: { subject: { type: 'user' }, action: { name: 'write' }, resource: r2 } });
+    expect(subjects.body.results).toEqual([{ type: 'user', id: 'bob' }]);
+    const resources = await call({ path: '/access/v1/search/resource', body: { subject: alice, action: { name: 'write' }, resource: { type: 'record', properties: extra } } });
+    expect(resources.body.results).toEqual([{ type: 'record', id: 'record-1' }]);
+    const actions = await call({ path: '/access/v1/search/action', body: { subject: alice, resource: r1('active') } });
+    expect(actions.body.results).toEqual([{ name: 'read' }, { name: 'write' }]);
+  });
+
   it('C.2.5 echoes X-Request-ID, and answers without one', async () => {
     const body = { subject: { type: 'user', id: 'alice' }, action: { name: 'read' }, resource: { type: 'record', id: 'record-1' } };
     for (const path of ['/access/v1/evaluation', '/access/v1/evaluations']) {
