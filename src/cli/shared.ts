@@ -3,6 +3,7 @@ import { createGatehouse, type Gatehouse } from '../gatehouse.js';
 import { loadConfig } from '../kernel/config.js';
 import { createLogger } from '../kernel/logger.js';
 import { isGatehouseError } from '../kernel/errors.js';
+import { exitStatusOf } from './exit-codes.js';
 
 /**
  * Runs `fn` with a Gatehouse opened on the configured database (migrated, not listening),
@@ -31,21 +32,18 @@ export async function readStdin(): Promise<string> {
 }
 
 /**
- * Wraps a command action: a GatehouseError prints `error [code]: message` on stderr and exits 1
- * (2 for invalid input); anything else prints a generic line and exits 70.
+ * Wraps a command action: an error prints `error [code]: message` on stderr (`internal` for one
+ * that is not a GatehouseError) and sets the exit status from the one table, {@link exitStatusOf}
+ * (src/cli/exit-codes.ts).
  */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
     } catch (err) {
-      if (isGatehouseError(err)) {
-        process.stderr.write(`error [${err.code}]: ${err.message}\n`);
-        process.exitCode = err.code === 'invalid_input' || err.code === 'invalid_config' || err.code === 'weak_password' ? 2 : 1;
-      } else {
-        process.stderr.write(`error [internal]: ${(err as Error)?.message ?? String(err)}\n`);
-        process.exitCode = 70;
-      }
+      const code = isGatehouseError(err) ? err.code : 'internal';
+      process.stderr.write(`error [${code}]: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exitCode = exitStatusOf(err);
     }
   };
 }
