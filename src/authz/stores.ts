@@ -72,6 +72,14 @@ function storeNotFound(id: string): GatehouseError {
   return new GatehouseError('not_found', `store '${id}' not found`, { resource: 'store', openfga: 'store_id_not_found' });
 }
 
+/** The longest store name, in UTF-16 code units (JavaScript string length), as OpenFGA's 1 to 64 characters. */
+export const STORE_NAME_MAX_LENGTH = 64;
+
+/** True for a name {@link AuthzStoreService.create} accepts: a string, not blank, at most {@link STORE_NAME_MAX_LENGTH} long. */
+export function isStoreName(name: unknown): boolean {
+  return typeof name === 'string' && name.trim().length > 0 && name.length <= STORE_NAME_MAX_LENGTH;
+}
+
 /** Stores of a tenant. Every change runs in one transaction with its audit event. */
 export class AuthzStoreService {
   /**
@@ -111,8 +119,8 @@ export class AuthzStoreService {
    * @throws GatehouseError `invalid_input` (`validation_error`) for an empty or oversize name (1..64 characters).
    */
   async create(ctx: OperationContext, name: string): Promise<AuthzStore> {
-    if (typeof name !== 'string' || name.trim().length === 0 || name.length > 64) {
-      throw fgaInvalid('validation_error', 'name must be a string of 1 to 64 characters', { field: 'name' });
+    if (!isStoreName(name)) {
+      throw fgaInvalid('validation_error', `name must be a string of 1 to ${STORE_NAME_MAX_LENGTH} characters`, { field: 'name' });
     }
     const now = this.clock.now();
     const row = { tenant_id: ctx.tenantId, id: newUlid(now.getTime()), name, is_default: 0, created_at: now.toISOString(), updated_at: now.toISOString(), deleted_at: null };

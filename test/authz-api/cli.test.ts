@@ -43,7 +43,8 @@ describe('tuple files', () => {
       { user: 'user:anne', relation: 'member', object: 'team:eng' },
       { user: 'team:eng#member', relation: 'editor', object: 'document:spec', condition: { name: 'in_office', context: { office: '10.0.0.0/8' } } },
     ]);
-    expect(() => parseTupleCsv('user,relation\nuser:a,viewer\n', 'bad.csv')).toThrow(/lacks 'user_type'/);
+    expect(() => parseTupleCsv('user,relation\nuser:a,viewer\n', 'bad.csv')).toThrow(/bad\.csv: line 1: unknown column 'user'/);
+    expect(() => parseTupleCsv('user_id,relation,object_type,object_id\na,viewer,doc,1\n', 'bad.csv')).toThrow(/lacks 'user_type'/);
   });
 });
 

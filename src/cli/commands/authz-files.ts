@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
+import { CsvError, parse as parseCsv } from 'csv-parse/sync';
 import { parse as parseYaml } from 'yaml';
 import { GatehouseError } from '../../kernel/errors.js';
 import type { FgaTupleKey } from '../../authz/validation.js';
@@ -38,41 +39,77 @@ export function asTupleKeys(value: unknown, where: string): FgaTupleKey[] {
   });
 }
 
-/** Splits one CSV line (RFC 4180 quoting). */
-function csvFields(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out.map((s) => s.trim());
+/** The columns of the CSV tuple format, in the order `fga tuple write` documents them. */
+const CSV_COLUMNS = ['user_type', 'user_id', 'user_relation', 'relation', 'object_type', 'object_id', 'condition_name', 'condition_context'] as const;
+type CsvColumn = (typeof CSV_COLUMNS)[number];
+const REQUIRED_CSV_COLUMNS: CsvColumn[] = ['user_type', 'user_id', 'relation', 'object_type', 'object_id'];
+
+/** `file: line N: message`, with `details.line`. */
+function badLine(file: string, line: number, message: string): GatehouseError {
+  return new GatehouseError('invalid_input', `${file}: line ${line}: ${message}`, { file, line });
 }
 
-/** Parses the CSV tuple format of `fga tuple write`. */
-export function parseTupleCsv(text: string, file: string): FgaTupleKey[] {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length === 0) return [];
-  const header = csvFields(lines[0]!);
-  const col = (name: string) => header.indexOf(name);
-  for (const required of ['user_type', 'user_id', 'relation', 'object_type', 'object_id']) {
-    if (col(required) < 0) throw bad(file, `CSV header lacks '${required}'`);
+/** The 1-based line a record starts on, from the line it ends on and the line breaks inside its (quoted) fields. */
+function startLine(endLine: number, fields: readonly unknown[]): number {
+  return endLine - fields.reduce<number>((n, f) => n + (typeof f === 'string' ? f.split('\n').length - 1 : 0), 0);
+}
+
+/** csv-parse's syntax error, in words that say how to fix the file. */
+function csvSyntaxError(file: string, err: CsvError & { lines?: number; record?: string[] }): GatehouseError {
+  const line = startLine(err.lines ?? 1, err.record ?? []);
+  switch (err.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return badLine(file, line, 'a quoted field is not closed');
+    case 'INVALID_OPENING_QUOTE':
+      return badLine(file, line, 'a quote inside a field that does not start with one: quote the whole field and double the quotes in it ("{""a"": 1}")');
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return badLine(file, line, 'a quote inside a quoted field must be doubled ("")');
+    default:
+      return badLine(file, line, err.message);
   }
-  return lines.slice(1).map((line, i) => {
-    const f = csvFields(line);
-    const get = (name: string) => (col(name) >= 0 ? (f[col(name)] ?? '') : '');
+}
+
+/**
+ * Parses the CSV tuple format of `fga tuple write` (RFC 4180, parsed by csv-parse): a header
+ * naming some of {@link CSV_COLUMNS} in any order (user_type, user_id, relation, object_type and
+ * object_id required; condition_context only with condition_name), then one tuple per record with
+ * exactly as many fields as the header. Fields are trimmed; empty lines are skipped; a byte-order
+ * mark is ignored; CRLF inside a quoted field reads as LF, as OpenFGA's CLI (Go encoding/csv) reads it.
+ * @throws GatehouseError `invalid_input` naming the file and the line (`details.line`, 1-based,
+ *   where the record starts): a record with more or fewer fields than the header, an unknown,
+ *   repeated or missing column, broken quoting, a condition_context that is not a JSON object or
+ *   has no condition_name.
+ */
+export function parseTupleCsv(text: string, file: string): FgaTupleKey[] {
+  let records: Array<{ record: string[]; info: { lines: number } }>;
+  try {
+    // Field counts are checked below, against the header, to name both counts and the line.
+    records = parseCsv(text.replace(/\r\n/g, '\n'), { bom: true, trim: true, skip_empty_lines: true, info: true, relax_column_count: true });
+  } catch (err) {
+    if (err instanceof CsvError) throw csvSyntaxError(file, err);
+    throw err;
+  }
+  if (records.length === 0) return [];
+  const [head, ...rows] = records as [(typeof records)[number], ...typeof records];
+  const headerLine = startLine(head.info.lines, head.record);
+  const col = new Map<CsvColumn, number>();
+  head.record.forEach((name, i) => {
+    if (!(CSV_COLUMNS as readonly string[]).includes(name)) throw badLine(file, headerLine, `unknown column '${name}' (the columns are ${CSV_COLUMNS.join(', ')})`);
+    if (col.has(name as CsvColumn)) throw badLine(file, headerLine, `column '${name}' appears twice`);
+    col.set(name as CsvColumn, i);
+  });
+  for (const required of REQUIRED_CSV_COLUMNS) {
+    if (!col.has(required)) throw badLine(file, headerLine, `the header lacks '${required}'`);
+  }
+  if (col.has('condition_context') && !col.has('condition_name')) throw badLine(file, headerLine, "the header has 'condition_context' but not 'condition_name'");
+
+  return rows.map(({ record, info }) => {
+    const line = startLine(info.lines, record);
+    if (record.length !== head.record.length) throw badLine(file, line, `${record.length} fields, but the header has ${head.record.length}`);
+    const get = (name: CsvColumn) => {
+      const i = col.get(name);
+      return i === undefined ? '' : (record[i] ?? '');
+    };
     const userRelation = get('user_relation');
     const key: FgaTupleKey = {
       user: `${get('user_type')}:${get('user_id')}${userRelation ? `#${userRelation}` : ''}`,
@@ -80,17 +117,19 @@ export function parseTupleCsv(text: string, file: string): FgaTupleKey[] {
       object: `${get('object_type')}:${get('object_id')}`,
     };
     const cond = get('condition_name');
+    const ctxText = get('condition_context');
+    if (!cond && ctxText) throw badLine(file, line, 'condition_context without condition_name');
     if (cond) {
-      const ctxText = get('condition_context');
-      let context: Record<string, unknown> | undefined;
+      let context: unknown;
       if (ctxText) {
         try {
-          context = JSON.parse(ctxText) as Record<string, unknown>;
+          context = JSON.parse(ctxText);
         } catch {
-          throw bad(file, `line ${i + 2}: condition_context is not JSON`);
+          throw badLine(file, line, 'condition_context is not JSON');
         }
+        if (!context || typeof context !== 'object' || Array.isArray(context)) throw badLine(file, line, 'condition_context must be a JSON object');
       }
-      key.condition = { name: cond, ...(context ? { context } : {}) };
+      key.condition = { name: cond, ...(context ? { context: context as Record<string, unknown> } : {}) };
     }
     return key;
   });

@@ -12,13 +12,14 @@
  *
  * Without `--store`, commands use the tenant's default store.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { cliContext, type OperationContext } from '../../kernel/context.js';
 import { GatehouseError, isGatehouseError } from '../../kernel/errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { looksLikeJson } from '../../authz/dsl.js';
+import { isStoreName, STORE_NAME_MAX_LENGTH } from '../../authz/stores.js';
 import { BUILTIN_STORE_ID } from '../../authz/tuples.js';
 import { fgaInvalid, keyText, modelFromDsl, modelFromJson, ModelView, parseFgaObject, parseFgaUser, tupleFromKey, type FgaTupleKey } from '../../authz/validation.js';
 import { action, printJson, withGatehouse } from '../shared.js';
@@ -128,6 +129,42 @@ function contextualKey(s: string): FgaTupleKey {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** The files `authz import` reads from its folder, each kind under one of these names. */
+const MODEL_FILES = ['model.fga', 'model.json'];
+const TUPLE_FILES = ['tuples.yaml', 'tuples.yml', 'tuples.json', 'tuples.csv'];
+
+/**
+ * The path of the one file of `names` in `dir`, or undefined when there is none.
+ * @throws GatehouseError `invalid_input` when `dir` is not a folder, or holds two or more of them
+ *   (which one to import would be a guess).
+ */
+function oneFileOf(dir: string, names: string[], kind: string): string | undefined {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new GatehouseError('invalid_input', `${dir}: no such folder`, { dir });
+  const found = names.filter((f) => existsSync(join(dir, f)));
+  if (found.length > 1) throw new GatehouseError('invalid_input', `${dir}: more than one ${kind} file (${found.join(', ')}): keep one`, { dir, files: found });
+  return found[0] === undefined ? undefined : join(dir, found[0]);
+}
+
+/**
+ * The name of the store `authz import` creates: `--name`, else the folder's name, either taken
+ * whole (as the API takes a name) or refused, never shortened.
+ * @throws GatehouseError `invalid_input` for a blank name or one over {@link STORE_NAME_MAX_LENGTH} characters.
+ */
+function importStoreName(dir: string, name: string | undefined): string {
+  if (name !== undefined) {
+    if (!isStoreName(name)) {
+      throw new GatehouseError('invalid_input', `--name must be 1 to ${STORE_NAME_MAX_LENGTH} characters${name.length > 0 && name.trim() === '' ? ', not only spaces' : ''} (it has ${name.length})`, { option: 'name' });
+    }
+    return name;
+  }
+  const folder = basename(resolve(dir));
+  if (folder.trim() === '') throw new GatehouseError('invalid_input', `${dir}: the folder has no name to give the store: give --name`, { dir, option: 'name' });
+  if (!isStoreName(folder)) {
+    throw new GatehouseError('invalid_input', `the folder name is ${folder.length} characters, more than a store name's ${STORE_NAME_MAX_LENGTH}: give --name`, { dir, option: 'name' });
+  }
+  return folder;
+}
 
 /** Registers `gatehouse authz`. */
 export function registerAuthz(program: Command): void {
@@ -330,25 +367,27 @@ export function registerAuthz(program: Command): void {
 
   authz
     .command('import <dir>')
-    .description('create a fresh store from DIR/model.fga and DIR/tuples.yaml (or tuples.json / tuples.csv)')
+    .description('create a fresh store from DIR/model.fga (or model.json) and DIR/tuples.yaml (or tuples.yml, tuples.json, tuples.csv)')
     .option('--default', 'make the new store the default store')
-    .option('--name <name>', 'store name (default: the folder name)')
+    .option('--name <name>', `store name, 1 to ${STORE_NAME_MAX_LENGTH} characters (default: the folder name)`)
     .action(
       action(async (dir: string, opts: { default?: boolean; name?: string }) => {
-        const modelFile = ['model.fga', 'model.json'].map((f) => join(dir, f)).find((f) => existsSync(f));
+        const name = importStoreName(dir, opts.name);
+        const modelFile = oneFileOf(dir, MODEL_FILES, 'model');
         if (!modelFile) throw new GatehouseError('invalid_input', `${dir}: no model.fga (or model.json)`, { dir });
-        const tupleFile = ['tuples.yaml', 'tuples.yml', 'tuples.json', 'tuples.csv'].map((f) => join(dir, f)).find((f) => existsSync(f));
+        const tupleFile = oneFileOf(dir, TUPLE_FILES, 'tuple');
         const keys = tupleFile ? readTupleFile(tupleFile) : [];
         // Nothing (not even the store) is created unless the model and every tuple are valid.
         validateImport(modelFile, tupleFile, keys);
         await withGatehouse(async (gh) => {
           const ctx = { ...cliContext(), source: 'import' as const };
-          const s = await gh.authzStores.create(ctx, (opts.name ?? basename(resolve(dir))).slice(0, 64));
+          const s = await gh.authzStores.create(ctx, name);
           const m = await writeModelFile(gh, ctx, s.id, modelFile);
           const res = await writeTupleKeys(gh, ctx, s.id, keys);
           if (opts.default) await gh.authzStores.setDefault(ctx, s.id);
           printJson({ store_id: s.id, name: s.name, default: opts.default === true, authorization_model_id: m.id, tuples: res.written, revision: Math.max(res.revision, m.revision) });
         });
+        if (!tupleFile) process.stderr.write(`note: ${dir} has no tuple file (${TUPLE_FILES.slice(0, -1).join(', ')} or ${TUPLE_FILES.at(-1)}): the store has the model and no tuples\n`);
       }),
     );
 
