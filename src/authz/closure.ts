@@ -82,6 +82,8 @@ export interface ClosureSource {
   readonly subjectRelation: number;
   /** -1 when the type is unknown. */
   readonly subjectType: number;
+  /** The restriction a tuple naming the subject must pass (`type:*` for the wildcard subject; {@link Resolution.subjectKey}). */
+  readonly subjectKey: number;
   /** The check's instant, epoch milliseconds. */
   now(): number;
   analyse(): ModelAnalysis;
@@ -104,7 +106,8 @@ export class SubjectClosures {
    * a breadth-first walk over reverse edges of `usr` from the subject (and its type's wildcard),
    * with type restrictions and expiry applied; the distance is the chain length. Computed once per
    * check into a pooled {@link ClosureSlot}. Null when an edge on the way carries a condition (then
-   * the ordinary expansion runs), for the wildcard subject itself, and past {@link MAX_CLOSURES}.
+   * the ordinary expansion runs) and past {@link MAX_CLOSURES}. The wildcard subject `type:*` itself
+   * starts only from its own node, under `type:*` restrictions.
    */
   get(r: ClosureSource, usr: number): ClosureSlot | null {
     for (let i = 0; i < this.count; i++) {
@@ -120,13 +123,8 @@ export class SubjectClosures {
     this.count++;
     slot.begin(usr);
     const g = r.graph;
-    // The wildcard subject `type:*` itself matches under two restrictions: leave it to the expansion.
-    if (r.subjectNode >= 0 && r.subjectNode === g.wildcardNode(r.subjectType)) {
-      slot.tainted = true;
-      return null;
-    }
     const a = r.analyse();
-    if (r.subjectNode >= 0) this.from(r, slot, a, r.subjectNode, r.subjectRelation, restrictionKey(r.subjectType, r.subjectRelation), 0);
+    if (r.subjectNode >= 0) this.from(r, slot, a, r.subjectNode, r.subjectRelation, r.subjectKey, 0);
     if (r.subjectRelation === 0 && r.subjectType >= 0) {
       const w = g.wildcardNode(r.subjectType);
       if (w >= 0 && w !== r.subjectNode) this.from(r, slot, a, w, 0, restrictionKey(r.subjectType, WILDCARD_REL), 0);

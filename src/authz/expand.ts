@@ -2,11 +2,13 @@
  * Expand (OpenFGA / Zanzibar §2.4.5): one level of the userset tree of `object#relation`, in
  * OpenFGA's `UsersetTree` JSON shape. Leaves list direct subjects (`user:ann`, `user:*`,
  * `group:eng#member`), name computed usersets, or name the tuple-to-userset's parents; callers
- * expand further by calling Expand on those names. Expired tuples are left out; conditional
- * tuples are listed (Expand does not evaluate conditions, as OpenFGA).
+ * expand further by calling Expand on those names. Expired tuples are left out, and so are tuples
+ * the model's type restrictions do not admit (written under an older model: Check ignores them,
+ * and OpenFGA filters them out of Expand too); conditional tuples are listed (Expand does not
+ * evaluate conditions, as OpenFGA).
  */
 import type { GraphView } from './graph.js';
-import type { CompiledModel, CompiledRelation, Rewrite } from './model.js';
+import { WILDCARD_REL, restrictionKey, type CompiledModel, type CompiledRelation, type Rewrite } from './model.js';
 import type { UsersetTreeNode } from './contract.js';
 import type { IdSet } from './idset.js';
 
@@ -38,7 +40,11 @@ export function expandTree(view: GraphView, model: CompiledModel, objectType: st
         const row = node >= 0 ? view.subjectRow(node, cr.relationId) : undefined;
         if (row) {
           for (let sr = 0; sr < row.length; sr++) {
-            for (const s of members(row[sr])) if (live(cr.relationId, sr, s)) users.push(sr === 0 ? fmt(s) : `${fmt(s)}#${rel(sr)}`);
+            for (const s of members(row[sr])) {
+              const st = view.typeOf(s);
+              const key = restrictionKey(st, sr === 0 && view.wildcardNode(st) === s ? WILDCARD_REL : sr);
+              if (cr.directTypes.has(key) && live(cr.relationId, sr, s)) users.push(sr === 0 ? fmt(s) : `${fmt(s)}#${rel(sr)}`);
+            }
           }
         }
         users.sort();
@@ -48,9 +54,11 @@ export function expandTree(view: GraphView, model: CompiledModel, objectType: st
         return { name, leaf: { computed: { userset: `${obj}#${rel(rw.relation)}` } } };
       case 'ttu': {
         const computed: Array<{ userset: string }> = [];
-        if (node >= 0) {
+        const ts = model.relation(cr.typeId, rw.tupleset);
+        if (node >= 0 && ts) {
           for (const p of members(view.subjects(node, rw.tupleset, 0))) {
-            if (!live(rw.tupleset, 0, p) || !model.relation(view.typeOf(p), rw.computed)) continue;
+            const pt = view.typeOf(p);
+            if (!ts.directTypes.has(restrictionKey(pt, 0)) || !live(rw.tupleset, 0, p) || !model.relation(pt, rw.computed)) continue;
             computed.push({ userset: `${fmt(p)}#${rel(rw.computed)}` });
           }
         }

@@ -61,6 +61,9 @@ export function explainCheck(
   };
   const at = (n: number, r: number) => `${fmt(n)}#${rel(r)}`;
   const tupleText = (o: number, r: number, sr: number, s: number) => `${at(o, r)}@${fmt(s)}${sr ? `#${rel(sr)}` : ''}`;
+  // The restriction a tuple naming the subject must pass: `type:*` when the subject is its type's wildcard (as in Check).
+  const wildSubject = subject.node >= 0 && subject.relation === 0 && view.wildcardNode(subject.type) === subject.node;
+  const subjectKey = restrictionKey(subject.type, wildSubject ? WILDCARD_REL : subject.relation);
   const denied: Array<{ at: string; reason: string }> = [];
   const deny = (where: string, reason: string) => {
     if (denied.length < MAX_DENIED) denied.push({ at: where, reason });
@@ -138,14 +141,14 @@ export function explainCheck(
         const s = subject.node;
         const sr = subject.relation;
         let error: Err | null = null;
-        if (s >= 0 && cr.directTypes.has(restrictionKey(subject.type, sr)) && view.has(o, r, sr, s)) {
+        if (s >= 0 && cr.directTypes.has(subjectKey) && view.has(o, r, sr, s)) {
           const u = usable(o, r, sr, s);
-          if (u.ok) return [tupleStep('direct', o, r, sr, s, u.condition)];
+          if (u.ok) return [tupleStep(wildSubject ? 'wildcard' : 'direct', o, r, sr, s, u.condition)];
           error ??= u.error ?? null;
         }
         if (sr === 0 && subject.type >= 0 && cr.directTypes.has(restrictionKey(subject.type, WILDCARD_REL))) {
           const w = view.wildcardNode(subject.type);
-          if (w >= 0 && view.has(o, r, 0, w)) {
+          if (w >= 0 && w !== s && view.has(o, r, 0, w)) {
             const u = usable(o, r, 0, w);
             if (u.ok) return [tupleStep('wildcard', o, r, 0, w, u.condition)];
             error ??= u.error ?? null;

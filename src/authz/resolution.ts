@@ -54,6 +54,12 @@ export class Resolution {
   subjectRelation = 0;
   /** -1 when the type is unknown to every model and tuple. */
   subjectType = -1;
+  /**
+   * The type restriction a tuple naming the subject must pass ({@link restrictionKey}): `type`,
+   * `type#relation`, or `type:*` when the subject is its type's wildcard (a stored `user:*` tuple
+   * is admitted by a `user:*` restriction only, never by `user`); -1 when the type is unknown.
+   */
+  subjectKey = -1;
   private nowMs = NaN;
   private clock: Clock | null = null;
   private context: Record<string, unknown> | undefined;
@@ -91,6 +97,7 @@ export class Resolution {
     this.subjectNode = subjectNode;
     this.subjectRelation = subjectRelation;
     this.subjectType = subjectType;
+    this.subjectKey = subjectType < 0 ? -1 : restrictionKey(subjectType, subjectRelation === 0 && subjectNode >= 0 && graph.wildcardNode(subjectType) === subjectNode ? WILDCARD_REL : subjectRelation);
     if (typeof now === 'number') {
       this.nowMs = now;
       this.clock = null;
@@ -202,7 +209,7 @@ export class Resolution {
     if (!found) {
       const s = this.subjectNode;
       const sr = this.subjectRelation;
-      if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr))) {
+      if (s >= 0 && allows(cr, this.subjectKey)) {
         for (let i = CHAIN_HEAD; i < n; i += 2) {
           if (e[i + 1] === s && e[i] === sr) {
             found = true;
@@ -212,7 +219,7 @@ export class Resolution {
       }
       if (!found && sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
         const w = g.wildcardNode(this.subjectType);
-        if (w >= 0) {
+        if (w >= 0 && w !== s) {
           for (let i = CHAIN_HEAD; i < n; i += 2) {
             if (e[i + 1] === w && e[i] === 0) {
               found = true;
@@ -363,12 +370,12 @@ export class Resolution {
     const rel = cr.relationId;
     const s = this.subjectNode;
     const sr = this.subjectRelation;
-    // The subject itself, directly.
-    if (s >= 0 && allows(cr, restrictionKey(this.subjectType, sr)) && g.has(node, rel, sr, s) && this.usable(node, rel, sr, s)) return true;
-    // A wildcard `type:*` for the subject's type.
+    // The subject itself, directly (the wildcard subject `type:*` under a `type:*` restriction only).
+    if (s >= 0 && allows(cr, this.subjectKey) && g.has(node, rel, sr, s) && this.usable(node, rel, sr, s)) return true;
+    // A wildcard `type:*` for the subject's type (the wildcard subject was just tried).
     if (sr === 0 && this.subjectType >= 0 && allows(cr, restrictionKey(this.subjectType, WILDCARD_REL))) {
       const w = g.wildcardNode(this.subjectType);
-      if (w >= 0 && g.has(node, rel, 0, w) && this.usable(node, rel, 0, w)) return true;
+      if (w >= 0 && w !== s && g.has(node, rel, 0, w) && this.usable(node, rel, 0, w)) return true;
     }
     // Usersets `type:id#relation` assigned here: only the subject relations the type restrictions
     // name can grant (an edge of another one fails every restriction test in anyUserset).
@@ -455,7 +462,7 @@ export class Resolution {
     const xt = this.graph.typeOf(x);
     if (!allows(cr, restrictionKey(xt, usr))) return false;
     const xr = this.model.relation(xt, usr);
-    if (!xr || !xr.directSufficient || !allows(xr, restrictionKey(this.subjectType, this.subjectRelation))) return false;
+    if (!xr || !xr.directSufficient || !allows(xr, this.subjectKey)) return false;
     return this.usable(node, cr.relationId, usr, x) && this.usable(x, usr, this.subjectRelation, this.subjectNode);
   }
 
