@@ -271,13 +271,13 @@ export function explainCheck(
       case 'this': {
         const s = subject.node;
         const sr = subject.relation;
-        if (s >= 0 && cr.directTypes.has(restrictionKey(subject.type, sr)) && view.has(o, r, sr, s)) {
+        if (s >= 0 && cr.directTypes.has(subjectKey) && view.has(o, r, sr, s)) {
           const u = grants(o, r, sr, s);
-          if (u.ok) return [tupleStep('direct', o, r, sr, s, u.condition)];
+          if (u.ok) return [tupleStep(wildSubject ? 'wildcard' : 'direct', o, r, sr, s, u.condition)];
         }
         if (sr === 0 && subject.type >= 0 && cr.directTypes.has(restrictionKey(subject.type, WILDCARD_REL))) {
           const w = view.wildcardNode(subject.type);
-          if (w >= 0 && view.has(o, r, 0, w)) {
+          if (w >= 0 && w !== s && view.has(o, r, 0, w)) {
             const u = grants(o, r, 0, w);
             if (u.ok) return [tupleStep('wildcard', o, r, 0, w, u.condition)];
           }
