@@ -35,7 +35,7 @@ describeEachBackend('CLI: admin create and client create', (backend) => {
     expect({ id: row.id, is_admin: Number(row.is_admin), status: row.status }).toEqual({ id: out.id, is_admin: 1, status: 'active' });
     expect(await verifyPassword(row.password_hash!, 'correct horse battery staple')).toBe(true);
     expect(await verifyPassword(row.password_hash!, 'correct horse battery staple\n')).toBe(false);
-  });
+  }, 120_000);
 
   it('admin create refuses bad input with exit 2 and a coded error on stderr', () => {
     const noFlag = run(['admin', 'create', '--username', 'root2', '--json'], 'correct horse battery staple\n');
@@ -64,7 +64,7 @@ describeEachBackend('CLI: admin create and client create', (backend) => {
     const row = await storage.db.selectFrom('applications').select(['client_secret_hash', 'metadata']).where('id', '=', out.client_id).executeTakeFirstOrThrow();
     expect(row.client_secret_hash).toBe(sha256Hex(out.client_secret));
     expect(row.metadata).not.toContain(out.client_secret);
-  });
+  }, 120_000);
 
   it('client create --public has no secret and token_endpoint_auth_method none', () => {
     const r = run(['client', 'create', '--name', 'SPA', '--redirect-uri', 'https://spa.example.com/cb', '--public', '--json']);
@@ -76,7 +76,7 @@ describeEachBackend('CLI: admin create and client create', (backend) => {
       pub: true,
       uris: ['https://spa.example.com/cb'],
     });
-  });
+  }, 120_000);
 
   it('client create refuses a missing or bad redirect URI with exit 2', () => {
     const none = run(['client', 'create', '--name', 'X', '--json']);
@@ -85,5 +85,5 @@ describeEachBackend('CLI: admin create and client create', (backend) => {
     const bad = run(['client', 'create', '--name', 'X', '--redirect-uri', 'not a url', '--json']);
     expect({ status: bad.status, stdout: bad.stdout }).toEqual({ status: 2, stdout: '' });
     expect(bad.stderr).toMatch(/^error \[invalid_input\]: /m);
-  });
+  }, 120_000);
 });

@@ -203,4 +203,26 @@ describeEachBackend('CLI exit status of authz queries', (backend) => {
     expect({ status: nosuch.status, stdout: nosuch.stdout }).toEqual({ status: 1, stdout: '' });
     expect(nosuch.stderr).toMatch(/^error \[not_found\]: store 'nosuch' not found$/m);
   }, 120_000);
+
+  it('credential --public-key: a missing file or one that is neither PEM nor a JSON object exits 2 (invalid_input), not 70', () => {
+    const missing = join(dir, 'no-such-key.pem');
+    const notJson = join(dir, 'key.txt');
+    writeFileSync(notJson, 'not a key');
+    const list = join(dir, 'key.json');
+    writeFileSync(list, '[1, 2]');
+    for (const [file, message] of [
+      [missing, `${missing}: cannot read: ENOENT`],
+      [notJson, `${notJson}: not a PEM public key, a JWK or a JWKS (JSON object)`],
+      [list, `${list}: not a PEM public key, a JWK or a JWKS (JSON object)`],
+    ] as const) {
+      for (const args of [
+        ['credential', 'create', '00000000-0000-7000-8000-000000000000', '--kind', 'public_key', '--public-key', file],
+        ['credential', 'rotate', '00000000-0000-7000-8000-000000000000', '00000000-0000-7000-8000-000000000001', '--public-key', file],
+      ]) {
+        const r = gatehouse(args);
+        expect({ args, status: r.status, stdout: r.stdout }).toEqual({ args, status: 2, stdout: '' });
+        expect(r.stderr.split('\n')).toContain(`error [invalid_input]: ${message}`);
+      }
+    }
+  }, 120_000);
 });

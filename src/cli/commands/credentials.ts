@@ -1,16 +1,29 @@
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { cliContext } from '../../kernel/context.js';
+import { GatehouseError } from '../../kernel/errors.js';
 import type { CredentialKind, PublicKeyInput } from '../../identity/credentials.js';
 import { action, printJson, withGatehouse } from '../shared.js';
+import { readText } from './authz-files.js';
 
-/** Reads `--public-key FILE`: a PEM public key, or a JSON JWK / JWKS. */
+/**
+ * Reads `--public-key FILE`: a PEM public key, or a JSON JWK / JWKS (the key itself is checked by
+ * the credential service).
+ * @throws GatehouseError `invalid_input` when the file cannot be read or is neither PEM nor a JSON object.
+ */
 function publicKeyFrom(file: string | undefined): PublicKeyInput | undefined {
   if (!file) return undefined;
-  const text = readFileSync(file, 'utf8');
+  const text = readText(file);
   if (text.includes('-----BEGIN')) return { pem: text };
-  const json = JSON.parse(text) as { keys?: unknown };
-  return Array.isArray(json.keys) ? { jwks: json } : { jwk: json };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new GatehouseError('invalid_input', `${file}: not a PEM public key, a JWK or a JWKS (JSON object)`, { file });
+  }
+  return Array.isArray((json as { keys?: unknown }).keys) ? { jwks: json } : { jwk: json };
 }
 
 /**
