@@ -14,17 +14,8 @@ import { MAX_REWRITE_DEPTH } from '../../src/authz/model-shape.js';
 import { modelFromDsl, modelFromJson } from '../../src/authz/validation.js';
 import { describeEachBackend } from '../support/backends.js';
 import { ensureBuilt, runCli } from '../support/cli.js';
-import { postJson, startGatehouse, type Running } from './support.js';
+import { failure, postJson, startGatehouse, type Running } from './support.js';
 
-function failure(fn: () => unknown): GatehouseError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatehouseError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 /** A JSON model whose `doc#a` has the rewrite `rw` (and `doc#b`, directly assignable to users). */
 function withRewrite(rw: unknown): unknown {

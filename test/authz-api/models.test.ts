@@ -8,17 +8,8 @@ import { createLogger } from '../../src/kernel/logger.js';
 import { GatehouseError } from '../../src/kernel/errors.js';
 import { modelFromDsl, modelFromJson } from '../../src/authz/validation.js';
 import { describeEachBackend } from '../support/backends.js';
-import { DOCS_MODEL, startGatehouse, type Running } from './support.js';
+import { DOCS_MODEL, failure, startGatehouse, type Running } from './support.js';
 
-function failure(fn: () => unknown): GatehouseError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatehouseError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
-}
 
 describe('model validation (DSL and JSON)', () => {
   it('reports DSL problems with 1-based line and column', () => {

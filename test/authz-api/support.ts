@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/kernel/config.js';
 import { cliContext } from '../../src/kernel/context.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { expect } from 'vitest';
+import { GatehouseError } from '../../src/kernel/errors.js';
 import type { Backend } from '../support/backends.js';
 
 export interface Running {
@@ -94,4 +95,15 @@ export async function checkOrCode(r: Running, store: string, user: string, relat
   if (res.status === 200) return res.body.allowed as boolean;
   expect(res.status, JSON.stringify(res.body)).toBe(400);
   return res.body.code as string;
+}
+
+/** The GatehouseError `fn` throws (any other throw is rethrown; no throw fails the test). */
+export function failure(fn: () => unknown): GatehouseError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof GatehouseError) return err;
+    throw err;
+  }
+  throw new Error('expected an error');
 }

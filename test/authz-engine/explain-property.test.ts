@@ -23,6 +23,7 @@ import { ExtendedNodeSpace } from '../../src/authz/nodes.js';
 import { compileModel, type AuthorizationModel, type CompiledModel, type RelationReference, type Userset } from '../../src/authz/model.js';
 import type { ExplainStep, Explanation } from '../../src/authz/contract.js';
 import type { RelationTuple } from '../../src/authz/tuples.js';
+import { rewriteArbitrary, toUserset, type Expr } from './random-rewrites.js';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 const USERS = ['u0', 'u1', 'u2'];
@@ -41,29 +42,7 @@ const DOC_RESTRICTIONS: Record<string, RelationReference[]> = {
   parent: [{ type: 'folder' }, { type: 'folder', condition: COND }],
 };
 
-// Random rewrites for derived document relations r0..r2 (r_i may use base relations and r_j, j < i).
-type Expr = { k: 'c'; rel: string } | { k: 'ttu' } | { k: 'u' | 'i' | 'd'; a: Expr; b: Expr };
-const leaf = (i: number) => fc.oneof(fc.constantFrom(...BASE_DOC, ...Array.from({ length: i }, (_, j) => `r${j}`)).map((rel): Expr => ({ k: 'c', rel })), fc.constant<Expr>({ k: 'ttu' }));
-const expr = (i: number): fc.Arbitrary<Expr> =>
-  fc.oneof(
-    { weight: 2, arbitrary: leaf(i) },
-    { weight: 3, arbitrary: fc.record({ k: fc.constantFrom<'u' | 'i' | 'd'>('u', 'i', 'd'), a: leaf(i), b: fc.oneof(leaf(i), fc.record({ k: fc.constantFrom<'u' | 'i' | 'd'>('u', 'i', 'd'), a: leaf(i), b: leaf(i) })) }) as fc.Arbitrary<Expr> },
-  );
-
-function toUserset(e: Expr): Userset {
-  switch (e.k) {
-    case 'c':
-      return { computedUserset: { relation: e.rel } };
-    case 'ttu':
-      return { tupleToUserset: { tupleset: { relation: 'parent' }, computedUserset: { relation: 'viewer' } } };
-    case 'u':
-      return { union: { child: [toUserset(e.a), toUserset(e.b)] } };
-    case 'i':
-      return { intersection: { child: [toUserset(e.a), toUserset(e.b)] } };
-    case 'd':
-      return { difference: { base: toUserset(e.a), subtract: toUserset(e.b) } };
-  }
-}
+const expr = rewriteArbitrary(BASE_DOC);
 
 /** Folder viewer: plain, recursive through parents, or recursive and gated by an intersection with `allowed`. */
 type FolderShape = 'plain' | 'recursive' | 'gated';
