@@ -14,6 +14,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
+import { folderDepthTuples } from './depth-shapes.js';
 import { checkOrCode, postJson, startGatehouse, type Running } from '../authz-api/support.js';
 
 const rr = { this: {} };
@@ -57,23 +58,7 @@ describeEachBackend('the depth limit and the order of paths', (backend) => {
     gh = await startGatehouse(backend);
     store = (await post('/stores', { name: 'depth-paths' })).body.id;
     expect((await post(`/stores/${store}/authorization-models`, MODEL)).status).toBe(201);
-    const w: Array<{ user: string; relation: string; object: string }> = [];
-    const parent = (child: string, p: string) => w.push({ user: `folder:${p}`, relation: 'parent', object: `folder:${child}` });
-    // folder:o -> L1 -> ... -> L20 -> X (written first, so it is tried first) and folder:o -> X;
-    // X -> Y1 -> ... -> Y10; user:v views Y10.
-    parent('o', 'L1');
-    for (let i = 1; i < 20; i++) parent(`L${i}`, `L${i + 1}`);
-    parent('L20', 'X');
-    parent('o', 'X');
-    parent('X', 'Y1');
-    for (let i = 1; i < 10; i++) parent(`Y${i}`, `Y${i + 1}`);
-    w.push({ user: 'user:v', relation: 'viewer', object: 'folder:Y10' });
-    // folder:x, viewed by user:u, has a parent chain of 30 folders (nobody blocked); folder:s a short one.
-    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:x' });
-    parent('x', 'c1');
-    for (let i = 1; i < 30; i++) parent(`c${i}`, `c${i + 1}`);
-    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:s' });
-    parent('s', 'd1');
+    const w = folderDepthTuples();
     folders.push('folder:o', 'folder:X', 'folder:x', 'folder:s', 'folder:d1');
     for (let i = 1; i <= 30; i++) folders.push(`folder:c${i}`);
     for (let i = 1; i <= 20; i++) folders.push(`folder:L${i}`);

@@ -19,6 +19,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeEachBackend } from '../support/backends.js';
+import { folderDepthTuples } from './depth-shapes.js';
 import { postJson, startGatehouse, type Running } from '../authz-api/support.js';
 
 const TOO = 'authorization_model_resolution_too_complex';
@@ -118,22 +119,8 @@ describeEachBackend('Explain agrees with Check', (backend) => {
     store = (await post('/stores', { name: 'explain-check' })).body.id;
     const m = await post(`/stores/${store}/authorization-models`, MODEL);
     expect(m.status, JSON.stringify(m.body)).toBe(201);
-    const w: Tk[] = [];
-    const parent = (child: string, p: string) => w.push({ user: `folder:${p}`, relation: 'parent', object: `folder:${child}` });
-    // depth-paths.test.ts: folder:o -> L1 -> ... -> L20 -> X (tried first) and folder:o -> X -> Y1 -> ... -> Y10; user:v views Y10.
-    parent('o', 'L1');
-    for (let i = 1; i < 20; i++) parent(`L${i}`, `L${i + 1}`);
-    parent('L20', 'X');
-    parent('o', 'X');
-    parent('X', 'Y1');
-    for (let i = 1; i < 10; i++) parent(`Y${i}`, `Y${i + 1}`);
-    w.push({ user: 'user:v', relation: 'viewer', object: 'folder:Y10' });
-    // folder:x viewed by user:u with a 30-folder parent chain (nobody blocked); folder:s a short one.
-    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:x' });
-    parent('x', 'c1');
-    for (let i = 1; i < 30; i++) parent(`c${i}`, `c${i + 1}`);
-    w.push({ user: 'user:u', relation: 'viewer', object: 'folder:s' });
-    parent('s', 'd1');
+    // depth-paths.test.ts's folders (depth-shapes.ts).
+    const w: Tk[] = folderDepthTuples();
     // depth-three-valued.test.ts: node:n0#deep <- ... <- node:n30#deep <- user:q; user:q has a on n0.
     for (let i = 0; i < 30; i++) w.push({ user: `node:n${i + 1}#deep`, relation: 'deep', object: `node:n${i}` });
     w.push({ user: 'user:q', relation: 'deep', object: 'node:n30' }, { user: 'user:q', relation: 'a', object: 'node:n0' });
